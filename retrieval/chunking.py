@@ -1,0 +1,160 @@
+"""Split articles into chunks that follow paragraph and sentence boundaries.
+
+Every chunk, with its title prefix and the model's special tokens, fits the model's
+token limit, so the model never truncates anything silently. Short paragraphs are
+packed together; a long paragraph is cut between sentences, and the next chunk then
+repeats trailing sentences of the previous one up to ``overlap_tokens``. A single
+sentence longer than the budget is cut between words (the only cut not on a boundary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .config import ChunkSettings
+from .records import PARAGRAPH_SEPARATOR, Article, Chunk
+from .text import sentence_spans
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence (or piece of one) located in the article."""
+
+    start: int
+    end: int
+    paragraph: int  # 1-based
+    tokens: int
+
+
+def embedding_text(title: str, passage: str, title_prefix: bool) -> str:
+    """The text the model embeds for a chunk: the title gives a passage its context."""
+    return f"{title}\n{passage}" if title_prefix and title else passage
+
+
+class Chunker:
+    def __init__(self, settings: ChunkSettings, count_tokens: TokenCounter, model_max_tokens: int):
+        self.settings = settings
+        self.count_tokens = count_tokens
+        self.max_tokens = min(settings.max_tokens, model_max_tokens)
+
+    def chunk(self, article: Article) -> list[Chunk]:
+        # Tokens a chunk may use for its own text, after the title prefix and special tokens.
+        overhead = self.count_tokens(
+            [embedding_text(article.title, "", self.settings.title_prefix)]
+        )[0]
+        budget = self.max_tokens - overhead
+        if budget < 16:
+            raise ValueError(
+                f"title of {article.id!r} leaves no room for text in {self.max_tokens} tokens"
+            )
+        units = self._units(article.text, budget)
+        return self._pack(article, units, budget)
+
+    def _units(self, text: str, budget: int) -> list[_Unit]:
+        spans: list[tuple[int, int, int]] = []
+        offset = 0
+        for number, paragraph in enumerate(text.split(PARAGRAPH_SEPARATOR), start=1):
+            spans.extend((offset + a, offset + b, number) for a, b in sentence_spans(paragraph))
+            offset += len(paragraph) + len(PARAGRAPH_SEPARATOR)
+        if not spans:
+            return []
+        # Counted without special tokens: the overhead already holds them.
+        special = self.count_tokens([""])[0]
+        counts = self.count_tokens([text[a:b] for a, b, _ in spans])
+        units: list[_Unit] = []
+        for (a, b, number), count in zip(spans, counts, strict=True):
+            if count - special <= budget:
+                units.append(_Unit(a, b, number, count - special))
+            else:
+                units.extend(self._split_long(text, a, b, number, budget, special))
+        return units
+
+    def _split_long(
+        self, text: str, start: int, end: int, paragraph: int, budget: int, special: int
+    ):
+        """Cut an over-long sentence between words into pieces that fit the budget."""
+        words: list[tuple[int, int]] = []
+        position = start
+        for word in text[start:end].split():
+            a = text.index(word, position)
+            words.append((a, a + len(word)))
+            position = a + len(word)
+        i = 0
+        while i < len(words):
+            # Grow the piece by halving steps: few tokenizer calls even for long sentences.
+            j, step = i + 1, 1
+            while j < len(words):
+                trial = min(len(words), j + step)
+                if (
+                    self.count_tokens([text[words[i][0] : words[trial - 1][1]]])[0] - special
+                    > budget
+                ):
+                    if step == 1:
+                        break
+                    step //= 2
+                    continue
+                j, step = trial, step * 2
+            piece = (words[i][0], words[j - 1][1])
+            tokens = self.count_tokens([text[piece[0] : piece[1]]])[0] - special
+            yield _Unit(piece[0], piece[1], paragraph, tokens)
+            i = j
+
+    def _pack(self, article: Article, units: list[_Unit], budget: int) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        current: list[_Unit] = []
+
+        def size(us: list[_Unit]) -> int:
+            # One token between two units stands for the space or newline joining them.
+            return sum(u.tokens for u in us) + max(0, len(us) - 1)
+
+        def emit() -> None:
+            first, last = current[0], current[-1]
+            chunks.append(
+                Chunk(
+                    article_id=article.id,
+                    ordinal=len(chunks),
+                    text=article.text[first.start : last.end],
+                    char_start=first.start,
+                    char_end=last.end,
+                    paragraph_start=first.paragraph,
+                    paragraph_end=last.paragraph,
+                )
+            )
+
+        index = 0
+        while index < len(units):
+            unit = units[index]
+            new_paragraph = current and unit.paragraph != current[-1].paragraph
+            if new_paragraph and size(current) >= budget // 2:
+                # A paragraph break is the best place to cut: take the whole next paragraph
+                # into this chunk only if it fits entirely.
+                rest = [u for u in units[index:] if u.paragraph == unit.paragraph]
+                if size(current + rest) > budget:
+                    emit()
+                    current = []
+                    continue
+            if current and size([*current, unit]) > budget:
+                emit()
+                current = self._overlap(current, unit, budget) if not new_paragraph else []
+                continue
+            current.append(unit)
+            index += 1
+        if current:
+            emit()
+        return chunks
+
+    def _overlap(self, previous: list[_Unit], following: _Unit, budget: int) -> list[_Unit]:
+        """Trailing sentences of the previous chunk (same paragraph) to repeat in the next."""
+        carried: list[_Unit] = []
+        total = 0
+        for unit in reversed(previous[1:]):
+            if unit.paragraph != following.paragraph:
+                break
+            total += unit.tokens + 1
+            if total > self.settings.overlap_tokens or total + following.tokens + 1 > budget:
+                break
+            carried.insert(0, unit)
+        return carried

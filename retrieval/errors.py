@@ -1,0 +1,33 @@
+"""Every error the retrieval library raises on purpose derives from CitebotError.
+
+The CLI and the bot turn these into one-line user messages in one place each;
+anything else that escapes is a bug and is logged with its traceback.
+"""
+
+
+class CitebotError(Exception):
+    """Base class: the message is meant for the user, as is."""
+
+
+class ConfigError(CitebotError):
+    """The configuration file is missing, unreadable or has a bad value."""
+
+
+class IndexNotFoundError(CitebotError):
+    """There is no index at the given location."""
+
+
+class IndexMismatchError(CitebotError):
+    """The index was built with a different model, dimension or schema."""
+
+
+class BadQuestionError(CitebotError):
+    """The question is empty or too long."""
+
+
+class ArticleNotFoundError(CitebotError):
+    """No article matches the given id or title."""
+
+
+class LoadError(CitebotError):
+    """A source file could not be read or parsed."""

@@ -1,0 +1,239 @@
+"""The SQLite half of an index: articles, chunks and a BM25 keyword index over them.
+
+Chunk ids are the ids of the vectors in the FAISS half, so a search hit in either
+half resolves to the same row here.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .records import Article, ArticleRef, ArticleSummary, Chunk
+from .text import keyword_terms
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    url TEXT,
+    date TEXT,
+    author TEXT,
+    content_hash TEXT NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_title ON articles (title COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    article_id TEXT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    paragraph_start INTEGER NOT NULL,
+    paragraph_end INTEGER NOT NULL,
+    UNIQUE (article_id, ordinal)
+);
+-- Titles are indexed beside each chunk's text so that a title match counts for BM25.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
+    title, body, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+# BM25 column weights: a term in the title says more about a chunk than one in its body.
+TITLE_WEIGHT = 2.0
+BODY_WEIGHT = 1.0
+
+_ARTICLE_COLUMNS = "id, title, text, source, url, date, author"
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A stored chunk with its article's id: enough to cut its passage out of the article."""
+
+    id: int
+    article_id: str
+    ordinal: int
+    char_start: int
+    char_end: int
+    paragraph_start: int
+    paragraph_end: int
+
+
+def _article(row: sqlite3.Row) -> Article:
+    return Article(**{k: row[k] for k in row.keys()})  # noqa: SIM118 (Row has no __iter__ of keys)
+
+
+def _ref(row: sqlite3.Row) -> ArticleRef:
+    return ArticleRef(
+        row["id"], row["title"], row["source"], row["url"], row["date"], row["author"]
+    )
+
+
+class Store:
+    """Articles and chunks in one SQLite file. Not thread-safe: callers serialise access."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        if read_only:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            self._db = sqlite3.connect(path, check_same_thread=False)
+            self._db.executescript(SCHEMA)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA foreign_keys = ON")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def backup_to(self, path: Path) -> None:
+        """Copy the whole database to ``path`` (consistent even while it is being read)."""
+        target = sqlite3.connect(path)
+        try:
+            self._db.backup(target)
+        finally:
+            target.close()
+
+    # -- writing -----------------------------------------------------------------
+
+    def content_hashes(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT id, content_hash FROM articles").fetchall())
+
+    def chunk_ids(self, article_id: str) -> list[int]:
+        rows = self._db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))
+        return [r[0] for r in rows]
+
+    def delete_article(self, article_id: str) -> list[int]:
+        """Remove an article with its chunks; returns the removed chunk ids."""
+        ids = self.chunk_ids(article_id)
+        self._db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
+        self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        return ids
+
+    def add_article(
+        self, article: Article, content_hash: str, chunks: Sequence[Chunk]
+    ) -> list[int]:
+        """Insert an article and its chunks; returns the new chunk ids in chunk order."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        self._db.execute(
+            f"INSERT INTO articles ({_ARTICLE_COLUMNS}, content_hash, ingested_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                article.id,
+                article.title,
+                article.text,
+                article.source,
+                article.url,
+                article.date,
+                article.author,
+                content_hash,
+                now,
+            ),
+        )
+        ids = []
+        for chunk in chunks:
+            cursor = self._db.execute(
+                "INSERT INTO chunks (article_id, ordinal, char_start, char_end,"
+                " paragraph_start, paragraph_end) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    article.id,
+                    chunk.ordinal,
+                    chunk.char_start,
+                    chunk.char_end,
+                    chunk.paragraph_start,
+                    chunk.paragraph_end,
+                ),
+            )
+            chunk_id = cursor.lastrowid
+            assert chunk_id is not None
+            self._db.execute(
+                "INSERT INTO chunks_fts (rowid, title, body) VALUES (?, ?, ?)",
+                (chunk_id, article.title, chunk.text),
+            )
+            ids.append(chunk_id)
+        return ids
+
+    # -- reading -----------------------------------------------------------------
+
+    def counts(self) -> tuple[int, int]:
+        articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
+        chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return articles, chunks
+
+    def keyword_search(self, question: str, limit: int) -> list[tuple[int, float]]:
+        """BM25 over titles and chunk texts: (chunk id, score), best first, higher is better."""
+        terms = keyword_terms(question)
+        if not terms:
+            return []
+        # Quoted terms OR-ed: any term may match, and no user text is read as FTS syntax.
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        rows = self._db.execute(
+            "SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts"
+            " WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?",
+            (TITLE_WEIGHT, BODY_WEIGHT, match, limit),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def chunks(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            "SELECT id, article_id, ordinal, char_start, char_end, paragraph_start, paragraph_end"
+            f" FROM chunks WHERE id IN ({marks})",
+            ids,
+        )
+        return {r["id"]: ChunkRow(*r) for r in rows}
+
+    def articles_by_id(self, ids: Iterable[str]) -> dict[str, Article]:
+        ids = list(set(ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id IN ({marks})", ids
+        )
+        return {r["id"]: _article(r) for r in rows}
+
+    def article(self, article_id: str) -> Article | None:
+        return self.articles_by_id([article_id]).get(article_id)
+
+    def articles_titled(self, title: str) -> list[Article]:
+        rows = self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE title = ? COLLATE NOCASE ORDER BY id",
+            (title,),
+        )
+        return [_article(r) for r in rows]
+
+    def search_titles(self, text: str, limit: int) -> list[ArticleRef]:
+        """Articles whose title contains ``text`` (case-insensitive), prefix matches first."""
+        pattern = re.sub(r"([%_\\])", r"\\\1", text.strip())
+        rows = self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM articles"
+            " WHERE title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'"
+            " ORDER BY title NOT LIKE ? ESCAPE '\\', title COLLATE NOCASE LIMIT ?",
+            (f"%{pattern}%", f"{pattern}%", f"{pattern}%", limit),
+        )
+        return [_ref(r) for r in rows]
+
+    def summaries(self) -> list[ArticleSummary]:
+        rows = self._db.execute(
+            f"SELECT {_ARTICLE_COLUMNS},"
+            " (SELECT count(*) FROM chunks c WHERE c.article_id = a.id) AS chunk_count"
+            " FROM articles a ORDER BY title COLLATE NOCASE, id"
+        )
+        return [
+            ArticleSummary(_ref(r), r["chunk_count"], r["text"].count("\n\n") + 1) for r in rows
+        ]
+
+    def last_ingest(self) -> str | None:
+        return self._db.execute("SELECT max(ingested_at) FROM articles").fetchone()[0]
