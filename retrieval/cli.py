@@ -331,6 +331,61 @@ def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
     )
 
 
+# -- eval ---------------------------------------------------------------------------------
+
+
+@cli.command(name="eval")
+@click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_index_option
+@click.option(
+    "--fusion",
+    type=click.Choice(["convex", "rrf", "dense", "keyword"]),
+    help="Override the fusion method.",
+)
+@click.option(
+    "--misses", "show_misses", type=int, default=10, show_default=True, help="Misses to list."
+)
+@_json_option
+@click.pass_context
+def eval_command(
+    ctx: click.Context,
+    questions: Path,
+    index: Path | None,
+    fusion: str | None,
+    show_misses: int,
+    as_json: bool,
+) -> None:
+    """Measure retrieval on labelled QUESTIONS (JSON Lines: question, article_id, answers).
+
+    Reports hit@1/3/5/10 and MRR@10 (a hit is a passage from article_id containing one
+    of the answers), latency p50/p99, and the questions that missed.
+    """
+    from .evaluate import evaluate, load_questions
+
+    labelled = load_questions(questions)
+    searcher = _open_searcher(_settings(ctx, index))
+    if fusion:
+        searcher = searcher.with_settings(fusion=fusion)
+    searcher.search(labelled[0].question)  # warm-up: the first call pays one-off costs
+    report = evaluate(searcher, labelled)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        return
+    hits = "  ".join(f"hit@{c} {v:.3f}" for c, v in report.hit_at.items())
+    click.echo(f"{report.questions} questions  {hits}  MRR@10 {report.mrr_at_10:.3f}")
+    click.echo(
+        f"answered {report.answered:.1%}  latency p50 {report.latency_p50_ms:.1f} ms"
+        f"  p99 {report.latency_p99_ms:.1f} ms"
+    )
+    if report.misses and show_misses:
+        click.echo(
+            f"\n{len(report.misses)} questions not answered at rank 1; the first {show_misses}:"
+        )
+        for miss in report.misses[:show_misses]:
+            click.echo(f"- {miss.question}  (wanted {miss.article_id}: {' | '.join(miss.answers)})")
+            click.echo(f"  first: {miss.first_article}: {(miss.first_passage or '')[:120]}")
+
+
 # -- demo -----------------------------------------------------------------------------------
 
 

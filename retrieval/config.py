@@ -45,6 +45,10 @@ class ChunkSettings:
     title_prefix: bool = True
 
 
+# "dense" and "keyword" use one half alone, for comparison.
+FUSION_METHODS = ("convex", "rrf", "dense", "keyword")
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     k: int = 5
@@ -60,6 +64,14 @@ class SearchSettings:
     # Below this cosine similarity of the best passage, the answer is "not covered".
     min_similarity: float = 0.3
     max_question_chars: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSION_METHODS:
+            raise ConfigError(f"[search] fusion must be one of {', '.join(FUSION_METHODS)}")
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ConfigError("[search] dense_weight must be between 0 and 1")
+        if self.k < 1 or self.candidates < 1 or self.per_article < 1:
+            raise ConfigError("[search] k, candidates and per_article must be at least 1")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,10 @@ def fuse(
     settings: SearchSettings,
 ) -> list[_Candidate]:
     """One ranking from the dense and keyword rankings, best first."""
+    if settings.fusion == "dense":
+        keyword = []
+    elif settings.fusion == "keyword":
+        dense = []
     scores: dict[int, float] = {}
     if settings.fusion == "rrf":
         for ranking in (dense, keyword):
@@ -205,7 +209,7 @@ class Searcher:
         rows = self.index.store.chunks(c.chunk_id for c in ranked)
         groups = group_passages(ranked, rows, self.settings.per_article, offset + k)
         best_similarity = max((s for _, s in dense), default=0.0)
-        articles = self.index.store.articles_by_id(r.article_id for r in rows.values())
+        articles = self.index.store.articles_by_id(g.article_id for g in groups)
         if best_similarity < self.settings.min_similarity:
             nearest = _distinct([articles[g.article_id].ref for g in groups])[:NEAREST_ARTICLES]
             lap("assemble_ms")
