@@ -10,10 +10,11 @@ One index holds the labelled articles (ids kept as given) and the distractors. E
 method answers every question with the same index and model; the table shows
 hit@1/3/5/10, MRR@10 and warm latency. With --index DIR an existing index is reused.
 
-Calibration: for every question, the best cosine similarity of any passage is taken
-twice, once with the question's own article in the index ("covered") and once as if it
-were not (its chunks left out: "not covered"). The table shows, per threshold, the share
-of covered questions still answered and of uncovered ones refused.
+Calibration: for every question, the answer confidence is taken twice, once with the
+question's own article in the index ("covered") and once as if it were not (its chunks
+left out: "not covered"). The table shows, per threshold on the confidence
+(search.answer_confidence), the share of covered questions still answered and of
+uncovered ones refused.
 """
 
 from __future__ import annotations
@@ -21,16 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from retrieval.config import Settings
 from retrieval.embedding import SentenceTransformerEmbedder
-from retrieval.evaluate import evaluate, load_questions
+from retrieval.evaluate import LabelledQuestion, evaluate, load_questions
 from retrieval.ingest import ingest
-from retrieval.search import Searcher
+from retrieval.search import Searcher, answer_confidence, fuse
 
 METHODS = {
     "dense only": {"fusion": "dense"},
@@ -43,18 +43,31 @@ METHODS = {
 }
 
 
-def calibrate(searcher: Searcher, questions, thresholds) -> list[tuple[float, float, float]]:
-    covered, uncovered = [], []
-    for q in questions:
-        vector = searcher.embedder.embed([q.question])[0]
-        hits = searcher.index.vectors.search(vector, 300)
-        rows = searcher.index.store.chunks(i for i, _ in hits)
-        covered.append(hits[0][1])
-        uncovered.append(max(s for i, s in hits if rows[i].article_id != q.article_id))
-    covered_a, uncovered_a = np.array(covered), np.array(uncovered)
-    return [
-        (t, float((covered_a >= t).mean()), float((uncovered_a < t).mean())) for t in thresholds
-    ]
+def confidences(searcher: Searcher, question: LabelledQuestion) -> tuple[float, float]:
+    """The answer confidence with the question's own article in the index, and as if it were not."""
+    n = searcher.settings.candidates
+    vector = searcher.embedder.embed([question.question])[0]
+    # Fetch extra candidates, so that n are left once the own article's chunks are dropped.
+    dense = searcher.index.vectors.search(vector, n * 3)
+    keyword = searcher.index.store.keyword_search(question.question, n * 3)
+    rows = searcher.index.store.chunks(i for i, _ in dense + keyword)
+    result = []
+    for keep in (lambda _: True, lambda article_id: article_id != question.article_id):
+        d = [(i, s) for i, s in dense if keep(rows[i].article_id)][:n]
+        k = [(i, s) for i, s in keyword if keep(rows[i].article_id)][:n]
+        top = rows[fuse(d, k, searcher.settings)[0].chunk_id]
+        article = searcher.index.store.article(top.article_id)
+        assert article is not None
+        result.append(
+            answer_confidence(question.question, d, article.text[top.char_start : top.char_end])
+        )
+    return result[0], result[1]
+
+
+def calibrate(searcher: Searcher, questions: list[LabelledQuestion], thresholds: list[float]):
+    pairs = np.array([confidences(searcher, q) for q in questions])
+    covered, uncovered = pairs[:, 0], pairs[:, 1]
+    return [(t, float((covered >= t).mean()), float((uncovered < t).mean())) for t in thresholds]
 
 
 def main() -> None:
@@ -76,7 +89,7 @@ def main() -> None:
         questions = load_questions(args.questions)
         base = Searcher.open(settings, embedder)
         # Quality is measured with "not covered" off, so the threshold does not mix in.
-        base = base.with_settings(min_similarity=-1.0)
+        base = base.with_settings(min_confidence=-1.0)
         base.search(questions[0].question)
 
         results = {}
@@ -91,13 +104,17 @@ def main() -> None:
                 f"  {r.latency_p50_ms:6.1f}  {r.latency_p99_ms:6.1f}"
             )
 
-        print("\nnot-covered threshold (best passage cosine similarity):")
+        print("\nnot-covered threshold on the answer confidence (hybrid search as configured):")
         print("threshold  covered answered  uncovered refused")
-        table = calibrate(base, questions, [round(t, 2) for t in np.arange(0.20, 0.61, 0.05)])
+        thresholds = [round(t, 3) for t in np.arange(0.30, 0.551, 0.025)]
+        table = calibrate(
+            base.with_settings(**Settings().search.__dict__ | {"min_confidence": -1.0}),
+            questions,
+            thresholds,
+        )
         for t, answered, refused in table:
             print(f"  {t:.2f}        {answered:6.1%}            {refused:6.1%}")
-        default = replace(Settings().search)
-        print(f"(configured default min_similarity = {default.min_similarity})")
+        print(f"(default min_confidence = {Settings().search.min_confidence})")
         if args.json:
             args.json.write_text(json.dumps({"methods": results, "calibration": table}, indent=2))
 

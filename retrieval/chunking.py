@@ -129,13 +129,11 @@ class Chunker:
             unit = units[index]
             new_paragraph = current and unit.paragraph != current[-1].paragraph
             if new_paragraph and size(current) >= budget // 2:
-                # A paragraph break is the best place to cut: take the whole next paragraph
-                # into this chunk only if it fits entirely.
-                rest = [u for u in units[index:] if u.paragraph == unit.paragraph]
-                if size(current + rest) > budget:
-                    emit()
-                    current = []
-                    continue
+                # A paragraph break is the best place to cut: a chunk half full stops
+                # there, so chunks stay on one topic; shorter paragraphs are packed.
+                emit()
+                current = []
+                continue
             if current and size([*current, unit]) > budget:
                 emit()
                 current = self._overlap(current, unit, budget) if not new_paragraph else []

@@ -61,8 +61,9 @@ class SearchSettings:
     rrf_k: int = 60
     # At most this many passages from one article in the top k.
     per_article: int = 2
-    # Below this cosine similarity of the best passage, the answer is "not covered".
-    min_similarity: float = 0.3
+    # Below this confidence (0.7 x best cosine similarity + 0.3 x share of the question's
+    # words in the top passage), the answer is "not covered". Calibrated: see README.
+    min_confidence: float = 0.375
     max_question_chars: int = 1000
 
     def __post_init__(self) -> None:

@@ -105,6 +105,9 @@ class Answer:
     answered: bool
     passages: tuple[Passage, ...]
     nearest: tuple[ArticleRef, ...] = ()
+    # Evidence that the articles cover the question; below the configured minimum,
+    # ``answered`` is false (see search.answer_confidence).
+    confidence: float = 0.0
     # Passages skipped before these (for "next results").
     offset: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
@@ -113,6 +116,7 @@ class Answer:
         return {
             "question": self.question,
             "answered": self.answered,
+            "confidence": round(self.confidence, 4),
             "results": [p.to_dict() for p in self.passages],
             "nearest": [asdict(a) for a in self.nearest],
         }

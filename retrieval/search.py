@@ -160,6 +160,26 @@ def check_question(question: str, settings: SearchSettings) -> str:
     return question
 
 
+# Weights of the two kinds of evidence in an answer's confidence, fitted on labelled
+# questions asked with and without their article in the index (see README).
+SIMILARITY_WEIGHT = 0.7
+COVERAGE_WEIGHT = 0.3
+
+
+def answer_confidence(question: str, dense: Sequence[tuple[int, float]], top_text: str) -> float:
+    """How sure we are the articles cover the question, from 0 to about 1.
+
+    It mixes the best cosine similarity of any chunk with the share of the question's
+    content words found in the top passage: a question about something the articles
+    never mention tends to have neither.
+    """
+    similarity = max((score for _, score in dense), default=0.0)
+    terms = {stem(t) for t in keyword_terms(question)}
+    found = {stem(w) for w in words(top_text)} & terms
+    coverage = len(found) / len(terms) if terms else 0.0
+    return SIMILARITY_WEIGHT * similarity + COVERAGE_WEIGHT * coverage
+
+
 class Searcher:
     """Answers questions from one index. Thread-safe: calls are serialised by a lock."""
 
@@ -208,18 +228,22 @@ class Searcher:
         ranked = fuse(dense, keyword, self.settings)
         rows = self.index.store.chunks(c.chunk_id for c in ranked)
         groups = group_passages(ranked, rows, self.settings.per_article, offset + k)
-        best_similarity = max((s for _, s in dense), default=0.0)
         articles = self.index.store.articles_by_id(g.article_id for g in groups)
-        if best_similarity < self.settings.min_similarity:
+        confidence = 0.0
+        if groups:
+            top = groups[0].rows[0]
+            top_text = articles[top.article_id].text[top.char_start : top.char_end]
+            confidence = answer_confidence(question, dense, top_text)
+        if confidence < self.settings.min_confidence:
             nearest = _distinct([articles[g.article_id].ref for g in groups])[:NEAREST_ARTICLES]
             lap("assemble_ms")
-            return Answer(question, False, (), tuple(nearest), offset, timings)
+            return Answer(question, False, (), tuple(nearest), confidence, offset, timings)
         passages = [
             self._passage(question, rank, group, articles[group.article_id])
             for rank, group in enumerate(groups[offset : offset + k], start=offset + 1)
         ]
         lap("assemble_ms")
-        return Answer(question, True, tuple(passages), (), offset, timings)
+        return Answer(question, True, tuple(passages), (), confidence, offset, timings)
 
     @staticmethod
     def _passage(question: str, rank: int, group: _Group, article: Article) -> Passage:
