@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -136,7 +137,7 @@ def test_an_over_long_sentence_is_cut_between_words() -> None:
     assert len(inner) == 1
     # The cut is between words: no word is split across two chunks.
     pieces = " ".join(c.text for c in chunks).split()
-    assert [p for p in pieces if p.startswith("w")] == sentence.rstrip(".").split()[:-1] + ["w299."]
+    assert [p for p in pieces if p.startswith("w")] == [*sentence.rstrip(".").split()[:-1], "w299."]
 
 
 @pytest.mark.xfail(
@@ -165,7 +166,7 @@ def test_overlap_repeats_trailing_sentences_within_a_paragraph() -> None:
     check_invariants(article, chunks, settings)
     first_paragraph = [c for c in chunks if c.paragraph_end == 1]
     assert len(first_paragraph) >= 3
-    for before, after in zip(first_paragraph, first_paragraph[1:], strict=False):
+    for before, after in itertools.pairwise(first_paragraph):
         # The next chunk starts inside the previous one, on a sentence start...
         assert before.char_start < after.char_start < before.char_end
         repeated = article.text[after.char_start : before.char_end]
@@ -182,7 +183,7 @@ def test_overlap_never_crosses_a_paragraph_break() -> None:
     last = chunks[-1]
     assert article.text[last.char_start : last.char_end] == "A second paragraph."
     assert (last.paragraph_start, last.paragraph_end) == (2, 2)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         if after.char_start < before.char_end:
             repeated = article.text[after.char_start : before.char_end]
             assert PARAGRAPH_SEPARATOR not in repeated
@@ -192,7 +193,7 @@ def test_overlap_never_crosses_a_paragraph_break() -> None:
 def test_no_overlap_when_overlap_tokens_is_zero() -> None:
     article = _one_long_paragraph_and_a_short_one()
     chunks = chunker(max_tokens=64, overlap_tokens=0).chunk(article)
-    for before, after in zip(chunks, chunks[1:], strict=False):
+    for before, after in itertools.pairwise(chunks):
         assert after.char_start >= before.char_end
 
 
