@@ -1,0 +1,276 @@
+"""Search over the test corpus with the fake embedder: ranking, passages, paging, look-ups."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.config import SearchSettings
+from retrieval.errors import ArticleNotFoundError, BadQuestionError
+from retrieval.records import Answer
+from retrieval.search import Searcher, _Candidate, fuse, group_passages
+from retrieval.store import ChunkRow
+
+# (question, article id, paragraph that answers it, words the highlight must contain)
+SPECIFIC = [
+    ("When does the orchestra rehearse on Thursday evenings?", "orchestra", 3, "Thursday"),
+    ("Why does the orchestra need more cellists?", "orchestra", 4, "cellists"),
+    ("How many return crossings will the winter ferry make?", "ferry", 1, "eight"),
+    ("What does a monthly ferry pass cost island residents?", "ferry", 4, "£48"),
+    ("How much does one share in the bakery co-operative cost?", "bakery", 2, "twenty-five"),
+    ("What happens to surplus bread at closing time?", "bakery", 4, "food bank"),
+    ("How do the beekeepers treat hives against the varroa mite?", "bees-2024", 3, "oxalic"),
+    ("When is the skate park closed because of noise?", "skatepark", 4, "nine"),
+]
+
+
+def covers(paragraphs: tuple[int, int], paragraph: int) -> bool:
+    return paragraphs[0] <= paragraph <= paragraphs[1]
+
+
+@pytest.mark.parametrize(("question", "article_id", "paragraph", "word"), SPECIFIC)
+def test_the_right_article_and_paragraph_come_first(
+    corpus_searcher: Searcher, question: str, article_id: str, paragraph: int, word: str
+) -> None:
+    answer = corpus_searcher.search(question)
+    assert answer.answered
+    top = answer.passages[0]
+    assert top.rank == 1
+    assert top.article.id == article_id
+    assert covers(top.paragraphs, paragraph)
+    assert word in top.highlight
+
+
+def test_passages_are_verbatim_spans_with_verbatim_highlights(corpus_searcher: Searcher) -> None:
+    for question, *_ in SPECIFIC:
+        answer = corpus_searcher.search(question, k=10)
+        for passage in answer.passages:
+            article = corpus_searcher.article(passage.article.id)
+            assert passage.text == article.text[passage.char_start : passage.char_end]
+            assert passage.highlight
+            assert passage.text[passage.highlight_start : passage.highlight_end] == (
+                passage.highlight
+            )
+            first, last = passage.paragraphs
+            assert 1 <= first <= last <= len(article.paragraphs)
+            assert passage.text.startswith(article.paragraphs[first - 1][:20]) or (
+                passage.text[:20] in article.paragraphs[first - 1]
+            )
+            assert passage.text[-20:] in article.paragraphs[last - 1]
+
+
+def test_scores_descend_and_ranks_count_up(corpus_searcher: Searcher) -> None:
+    answer = corpus_searcher.search("ferry fares bakery bread orchestra tickets", k=8)
+    scores = [p.score for p in answer.passages]
+    assert scores == sorted(scores, reverse=True)
+    assert [p.rank for p in answer.passages] == list(range(1, len(answer.passages) + 1))
+
+
+@pytest.mark.parametrize("per_article", [1, 2, 3])
+def test_per_article_cap(corpus_searcher: Searcher, per_article: int) -> None:
+    searcher = corpus_searcher.with_settings(per_article=per_article)
+    answer = searcher.search("Fenwick Harbour ferry crossings timetable boats island", k=20)
+    counts: dict[str, int] = {}
+    for passage in answer.passages:
+        counts[passage.article.id] = counts.get(passage.article.id, 0) + 1
+    assert max(counts.values()) <= per_article
+    if per_article <= 2:
+        assert counts["ferry"] == per_article
+
+
+def test_default_per_article_cap_is_two(corpus_searcher: Searcher) -> None:
+    assert SearchSettings().per_article == 2
+    answer = corpus_searcher.search("Fenwick Harbour ferry crossings timetable boats island", k=20)
+    assert sum(p.article.id == "ferry" for p in answer.passages) == 2
+
+
+def test_passages_of_one_article_never_overlap(corpus_searcher: Searcher) -> None:
+    for question, *_ in SPECIFIC:
+        passages = corpus_searcher.search(question, k=20).passages
+        spans = [(p.article.id, p.char_start, p.char_end) for p in passages]
+        for i, (article, start, end) in enumerate(spans):
+            for other, other_start, other_end in spans[i + 1 :]:
+                if article == other:
+                    assert end <= other_start or other_end <= start
+
+
+def row(chunk_id: int, ordinal: int, start: int, end: int, article: str = "a") -> ChunkRow:
+    return ChunkRow(chunk_id, article, ordinal, start, end, 1, 1)
+
+
+def test_overlapping_and_adjacent_chunks_collapse_into_one_passage() -> None:
+    rows = {
+        1: row(1, 0, 0, 100),
+        2: row(2, 1, 80, 200),  # overlaps chunk 1
+        3: row(3, 5, 500, 600),
+        4: row(4, 6, 600, 700),  # adjacent to chunk 3
+        5: row(5, 0, 0, 50, article="b"),
+    }
+    ranked = [_Candidate(i, 1.0 - i / 10) for i in (1, 3, 2, 5, 4)]
+    groups = group_passages(ranked, rows, per_article=2, limit=10)
+    assert [(g.article_id, sorted(r.id for r in g.rows)) for g in groups] == [
+        ("a", [1, 2]),
+        ("a", [3, 4]),
+        ("b", [5]),
+    ]
+    # Each group keeps the score of its best chunk.
+    assert [g.score for g in groups] == [0.9, 0.7, 0.5]
+
+
+def test_grouping_respects_per_article_and_limit() -> None:
+    rows = {i: row(i, i * 3, i * 1000, i * 1000 + 100) for i in range(1, 6)}
+    ranked = [_Candidate(i, 1.0) for i in range(1, 6)]
+    assert len(group_passages(ranked, rows, per_article=2, limit=10)) == 2
+    assert len(group_passages(ranked, rows, per_article=5, limit=3)) == 3
+
+
+def test_fuse_convex_and_rrf() -> None:
+    dense = [(1, 0.9), (2, 0.5), (3, 0.1)]
+    keyword = [(3, 12.0), (2, 6.0)]
+    convex = fuse(dense, keyword, SearchSettings(fusion="convex", dense_weight=0.5))
+    by_id = {c.chunk_id: c.score for c in convex}
+    assert by_id[1] == pytest.approx(0.5)
+    assert by_id[3] == pytest.approx(0.5)
+    assert by_id[2] == pytest.approx(0.5 * 0.5 + 0.5 * 0.0)
+    rrf = fuse(dense, keyword, SearchSettings(fusion="rrf", rrf_k=60))
+    rrf_scores = {c.chunk_id: c.score for c in rrf}
+    assert rrf_scores[2] == pytest.approx(1 / 62 + 1 / 62)
+    assert [c.chunk_id for c in fuse(dense, keyword, SearchSettings(fusion="dense"))] == [1, 2, 3]
+    assert [c.chunk_id for c in fuse(dense, keyword, SearchSettings(fusion="keyword"))] == [3, 2]
+
+
+def test_offset_pages_on_without_repeats(corpus_searcher: Searcher) -> None:
+    question = "Fenwick Harbour town council island school"
+    whole = corpus_searcher.search(question, k=6)
+    first = corpus_searcher.search(question, k=3)
+    second = corpus_searcher.search(question, k=3, offset=3)
+    assert len(whole.passages) == 6
+
+    def key(answer: Answer) -> list[tuple[str, int, int]]:
+        return [(p.article.id, p.char_start, p.char_end) for p in answer.passages]
+
+    assert key(first) + key(second) == key(whole)
+    assert not set(key(first)) & set(key(second))
+    assert [p.rank for p in second.passages] == [4, 5, 6]
+    assert second.offset == 3
+
+
+def test_offset_past_the_end_gives_no_passages(corpus_searcher: Searcher) -> None:
+    answer = corpus_searcher.search("ferry crossings island", k=5, offset=500)
+    assert answer.passages == ()
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t"])
+def test_empty_question(corpus_searcher: Searcher, question: str) -> None:
+    with pytest.raises(BadQuestionError, match="empty"):
+        corpus_searcher.search(question)
+
+
+def test_too_long_question(corpus_searcher: Searcher) -> None:
+    with pytest.raises(BadQuestionError, match="1,001 characters"):
+        corpus_searcher.search("x" * 1001)
+    # White space is folded before measuring.
+    assert corpus_searcher.search("ferry " + " " * 2000 + "crossings").question == (
+        "ferry crossings"
+    )
+
+
+def test_not_covered_lists_nearest_articles(corpus_searcher: Searcher) -> None:
+    strict = corpus_searcher.with_settings(min_confidence=5.0)
+    answer = strict.search("How many ferry crossings in winter?")
+    assert answer.answered is False
+    assert answer.passages == ()
+    ids = [a.id for a in answer.nearest]
+    assert 1 <= len(ids) <= 3
+    assert len(set(ids)) == len(ids)
+    assert ids[0] == "ferry"
+    data = answer.to_dict()
+    assert data["answered"] is False and data["results"] == []
+    assert data["nearest"][0]["id"] == "ferry"
+
+
+def test_unrelated_question_is_not_covered_by_default(corpus_searcher: Searcher) -> None:
+    answer = corpus_searcher.search("quantum chromodynamics lattice gauge theory")
+    assert answer.answered is False
+    assert answer.confidence < SearchSettings().min_confidence
+
+
+def test_answer_to_dict(corpus_searcher: Searcher) -> None:
+    data = corpus_searcher.search(SPECIFIC[0][0], k=2).to_dict()
+    assert data["question"] == SPECIFIC[0][0]
+    assert data["answered"] is True
+    result = data["results"][0]
+    assert set(result) >= {"rank", "score", "passage", "highlight", "paragraphs", "article"}
+    assert result["article"]["id"] == "orchestra"
+    assert set(result["article"]) >= {"id", "title", "source", "url", "date"}
+    assert len(result["paragraphs"]) == 2
+
+
+# -- look-ups --------------------------------------------------------------------------
+
+
+def test_article_by_id(corpus_searcher: Searcher) -> None:
+    article = corpus_searcher.article("bees-2024")
+    assert article.title == "The Allotment Beekeepers Fight the Varroa Mite"
+    assert len(article.paragraphs) == 5
+    assert article.source == "clubs.json#1"
+
+
+def test_article_by_exact_title_any_case(corpus_searcher: Searcher) -> None:
+    article = corpus_searcher.article("  winter ferry timetable cut to eight crossings a day ")
+    assert article.id == "ferry"
+
+
+def test_article_by_unique_title_substring(corpus_searcher: Searcher) -> None:
+    assert corpus_searcher.article("Skate Park").id == "skatepark"
+    assert corpus_searcher.article("bakery co-op").id == "bakery"
+
+
+def test_ambiguous_title_lists_the_candidates(corpus_searcher: Searcher) -> None:
+    with pytest.raises(ArticleNotFoundError) as caught:
+        corpus_searcher.article("the")
+    message = str(caught.value)
+    assert "articles match 'the'" in message
+    for candidate in ("orchestra", "bees-2024", "skatepark"):
+        assert candidate in message
+
+
+def test_unknown_article(corpus_searcher: Searcher) -> None:
+    with pytest.raises(ArticleNotFoundError, match="no article"):
+        corpus_searcher.article("zeppelin")
+
+
+def test_title_text_is_not_sql_like_syntax(corpus_searcher: Searcher) -> None:
+    with pytest.raises(ArticleNotFoundError, match="no article"):
+        corpus_searcher.article("%")
+    assert corpus_searcher.suggest_titles("_") == []
+
+
+def test_suggest_titles(corpus_searcher: Searcher) -> None:
+    titles = [r.title for r in corpus_searcher.suggest_titles("the")]
+    # Titles starting with the text come first.
+    assert titles[0].lower().startswith("the")
+    assert titles[1].lower().startswith("the")
+    assert "How Teenagers Designed the Westcliff Skate Park" in titles
+    assert [r.id for r in corpus_searcher.suggest_titles("FERRY")] == ["ferry"]
+    assert len(corpus_searcher.suggest_titles("e", limit=2)) == 2
+    assert [r.id for r in corpus_searcher.suggest_titles("bees")] == ["bees-2024"]  # by id
+
+
+def test_articles_listing(corpus_searcher: Searcher) -> None:
+    summaries = corpus_searcher.articles()
+    assert len(summaries) == 5
+    titles = [s.article.title for s in summaries]
+    assert titles == sorted(titles, key=str.lower)
+    by_id = {s.article.id: s for s in summaries}
+    assert by_id["skatepark"].paragraph_count == 4
+    assert all(s.chunk_count >= 1 for s in summaries)
+
+
+def test_stats(corpus_searcher: Searcher) -> None:
+    stats = corpus_searcher.stats()
+    assert stats.articles == 5
+    assert stats.chunks == sum(s.chunk_count for s in corpus_searcher.articles())
+    assert stats.model == "fake-hashing-embedder"
+    assert stats.dimension == 64
+    assert stats.size_bytes > 0
+    assert stats.created <= stats.updated
