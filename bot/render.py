@@ -1,0 +1,310 @@
+"""Answers, articles and listings as Discord embeds that always respect Discord's limits.
+
+Pure: no network, no client. Long text is split at paragraph, then sentence, then word
+boundaries; a citation line is never split, and a passage's citation always travels in
+the same page as its passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import discord
+
+from retrieval.records import Answer, Article, ArticleRef, ArticleSummary, IndexStats, Passage
+
+# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+CONTENT_LIMIT = 2000
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FIELD_COUNT_LIMIT = 25
+FOOTER_LIMIT = 2048
+EMBED_TOTAL_LIMIT = 6000
+
+# What a page of long text may use, leaving room for title, footer and fields.
+PAGE_BUDGET = 3500
+# At most this much of one passage is quoted in an answer; the rest is one click away.
+PASSAGE_BUDGET = 900
+ELLIPSIS = "…"
+COLOUR = discord.Colour.blurple()
+NOT_COVERED_COLOUR = discord.Colour.light_grey()
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
+_MARKDOWN = re.compile(r"([\\*_~`|>\[\]#])")
+
+
+def escape(text: str) -> str:
+    """Text shown literally: Markdown characters escaped, mentions made inert."""
+    text = _MARKDOWN.sub(r"\\\1", text)
+    # A zero-width space after "@" stops @everyone/@here even if mentions were allowed.
+    return text.replace("@", "@\u200b")
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, marked with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip() + ELLIPSIS
+
+
+_SPLITTERS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\n\s*\n"), "\n\n"),
+    (re.compile(r"\n"), "\n"),
+    (_SENTENCE_END, " "),
+    (re.compile(r" +"), " "),
+)
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """Split ``text`` into pieces of at most ``limit`` chars: paragraphs, then sentences, then words."""
+    if len(text) <= limit:
+        return [text]
+    for splitter, joiner in _SPLITTERS:
+        parts = [p.strip() for p in splitter.split(text) if p.strip()]
+        if len(parts) > 1:
+            return pack([q for p in parts for q in _pieces(p, limit)], limit, joiner)
+    # One unbroken run of characters longer than a page: a hard cut is the only option.
+    return [text[i : i + limit] for i in range(0, len(text), limit)]
+
+
+def pack(blocks: Sequence[str], limit: int, joiner: str = "\n\n") -> list[str]:
+    """Greedily join whole blocks into pages of at most ``limit`` characters.
+
+    A block longer than ``limit`` is first split at paragraph/sentence/word boundaries.
+    """
+    pages: list[str] = []
+    current = ""
+    for block in blocks:
+        for piece in _pieces(block, limit) if len(block) > limit else [block]:
+            candidate = f"{current}{joiner}{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                pages.append(current)
+                current = piece
+    if current:
+        pages.append(current)
+    return pages
+
+
+def split_message(text: str, limit: int = CONTENT_LIMIT) -> list[str]:
+    """Message contents of at most ``limit`` characters, split at natural boundaries."""
+    return pack([text], limit) if text else []
+
+
+# -- answers ---------------------------------------------------------------------------
+
+
+def _window(passage: Passage, budget: int) -> tuple[str, int, int]:
+    """The passage, or the sentences around its highlight that fit ``budget``; and highlight offsets."""
+    text, start, end = passage.text, passage.highlight_start, passage.highlight_end
+    if len(text) <= budget:
+        return text, start, end
+    if end - start > budget:
+        # The highlight alone is too long: keep its opening words.
+        return shorten(text[start:end], budget), 0, len(shorten(text[start:end], budget))
+    bounds = [0, *(m.end() for m in _SENTENCE_END.finditer(text)), len(text)]
+    left = max((b for b in bounds if b <= start), default=0)
+    right = min((b for b in bounds if b >= end), default=len(text))
+    # Grow by whole sentences, alternately after and before, while it fits.
+    grew = True
+    while grew:
+        grew = False
+        after = min((b for b in bounds if b > right), default=None)
+        if after is not None and after - left <= budget:
+            right, grew = after, True
+        before = max((b for b in bounds if b < left), default=None)
+        if before is not None and right - before <= budget:
+            left, grew = before, True
+    if right - left > budget:  # highlight fits but its sentence boundaries do not
+        left, right = max(0, end - budget), end
+        left = max(left, min(start, right - budget))
+    snippet = text[left:right]
+    prefix = ELLIPSIS if left > 0 else ""
+    suffix = ELLIPSIS if right < len(text) else ""
+    return prefix + snippet.strip() + suffix, start - left + len(prefix), end - left + len(prefix)
+
+
+def quote_passage(passage: Passage, budget: int = PASSAGE_BUDGET) -> str:
+    """The passage (or its part around the highlight), escaped, with the highlight in bold."""
+    text, start, end = _window(passage, budget)
+    before, highlight, after = text[:start], text[start:end].strip(), text[end:]
+    # Bold each line on its own, so the markers never straddle a quote line.
+    bold = "\n".join(
+        f"**{escape(line.strip())}**" if line.strip() else line for line in highlight.split("\n")
+    )
+    body = f"{escape(before)}{bold}{escape(after)}".strip()
+    # One quote block: every line starts with "> ".
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in body.splitlines())
+
+
+def paragraphs_label(first: int, last: int) -> str:
+    return f"¶ {first}" if first == last else f"¶ {first}–{last}"
+
+
+def citation(number: int, article: ArticleRef, paragraphs: tuple[int, int] | None = None) -> str:
+    """``[n] Title (linked when a url is known) · source · date · ¶ p`` on one line, never split."""
+    title = escape(shorten(article.title, 200))
+    url = article.url if article.url and article.url.startswith(("http://", "https://")) else None
+    named = f"[{title}](<{url}>)" if url and len(url) <= 512 else f"*{title}*"
+    parts = [f"**[{number}]** {named}", escape(shorten(article.source, 120))]
+    if article.date:
+        parts.append(escape(article.date[:32]))
+    if paragraphs:
+        parts.append(paragraphs_label(*paragraphs))
+    return " · ".join(parts)
+
+
+def passage_block(passage: Passage, budget: int = PASSAGE_BUDGET) -> str:
+    return f"{quote_passage(passage, budget)}\n{citation(passage.rank, passage.article, passage.paragraphs)}"
+
+
+def _title(prefix: str, text: str) -> str:
+    return shorten(f"{prefix}{text}", TITLE_LIMIT)
+
+
+@dataclass(frozen=True)
+class AnswerPages:
+    """The embeds of one answer (one per page) and the articles it cites, in citation order."""
+
+    embeds: tuple[discord.Embed, ...]
+    cited: tuple[ArticleRef, ...]
+    chunk_ids: tuple[int, ...]
+
+
+def answer_pages(answer: Answer, *, budget: int = PAGE_BUDGET) -> AnswerPages:
+    """The answer as one or more embeds; each passage and its citation stay on one page."""
+    question = answer.question
+    title = _title("❓ ", question)
+    head = (
+        ""
+        if len(question) + 2 <= TITLE_LIMIT
+        else f"**Question:** {escape(shorten(question, 900))}"
+    )
+    if not answer.answered:
+        lines = ["**Not covered:** the indexed articles do not answer this question."]
+        if answer.nearest:
+            lines.append("The nearest articles are:")
+            lines += [citation(i, ref) for i, ref in enumerate(answer.nearest, start=1)]
+        body = "\n".join(([head] if head else []) + lines)
+        embed = discord.Embed(
+            title=title, description=pack([body], budget)[0], colour=NOT_COVERED_COLOUR
+        )
+        return AnswerPages((embed,), tuple(answer.nearest), ())
+    if not answer.passages:
+        embed = discord.Embed(
+            title=title, description="No more results for this question.", colour=NOT_COVERED_COLOUR
+        )
+        return AnswerPages((embed,), (), ())
+    blocks = [passage_block(p, min(PASSAGE_BUDGET, budget - 300)) for p in answer.passages]
+    if head:
+        blocks[0] = f"{head}\n\n{blocks[0]}"
+    pages = pack(blocks, budget)
+    embeds = []
+    for i, page in enumerate(pages, start=1):
+        embed = discord.Embed(title=title, description=page, colour=COLOUR)
+        first, last = answer.passages[0].rank, answer.passages[-1].rank
+        footer = f"Results {first}–{last}" if first != last else f"Result {first}"
+        if len(pages) > 1:
+            footer += f" · page {i}/{len(pages)}"
+        embed.set_footer(text=footer)
+        embeds.append(embed)
+    cited = tuple(p.article for p in answer.passages)
+    chunk_ids = tuple(sorted({c for p in answer.passages for c in p.chunk_ids}))
+    return AnswerPages(tuple(embeds), cited, chunk_ids)
+
+
+# -- articles, listings, stats -------------------------------------------------------------
+
+
+def article_pages(article: Article, *, budget: int = PAGE_BUDGET) -> list[discord.Embed]:
+    """The article's metadata and its full text, paginated at paragraph boundaries."""
+    numbered = [
+        f"`¶{i}` {escape(p)}" for i, p in enumerate(article.paragraphs, start=1) if p.strip()
+    ]
+    pages = pack(numbered or ["(This article has no text.)"], budget)
+    url = article.url if article.url and article.url.startswith(("http://", "https://")) else None
+    embeds = []
+    for i, page in enumerate(pages, start=1):
+        embed = discord.Embed(title=shorten(article.title, TITLE_LIMIT), url=url, description=page)
+        embed.colour = COLOUR
+        if i == 1:
+            embed.add_field(
+                name="Source", value=shorten(article.source, FIELD_VALUE_LIMIT), inline=True
+            )
+            if article.date:
+                embed.add_field(name="Date", value=shorten(article.date, 100), inline=True)
+            if article.author:
+                embed.add_field(
+                    name="Author", value=shorten(escape(article.author), 200), inline=True
+                )
+        embed.set_footer(text=f"{article.id} · page {i}/{len(pages)}"[:FOOTER_LIMIT])
+        embeds.append(embed)
+    return embeds
+
+
+def sources_pages(
+    summaries: Sequence[ArticleSummary], *, per_page: int = 15
+) -> list[discord.Embed]:
+    """The indexed articles, a bounded number per page."""
+    if not summaries:
+        return [discord.Embed(title="Sources", description="The index has no articles yet.")]
+    lines = [
+        f"{citation(i, s.article)} · {s.paragraph_count} ¶"
+        for i, s in enumerate(summaries, start=1)
+    ]
+    pages: list[str] = []
+    for start in range(0, len(lines), per_page):
+        pages.extend(pack(lines[start : start + per_page], PAGE_BUDGET, "\n"))
+    return [
+        discord.Embed(
+            title=f"Sources ({len(summaries)} articles)", description=page, colour=COLOUR
+        ).set_footer(text=f"page {i}/{len(pages)}")
+        for i, page in enumerate(pages, start=1)
+    ]
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def stats_embed(stats: IndexStats) -> discord.Embed:
+    embed = discord.Embed(title="Index statistics", colour=COLOUR)
+    embed.add_field(name="Articles", value=f"{stats.articles:,}")
+    embed.add_field(name="Passages (chunks)", value=f"{stats.chunks:,}")
+    embed.add_field(name="Size", value=human_size(stats.size_bytes))
+    embed.add_field(name="Model", value=shorten(f"{stats.model} ({stats.dimension}d)", 1000))
+    embed.add_field(name="Created", value=shorten(stats.created or "unknown", 100))
+    embed.add_field(name="Last ingest", value=shorten(stats.updated or "unknown", 100))
+    return embed
+
+
+def fits(embed: discord.Embed) -> bool:
+    """Whether ``embed`` respects every Discord embed limit."""
+    data = embed.to_dict()
+    fields = data.get("fields", [])
+    return (
+        len(data.get("title", "")) <= TITLE_LIMIT
+        and len(data.get("description", "")) <= DESCRIPTION_LIMIT
+        and len(fields) <= FIELD_COUNT_LIMIT
+        and all(
+            len(f["name"]) <= FIELD_NAME_LIMIT and len(f["value"]) <= FIELD_VALUE_LIMIT
+            for f in fields
+        )
+        and len(data.get("footer", {}).get("text", "")) <= FOOTER_LIMIT
+        and len(embed) <= EMBED_TOTAL_LIMIT
+    )
