@@ -9,7 +9,7 @@ sentence longer than the budget is cut between words (the only cut not on a boun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .config import ChunkSettings
@@ -74,33 +74,34 @@ class Chunker:
 
     def _split_long(
         self, text: str, start: int, end: int, paragraph: int, budget: int, special: int
-    ):
-        """Cut an over-long sentence between words into pieces that fit the budget."""
-        words: list[tuple[int, int]] = []
-        position = start
-        for word in text[start:end].split():
-            a = text.index(word, position)
-            words.append((a, a + len(word)))
-            position = a + len(word)
-        i = 0
-        while i < len(words):
-            # Grow the piece by halving steps: few tokenizer calls even for long sentences.
-            j, step = i + 1, 1
-            while j < len(words):
-                trial = min(len(words), j + step)
-                if (
-                    self.count_tokens([text[words[i][0] : words[trial - 1][1]]])[0] - special
-                    > budget
-                ):
-                    if step == 1:
-                        break
-                    step //= 2
-                    continue
-                j, step = trial, step * 2
-            piece = (words[i][0], words[j - 1][1])
-            tokens = self.count_tokens([text[piece[0] : piece[1]]])[0] - special
-            yield _Unit(piece[0], piece[1], paragraph, tokens)
-            i = j
+    ) -> Iterator[_Unit]:
+        """Cut an over-long sentence into pieces that fit the budget: between words, or
+        inside a word only when one word alone is too long (a long URL)."""
+
+        def tokens(a: int, b: int) -> int:
+            return self.count_tokens([text[a:b]])[0] - special
+
+        while start < end:
+            # The longest prefix that fits, by binary search on its end: few tokenizer calls.
+            low, high = start + 1, end
+            while low < high:
+                middle = (low + high + 1) // 2
+                if tokens(start, middle) <= budget:
+                    low = middle
+                else:
+                    high = middle - 1
+            cut = low
+            if cut < end and not text[cut].isspace():
+                space = text.rfind(" ", start, cut)
+                if space > start:
+                    cut = space
+            piece_end = cut
+            while piece_end > start and text[piece_end - 1].isspace():
+                piece_end -= 1
+            yield _Unit(start, piece_end, paragraph, tokens(start, piece_end))
+            start = cut
+            while start < end and text[start].isspace():
+                start += 1
 
     def _pack(self, article: Article, units: list[_Unit], budget: int) -> list[Chunk]:
         chunks: list[Chunk] = []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -187,19 +186,21 @@ def render_answer(answer: Answer, color: bool = False) -> str:
     return "\n\n".join(blocks)
 
 
-def _read_batch(path: Path) -> Iterator[str | None]:
+def read_batch(path: Path) -> list[str | None]:
     """Questions of a JSON Lines file, in order; None for a line without a usable question."""
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                yield None
-                continue
-            question = record.get("question") if isinstance(record, dict) else None
-            yield question if isinstance(question, str) else None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CitebotError(f"cannot read {path}: {exc}") from None
+    questions: list[str | None] = []
+    for line in filter(str.strip, lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        question = record.get("question") if isinstance(record, dict) else None
+        questions.append(question if isinstance(question, str) else None)
+    return questions
 
 
 @cli.command()
@@ -239,7 +240,7 @@ def ask(
             click.echo(render_answer(answer, color=sys.stdout.isatty()))
         return
     assert batch is not None
-    for text in _read_batch(batch):
+    for text in read_batch(batch):
         try:
             if text is None:
                 raise CitebotError('line has no "question" string')

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
 
@@ -110,26 +111,35 @@ _SECTIONS = {
 }
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
+def _check(value: Any, hint: Any, where: str) -> Any:
+    """``value`` as the type ``hint`` names (int, float, str, bool, X | None, tuple[X, ...])."""
+    if get_origin(hint) in (Union, UnionType):
+        options = [h for h in get_args(hint) if h is not type(None)]
+        return None if value is None else _check(value, options[0], where)
+    if get_origin(hint) is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list")
+        item = get_args(hint)[0]
+        return tuple(_check(v, item, f"{where} items") for v in value)
+    # bool is an int in Python, but `k = true` is a mistake, not a number.
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{where} must be a {_TYPE_NAMES.get(hint, hint.__name__)}")
+    return value
+
+
+_TYPE_NAMES = {int: "whole number", float: "number", str: "string", bool: "true or false"}
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{where}] must be a table of settings")
+    hints = get_type_hints(cls)
+    unknown = sorted(set(values) - set(hints))
     if unknown:
         raise ConfigError(f"unknown setting(s) in [{where}]: {', '.join(unknown)}")
-    converted: dict[str, Any] = {}
-    for key, value in values.items():
-        default = getattr(cls(), key)
-        if isinstance(default, tuple):
-            if not isinstance(value, list):
-                raise ConfigError(f"[{where}] {key} must be a list")
-            value = tuple(value)
-        elif isinstance(default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"[{where}] {key} must be true or false")
-        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif default is not None and not isinstance(value, type(default)):
-            raise ConfigError(f"[{where}] {key} must be a {type(default).__name__}")
-        converted[key] = value
-    return cls(**converted)
+    return cls(**{k: _check(v, hints[k], f"[{where}] {k}") for k, v in values.items()})
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
@@ -149,13 +159,15 @@ def load_settings(path: Path | str | None = None) -> Settings:
     if unknown:
         raise ConfigError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
     sections = {name: _build(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
+    settings = Settings(**sections)
     # Relative paths in a config file are relative to the file, not to the working directory.
     base = path.parent
-    settings = Settings(**sections)
     if "index_dir" in top:
-        settings = replace(settings, index_dir=base / Path(top["index_dir"]).expanduser())
+        index_dir = _check(top["index_dir"], str, "index_dir")
+        settings = replace(settings, index_dir=base / Path(index_dir).expanduser())
     if "sources" in top:
+        sources = _check(top["sources"], tuple[str, ...], "sources")
         settings = replace(
-            settings, sources=tuple(str(base / Path(s).expanduser()) for s in top["sources"])
+            settings, sources=tuple(str(base / Path(s).expanduser()) for s in sources)
         )
     return settings

@@ -260,10 +260,12 @@ def _load_markdown(source: SourceFile, text: str) -> Article:
     except yaml.YAMLError as exc:
         raise LoadError(f"bad front matter: {exc}") from None
     meta = post.metadata
-    paragraphs = split_paragraphs(post.content)
+    body = post.content.strip()
     title = _string(meta.get("title"))
-    if not title and paragraphs and (heading := _HEADING.match(paragraphs[0])):
-        title, paragraphs = heading.group(1), paragraphs[1:]
+    first_line, _, rest = body.partition("\n")
+    if not title and (heading := _HEADING.match(first_line)):
+        title, body = heading.group(1), rest
+    paragraphs = split_paragraphs(body)
     if not paragraphs:
         raise LoadError("no text")
     return Article(
@@ -283,7 +285,11 @@ def _load_markdown(source: SourceFile, text: str) -> Article:
 def _load_html(source: SourceFile, html: str) -> Article:
     import trafilatura
 
-    document = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)
+    # Precision mode: a page with no article (only menus and a footer) yields nothing
+    # rather than its navigation text.
+    document = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, favor_precision=True
+    )
     if document is None or not (document.text or "").strip():
         raise LoadError("no article text found in the HTML")
     lines = [line.strip() for line in document.text.splitlines() if line.strip()]

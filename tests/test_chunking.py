@@ -140,11 +140,6 @@ def test_an_over_long_sentence_is_cut_between_words() -> None:
     assert [p for p in pieces if p.startswith("w")] == [*sentence.rstrip(".").split()[:-1], "w299."]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a single 'word' longer than the budget (a long URL, a run of dashes) "
-    "becomes a chunk over the token limit, which the model then truncates silently",
-)
 def test_a_single_word_longer_than_the_budget_still_fits() -> None:
     url = "https://example.org/" + "/".join(f"part{i}" for i in range(120))
     article = Article("url", "Url", f"See {url} for details. Then more.", "u.txt")

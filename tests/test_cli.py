@@ -211,11 +211,6 @@ def test_ask_batch_text(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -
     assert 'line has no "question" string' in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `ask --batch` on a file that is not UTF-8 crashes with UnicodeDecodeError "
-    "(a traceback) instead of a one-line error",
-)
 def test_ask_batch_not_utf8(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -> None:
     batch = tmp_path / "questions.jsonl"
     batch.write_bytes('{"question": "Caf\u00e9 opening hours?"}\n'.encode("cp1252"))

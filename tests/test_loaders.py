@@ -250,11 +250,6 @@ def test_markdown_without_title_uses_file_name(tmp_path: Path) -> None:
     assert article.title == "Quiet week"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a '# Heading' line followed directly by text (no blank line) is joined "
-    "with that text, so the title swallows the first paragraph",
-)
 def test_markdown_heading_directly_followed_by_text(tmp_path: Path) -> None:
     article = only_article(
         tmp_path, "tight.md", "# Harbour Notes\nThe tide was high.\n\nBoats stayed in.\n"
@@ -290,11 +285,6 @@ def test_html_with_no_body_text_is_a_load_error(tmp_path: Path) -> None:
         load(tmp_path, "blank.html", "<html><head><title>Blank</title></head><body></body></html>")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a page with only navigation and a footer is ingested as an article "
-    "whose text is the menu ('Home', '|', 'News'), with a date taken from the copyright line",
-)
 def test_html_with_only_navigation_is_a_load_error(tmp_path: Path) -> None:
     html = (
         "<html><head><title>Site</title></head><body>"
