@@ -19,10 +19,17 @@ README = Path(__file__).parent.parent / "README.md"
 
 
 @pytest.fixture
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
-    """Every command that asks for a model gets the fake one."""
+def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEmbedder:
+    """Every command that asks for a model gets the fake one.
+
+    The fake model's similarities are not calibrated for the "not covered" threshold,
+    so the config ($CITEBOT_CONFIG) answers every question unless a test passes its own.
+    """
     embedder = FakeEmbedder()
     monkeypatch.setattr(cli_module, "_embedder", lambda settings: embedder)
+    config = tmp_path / "answer-everything.toml"
+    config.write_text("[search]\nmin_confidence = 0.0\n")
+    monkeypatch.setenv("CITEBOT_CONFIG", str(config))
     return embedder
 
 
@@ -163,8 +170,12 @@ def test_ask_text_output_cites_and_marks_the_highlight(
     assert "[3]" not in result.stdout
 
 
-def test_ask_not_covered(index: Path, fake_model: FakeEmbedder) -> None:
-    result = run("ask", "quantum chromodynamics lattice gauge theory", "--index", index)
+def test_ask_not_covered(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -> None:
+    defaults = tmp_path / "defaults.toml"
+    defaults.write_text("")
+    result = run(
+        "--config", defaults, "ask", "quantum chromodynamics lattice gauge theory", "--index", index
+    )
     assert result.exit_code == 0
     assert result.stdout.startswith("The articles do not seem to cover:")
 

