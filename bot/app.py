@@ -350,8 +350,10 @@ class AnswerView(PagedView):
 
 
 def register_commands(tree: app_commands.CommandTree, client: CitebotClient) -> None:
-    """Define the slash commands as closures over ``client`` (no globals)."""
-    config = client.config
+    """Define the slash commands as closures over ``client`` (no globals).
+
+    They read ``client.config`` when they run, so a changed config applies at once.
+    """
 
     @tree.command(name="ask", description="Ask a question; get cited passages from the articles.")
     @app_commands.describe(
@@ -367,7 +369,7 @@ def register_commands(tree: app_commands.CommandTree, client: CitebotClient) -> 
     ) -> None:
         # Cheap checks answer at once; everything else comes after the acknowledgement.
         try:
-            cleaned = actions.clean_question(question, config.search)
+            cleaned = actions.clean_question(question, client.config.search)
         except CitebotError as exc:
             await send(interaction, content=str(exc))
             return
@@ -387,7 +389,7 @@ def register_commands(tree: app_commands.CommandTree, client: CitebotClient) -> 
     async def article(interaction: discord.Interaction, title: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         pages = await actions.article(client.holder, title)
-        view = PagedView(pages, interaction.user.id, config.view_timeout)
+        view = PagedView(pages, interaction.user.id, client.config.view_timeout)
         view.message = await send(interaction, embed=pages[0], view=view)
 
     @article.autocomplete("title")
@@ -401,7 +403,7 @@ def register_commands(tree: app_commands.CommandTree, client: CitebotClient) -> 
     async def sources(interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         pages = await actions.sources(client.holder)
-        view = PagedView(pages, interaction.user.id, config.view_timeout)
+        view = PagedView(pages, interaction.user.id, client.config.view_timeout)
         view.message = await send(interaction, embed=pages[0], view=view)
 
     @tree.command(name="stats", description="Index size, model and last ingest.")
@@ -416,7 +418,7 @@ def register_commands(tree: app_commands.CommandTree, client: CitebotClient) -> 
     async def reindex(interaction: discord.Interaction) -> None:
         member = interaction.user
         roles = {r.id for r in getattr(member, "roles", [])}
-        if not actions.may_administer(interaction.permissions, roles, config.admin_role):
+        if not actions.may_administer(interaction.permissions, roles, client.config.admin_role):
             logger.info("refused /reindex to user %s", member.id)
             await send(
                 interaction,

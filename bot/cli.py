@@ -1,8 +1,82 @@
-"""`citebot bot`: registered with the citebot command through an entry point."""
+"""`citebot bot`: registered with the citebot command through an entry point.
+
+Kept light: discord.py, the index and the model are imported only when the bot runs,
+so `citebot --help` stays fast.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
+
+if TYPE_CHECKING:
+    from retrieval.config import Settings
+
+    from .app import CitebotClient
+
+logger = logging.getLogger(__name__)
+
+
+class TokenError(click.ClickException):
+    pass
+
+
+def read_token(environ: dict[str, str] | None = None) -> str:
+    """The bot token from $DISCORD_TOKEN, else from the file named by $DISCORD_TOKEN_FILE."""
+    environ = dict(os.environ) if environ is None else environ
+    if token := environ.get("DISCORD_TOKEN", "").strip():
+        return token
+    if name := environ.get("DISCORD_TOKEN_FILE", "").strip():
+        try:
+            token = Path(name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise TokenError(f"cannot read DISCORD_TOKEN_FILE {name}: {exc.strerror}") from None
+        if token:
+            return token
+        raise TokenError(f"DISCORD_TOKEN_FILE {name} is empty")
+    raise TokenError("set DISCORD_TOKEN, or DISCORD_TOKEN_FILE to a file holding the bot token")
+
+
+def build_client(
+    settings: Settings, *, embedder: Any = None, force_sync: bool = False, **options: Any
+) -> CitebotClient:
+    """Open the index (and load the model) and build the client: the dependencies, passed in."""
+    from retrieval.embedding import SentenceTransformerEmbedder
+    from retrieval.search import Searcher
+
+    from .app import BotConfig, CitebotClient
+    from .services import FeedbackStore, IndexHolder, feedback_path, rebuild_index
+
+    embedder = embedder or SentenceTransformerEmbedder(settings.model)
+    searcher = Searcher.open(settings, embedder)
+    # Load the model now, not on the first question.
+    embedder.embed(["warm up"])
+    holder = IndexHolder(searcher, settings, rebuild_index(embedder))
+    feedback = FeedbackStore(feedback_path(settings))
+    config = BotConfig.from_settings(settings, force_sync=force_sync)
+    return CitebotClient(config, holder, feedback, **options)
+
+
+async def run(client: CitebotClient, token: str) -> None:
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(client.close()))
+    try:
+        async with client:
+            await client.start(token)
+    finally:
+        await client.holder.close()
+        client.feedback.close()
 
 
 @click.command("bot")
@@ -10,4 +84,20 @@ import click
 @click.pass_context
 def bot_command(ctx: click.Context, sync: bool) -> None:
     """Run the Discord bot (token from $DISCORD_TOKEN or $DISCORD_TOKEN_FILE)."""
-    raise click.ClickException("the Discord bot is not built yet")
+    import asyncio
+
+    from retrieval.config import Settings
+
+    settings: Settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The bot is a service: its progress belongs in the log even without -v.
+    for name in ("bot", "discord"):
+        logging.getLogger(name).setLevel(
+            min(logging.getLogger().level or logging.INFO, logging.INFO)
+        )
+    token = read_token()
+    started = time.perf_counter()
+    client = build_client(settings, force_sync=sync)
+    logger.info("index and model loaded in %.1fs", time.perf_counter() - started)
+    asyncio.run(run(client, token))

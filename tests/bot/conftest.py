@@ -6,6 +6,7 @@ against an in-memory Discord.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,14 +31,18 @@ class FakeClock:
 
 
 def build_settings(root: Path, **bot: object) -> Settings:
+    """Settings over a copy of the test articles in ``root``, so a test may add some."""
+    sources = root / "articles"
+    if not sources.exists():
+        shutil.copytree(ARTICLES, sources)
     bot_settings = BotSettings(cooldown_seconds=0.0, feedback_db=str(root / "feedback.sqlite"))
     return Settings(
-        index_dir=root / "index", sources=(str(ARTICLES),), bot=replace(bot_settings, **bot)
+        index_dir=root / "index", sources=(str(sources),), bot=replace(bot_settings, **bot)
     )
 
 
 def build_index(settings: Settings, embedder: FakeEmbedder) -> None:
-    ingest([ARTICLES], settings, embedder, prune=True)
+    ingest(list(settings.sources), settings, embedder, prune=True)
 
 
 def fake_rebuild(embedder: FakeEmbedder):

@@ -1,0 +1,122 @@
+"""/reindex: permissions, background rebuild and the swap without failing questions."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import discord
+import pytest
+
+from bot.services import IndexHolder, ReindexBusyError
+from retrieval.config import Settings
+from retrieval.records import Answer
+
+NEW_ARTICLE = """---
+title: Repairing bicycles
+---
+A bicycle repair cafe fixes punctures and brakes for free on Saturdays.
+"""
+
+
+@pytest.fixture
+def world(simcord_env):
+    guild = simcord_env.create_guild()
+    channel = guild.create_text_channel("general")
+    managers = guild.create_role("Managers", permissions=discord.Permissions(manage_guild=True))
+    helpers = guild.create_role("Helpers")
+    admin = guild.add_member(simcord_env.create_user("admin"), roles=[managers])
+    helper = guild.add_member(simcord_env.create_user("helper"), roles=[helpers])
+    user = guild.add_member(simcord_env.create_user("user"))
+    return channel, admin, helper, user, helpers
+
+
+async def test_reindex_is_refused_without_manage_server(simcord_env, simcord_bot, world) -> None:
+    channel, _, helper, user, _ = world
+    for member in (user, helper):
+        result = await member.slash(channel, "reindex")
+        assert result.ephemeral and result.response.content.startswith(
+            "Only members with Manage Server"
+        )
+    assert simcord_bot.holder.generation == 0
+
+
+async def test_configured_role_may_reindex(simcord_env, simcord_bot, world) -> None:
+    channel, _, helper, _, helpers = world
+    simcord_bot.config = replace(simcord_bot.config, admin_role=helpers.id)
+    result = await helper.slash(channel, "reindex")
+    assert result.response.content.startswith("Re-indexing in the background")
+    assert simcord_bot.holder.generation == 1
+
+
+async def test_reindex_picks_up_new_articles_without_restart(
+    simcord_env, simcord_bot, world, settings: Settings
+) -> None:
+    channel, admin, _, user, _ = world
+    question = "Where are bicycle punctures repaired?"
+    before = await user.slash(channel, "ask", question=question)
+    assert "Repairing bicycles" not in before.response.embeds[0].description
+    Path(settings.sources[0], "bikes.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    result = await admin.slash(channel, "reindex")
+    assert result.ephemeral and result.response.content.startswith("Re-indexing in the background")
+    assert (
+        result.followups[-1].content
+        == "Re-index finished: 5 articles, " + result.followups[-1].content.split(", ", 1)[1]
+    )
+    after = await user.slash(channel, "ask", question=question)
+    assert "**[1]** *Repairing bicycles*" in after.response.embeds[0].description
+
+
+class SlowSearcher:
+    """Blocks inside search until released, like a long model call; records closing."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.closed = False
+
+    def search(self, question: str, k: int | None = None, offset: int = 0) -> Answer:
+        assert not self.closed, "searched a closed index"
+        self.entered.set()
+        assert self.release.wait(5)
+        assert not self.closed, "index closed during a search"
+        return Answer(f"{self.name}:{question}", True, ())
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_swap_waits_for_questions_in_flight(settings: Settings) -> None:
+    old, new = SlowSearcher("old"), SlowSearcher("new")
+    new.release.set()
+    holder = IndexHolder(old, settings, lambda _settings: new)
+    asking = asyncio.create_task(holder.call("search", "q"))
+    assert await asyncio.to_thread(old.entered.wait, 5)
+    await holder.reindex()
+    assert holder.current is new and not old.closed  # still answering
+    old.release.set()
+    answer = await asyncio.wait_for(asking, 5)
+    assert answer.question == "old:q" and old.closed  # finished on the old index, then closed
+    assert (await holder.call("search", "q")).question == "new:q"
+
+
+async def test_second_reindex_while_one_runs_is_refused(settings: Settings) -> None:
+    started, finish = threading.Event(), threading.Event()
+
+    def slow_rebuild(_settings: Settings) -> SlowSearcher:
+        started.set()
+        finish.wait(5)
+        return SlowSearcher("new")
+
+    holder = IndexHolder(SlowSearcher("old"), settings, slow_rebuild)
+    first = asyncio.create_task(holder.reindex())
+    assert await asyncio.to_thread(started.wait, 5)
+    assert holder.reindexing
+    with pytest.raises(ReindexBusyError):
+        await holder.reindex()
+    finish.set()
+    await asyncio.wait_for(first, 5)
+    assert holder.generation == 1 and not holder.reindexing
