@@ -37,7 +37,7 @@ METHODS = {
     "BM25 only": {"fusion": "keyword"},
     "RRF (k=60)": {"fusion": "rrf"},
     "convex 0.3": {"fusion": "convex", "dense_weight": 0.3},
-    "convex 0.4": {"fusion": "convex", "dense_weight": 0.4},
+    "convex 0.4 *": {"fusion": "convex", "dense_weight": 0.4},
     "convex 0.5": {"fusion": "convex", "dense_weight": 0.5},
     "convex 0.6": {"fusion": "convex", "dense_weight": 0.6},
 }
@@ -93,7 +93,7 @@ def main() -> None:
         base.search(questions[0].question)
 
         results = {}
-        print(f"\n{len(questions)} questions")
+        print(f"\n{len(questions)} questions (* = the default settings)")
         print(f"{'method':14s} hit@1  hit@3  hit@5  hit@10  MRR@10  p50 ms  p99 ms")
         for name, changes in METHODS.items():
             r = evaluate(base.with_settings(**changes), questions)

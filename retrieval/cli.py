@@ -189,7 +189,7 @@ def render_answer(answer: Answer, color: bool = False) -> str:
 def read_batch(path: Path) -> list[str | None]:
     """Questions of a JSON Lines file, in order; None for a line without a usable question."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise CitebotError(f"cannot read {path}: {exc}") from None
     questions: list[str | None] = []

@@ -38,7 +38,7 @@ class ModelSettings:
 class ChunkSettings:
     # Token budget of one embedded chunk, title prefix and special tokens included;
     # capped at the model's own limit, so the model never truncates silently.
-    max_tokens: int = 192
+    max_tokens: int = 256
     # Tokens of trailing sentences repeated at the start of the next chunk when a
     # paragraph is cut between sentences.
     overlap_tokens: int = 32
@@ -58,7 +58,7 @@ class SearchSettings:
     # "convex" (weighted sum of min-max normalised scores) or "rrf" (reciprocal rank fusion).
     fusion: str = "convex"
     # Weight of the dense half in convex fusion; the keyword half gets 1 - dense_weight.
-    dense_weight: float = 0.5
+    dense_weight: float = 0.4
     rrf_k: int = 60
     # At most this many passages from one article in the top k.
     per_article: int = 2

@@ -58,7 +58,7 @@ class EvalReport:
 def load_questions(path: Path) -> list[LabelledQuestion]:
     questions = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")
     except OSError as exc:
         raise CitebotError(f"cannot read {path}: {exc.strerror or exc}") from None
     for number, line in enumerate(lines, start=1):

@@ -159,6 +159,13 @@ class OpenIndex:
     def close(self) -> None:
         self.store.close()
 
+    def size_bytes(self) -> int:
+        """Bytes on disk of this generation and the manifest."""
+        folder = self.path / self.manifest.folder
+        return (
+            sum(p.stat().st_size for p in folder.iterdir()) + (self.path / MANIFEST).stat().st_size
+        )
+
 
 def open_index(index_dir: Path, model: str) -> OpenIndex:
     manifest = read_manifest(index_dir)
@@ -269,9 +276,3 @@ def _remove_old_generations(index_dir: Path, keep: set[int]) -> None:
         number = folder.name[4:]
         if number.isdigit() and int(number) not in keep:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def index_size(index_dir: Path) -> int:
-    manifest = read_manifest(index_dir)
-    folder = index_dir / manifest.folder
-    return sum(p.stat().st_size for p in folder.iterdir()) + (index_dir / MANIFEST).stat().st_size

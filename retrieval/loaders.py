@@ -333,7 +333,7 @@ def _load_json(source: SourceFile) -> Loaded:
         items = data if isinstance(data, list) else [data]
         records = [(f"{source.name}#{i}", item) for i, item in enumerate(items, start=1)]
     else:
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             where = f"{source.name}:{number}"

@@ -20,7 +20,7 @@ from pathlib import Path
 from .config import SearchSettings, Settings
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ArticleNotFoundError, BadQuestionError
-from .index import OpenIndex, index_size, open_index
+from .index import OpenIndex, open_index
 from .records import Answer, Article, ArticleRef, ArticleSummary, IndexStats, Passage
 from .store import ChunkRow
 from .text import keyword_terms, sentence_spans, stem, words
@@ -305,7 +305,7 @@ class Searcher:
             chunks=chunks,
             model=manifest.model,
             dimension=manifest.dimension,
-            size_bytes=index_size(self.index.path),
+            size_bytes=self.index.size_bytes(),
             created=manifest.created,
             updated=manifest.updated,
             path=str(self.index.path),

@@ -229,11 +229,6 @@ def test_ask_batch_not_utf8(index: Path, fake_model: FakeEmbedder, tmp_path: Pat
     assert "cannot read" in line and "questions.jsonl" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read_batch splits the file with str.splitlines(), which also breaks lines "
-    "at U+2028/U+2029/U+0085, characters JSON allows raw inside strings",
-)
 def test_ask_batch_question_with_a_unicode_line_separator(
     index: Path, fake_model: FakeEmbedder, tmp_path: Path
 ) -> None:

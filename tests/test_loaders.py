@@ -338,12 +338,6 @@ def test_jsonl_ids_kept_as_given(tmp_path: Path) -> None:
     assert articles[2].title == "No title here."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: JSON Lines are split with str.splitlines(), which also breaks at "
-    "U+2028/U+2029/U+0085 inside JSON strings (json.dumps(ensure_ascii=False) and "
-    "JavaScript's JSON.stringify write them raw), so such a record is lost",
-)
 def test_jsonl_record_with_unicode_line_separators(tmp_path: Path) -> None:
     record = {"id": "sep", "title": "Separators", "text": "One\u2028two. Three\u0085four."}
     lines = [json.dumps(record, ensure_ascii=False), json.dumps({**RECORD, "id": "next"})]
