@@ -1,0 +1,377 @@
+"""A tiny fake Discord (REST + gateway) on 127.0.0.1, for protocol-level tests and the benchmark.
+
+Only what the bot uses is served: login, application info, command sync, interaction
+callbacks and followups, channel messages; the gateway says HELLO, takes IDENTIFY,
+sends READY and one GUILD_CREATE, acknowledges heartbeats and relays test dispatches.
+Unknown routes answer 404 and are recorded, so a test sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+import yarl
+from aiohttp import WSMsgType, web
+
+APP_ID = 700000000000000001
+BOT_ID = APP_ID
+GUILD_ID = 700000000000000002
+CHANNEL_ID = 700000000000000003
+USER_ID = 700000000000000004
+ADMIN_PERMISSIONS = str(discord.Permissions.all().value)
+USER_PERMISSIONS = str(discord.Permissions(view_channel=True, send_messages=True).value)
+
+
+def user(uid: int, name: str, bot: bool = False) -> dict[str, Any]:
+    return {
+        "id": str(uid),
+        "username": name,
+        "discriminator": "0",
+        "global_name": name,
+        "avatar": None,
+        "bot": bot,
+    }
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    at: float
+
+
+@dataclass
+class FakeDiscord:
+    host: str = "127.0.0.1"
+    port: int = 0
+    requests: list[Request] = field(default_factory=list)
+    identified: asyncio.Event = field(default_factory=asyncio.Event)
+    identify_payload: dict[str, Any] | None = None
+    interaction_sent_at: dict[str, float] = field(default_factory=dict)
+    acked_at: dict[str, float] = field(default_factory=dict)
+    answered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answered_at: dict[str, float] = field(default_factory=dict)
+    channel_messages: list[dict[str, Any]] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._ids = itertools.count(800000000000000000)
+        self._seq = itertools.count(1)
+        self._ws: web.WebSocketResponse | None = None
+        self._runner: web.AppRunner | None = None
+        self._token_to_interaction: dict[str, str] = {}
+        self.message_created = asyncio.Condition()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/ws", self._gateway)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)  # loopback only
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def point_discord_py_here(self) -> tuple[str, yarl.URL]:
+        """Set discord.py's REST base and gateway to this fake; returns the old values."""
+        old = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+        discord.http.Route.BASE = f"http://{self.host}:{self.port}/api/v10"
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(
+            f"ws://{self.host}:{self.port}/ws"
+        )
+        return old
+
+    @staticmethod
+    def restore(old: tuple[str, yarl.URL]) -> None:
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old
+
+    # -- gateway --------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        self._ws = ws
+        await ws.send_str(
+            json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None})
+        )
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            payload = json.loads(message.data)
+            if payload["op"] == 1:
+                await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
+            elif payload["op"] == 2:
+                self.identify_payload = payload["d"]
+                await self.dispatch("READY", self._ready())
+                await self.dispatch("GUILD_CREATE", self._guild())
+                self.identified.set()
+        return ws
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        assert self._ws is not None, "the bot has not connected"
+        await self._ws.send_str(json.dumps({"op": 0, "t": event, "s": next(self._seq), "d": data}))
+
+    def _ready(self) -> dict[str, Any]:
+        return {
+            "v": 10,
+            "user": user(BOT_ID, "citebot", bot=True),
+            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+            "session_id": "fake-session",
+            "resume_gateway_url": f"ws://{self.host}:{self.port}/ws",
+            "application": {"id": str(APP_ID), "flags": 0},
+            "private_channels": [],
+        }
+
+    def _guild(self) -> dict[str, Any]:
+        return {
+            "id": str(GUILD_ID),
+            "name": "Fake Guild",
+            "owner_id": str(USER_ID),
+            "unavailable": False,
+            "member_count": 2,
+            "large": False,
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "threads": [],
+            "voice_states": [],
+            "presences": [],
+            "roles": [
+                {
+                    "id": str(GUILD_ID),
+                    "name": "@everyone",
+                    "permissions": USER_PERMISSIONS,
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                }
+            ],
+            "channels": [
+                {
+                    "id": str(CHANNEL_ID),
+                    "type": 0,
+                    "name": "general",
+                    "position": 0,
+                    "permission_overwrites": [],
+                    "guild_id": str(GUILD_ID),
+                }
+            ],
+            "members": [
+                {
+                    "user": user(BOT_ID, "citebot", bot=True),
+                    "roles": [],
+                    "joined_at": "2024-01-01T00:00:00+00:00",
+                    "flags": 0,
+                    "deaf": False,
+                    "mute": False,
+                }
+            ],
+        }
+
+    # -- scenario helpers -------------------------------------------------------------
+
+    async def send_interaction(
+        self, name: str, options: dict[str, Any], *, user_id: int = USER_ID
+    ) -> str:
+        iid = str(next(self._ids))
+        token = f"itoken-{iid}"
+        self._token_to_interaction[token] = iid
+        types = {str: 3, int: 4, bool: 5}
+        data = {
+            "id": iid,
+            "application_id": str(APP_ID),
+            "type": 2,
+            "token": token,
+            "version": 1,
+            "guild_id": str(GUILD_ID),
+            "channel_id": str(CHANNEL_ID),
+            "channel": {
+                "id": str(CHANNEL_ID),
+                "type": 0,
+                "name": "general",
+                "guild_id": str(GUILD_ID),
+                "permissions": USER_PERMISSIONS,
+            },
+            "member": {
+                "user": user(user_id, f"user{user_id}"),
+                "roles": [],
+                "joined_at": "2024-01-01T00:00:00+00:00",
+                "flags": 0,
+                "deaf": False,
+                "mute": False,
+                "permissions": USER_PERMISSIONS,
+            },
+            "app_permissions": ADMIN_PERMISSIONS,
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(GUILD_ID)},
+            "context": 0,
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "data": {
+                "id": "1",
+                "name": name,
+                "type": 1,
+                "options": [
+                    {"name": k, "type": types[type(v)], "value": v} for k, v in options.items()
+                ],
+            },
+        }
+        self.interaction_sent_at[iid] = time.perf_counter()
+        await self.dispatch("INTERACTION_CREATE", data)
+        return iid
+
+    async def send_message(
+        self, content: str, *, mentions: list[int] = (), user_id: int = USER_ID
+    ) -> str:
+        mid = str(next(self._ids))
+        data = self._message(mid, user(user_id, f"user{user_id}"), content)
+        data["mentions"] = [
+            user(m, "citebot" if m == BOT_ID else f"user{m}", bot=m == BOT_ID) for m in mentions
+        ]
+        data["member"] = {
+            "roles": [],
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "flags": 0,
+            "deaf": False,
+            "mute": False,
+        }
+        await self.dispatch("MESSAGE_CREATE", data)
+        return mid
+
+    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        deadline = time.perf_counter() + timeout
+        async with self.message_created:
+            while not predicate():
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    raise TimeoutError("the fake Discord did not see the expected messages")
+                try:
+                    await asyncio.wait_for(self.message_created.wait(), remaining)
+                except TimeoutError:
+                    pass
+
+    def _message(
+        self, mid: str, author: dict[str, Any], content: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body = body or {}
+        return {
+            "id": mid,
+            "channel_id": str(CHANNEL_ID),
+            "guild_id": str(GUILD_ID),
+            "author": author,
+            "content": body.get("content") or content,
+            "timestamp": "2024-01-01T00:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": body.get("embeds", []),
+            "components": body.get("components", []),
+            "pinned": False,
+            "type": 0,
+            "flags": body.get("flags", 0),
+        }
+
+    # -- REST ---------------------------------------------------------------------------
+
+    async def _rest(self, request: web.Request) -> web.Response:
+        path = "/" + request.match_info["tail"]
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            if request.content_type == "application/json" and raw:
+                body = json.loads(raw)
+            elif raw and request.content_type.startswith("multipart/"):
+                body = {"multipart": True}
+        self.requests.append(
+            Request(request.method, path, dict(request.query), body, time.perf_counter())
+        )
+        parts = path.strip("/").split("/")
+        bot = user(BOT_ID, "citebot", bot=True)
+        if request.method == "GET" and path == "/users/@me":
+            return _json(bot)
+        if request.method == "GET" and path == "/oauth2/applications/@me":
+            return _json(
+                {
+                    "id": str(APP_ID),
+                    "name": "citebot",
+                    "description": "",
+                    "icon": None,
+                    "bot_public": True,
+                    "bot_require_code_grant": False,
+                    "owner": user(USER_ID, "owner"),
+                    "verify_key": "00",
+                    "flags": 0,
+                }
+            )
+        if request.method == "PUT" and parts[0] == "applications" and parts[-1] == "commands":
+            return _json(
+                [
+                    {**c, "id": str(next(self._ids)), "application_id": str(APP_ID), "version": "1"}
+                    for c in body
+                ]
+            )
+        if request.method == "POST" and parts[0] == "interactions" and parts[-1] == "callback":
+            iid = parts[1]
+            self.acked_at.setdefault(iid, time.perf_counter())
+            mid = str(next(self._ids))
+            data = body.get("data") or {}
+            message = self._message(mid, bot, "", data)
+            return _json(
+                {
+                    "interaction": {
+                        "id": iid,
+                        "type": 2,
+                        "response_message_id": mid,
+                        "response_message_loading": body["type"] == 5,
+                        "response_message_ephemeral": bool(int(data.get("flags") or 0) & 64),
+                    },
+                    "resource": {"type": body["type"], "message": message},
+                }
+            )
+        if parts[0] == "webhooks" and request.method in ("POST", "PATCH"):
+            token = parts[2]
+            iid = self._token_to_interaction.get(token, token)
+            mid = str(next(self._ids))
+            async with self.message_created:
+                self.answered[iid] = body
+                self.answered_at[iid] = time.perf_counter()
+                self.message_created.notify_all()
+            return _json(self._message(mid, bot, "", body))
+        if request.method == "POST" and parts[0] == "channels" and parts[-1] == "messages":
+            mid = str(next(self._ids))
+            async with self.message_created:
+                self.channel_messages.append(body)
+                self.message_created.notify_all()
+            return _json(self._message(mid, bot, "", body))
+        self.unknown.append(f"{request.method} {path}")
+        return _json({"message": "Unknown route in the fake", "code": 0}, status=404)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # discord.py parses a body as JSON only when Content-Type is exactly application/json.
+    # (aiohttp's content_type= would append "; charset=utf-8", so set the header itself.)
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
