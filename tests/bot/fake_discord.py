@@ -9,6 +9,7 @@ Unknown routes answer 404 and are recorded, so a test sees them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -264,10 +265,8 @@ class FakeDiscord:
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0:
                     raise TimeoutError("the fake Discord did not see the expected messages")
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.message_created.wait(), remaining)
-                except TimeoutError:
-                    pass
 
     def _message(
         self, mid: str, author: dict[str, Any], content: str, body: dict[str, Any] | None = None
