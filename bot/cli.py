@@ -57,7 +57,8 @@ def build_client(
     searcher = Searcher.open(settings, embedder)
     # Load the model now, not on the first question.
     embedder.embed(["warm up"])
-    holder = IndexHolder(searcher, settings, rebuild_index(embedder))
+    rebuild = rebuild_index(embedder, lambda: SentenceTransformerEmbedder(settings.model))
+    holder = IndexHolder(searcher, settings, rebuild)
     feedback = FeedbackStore(feedback_path(settings))
     config = BotConfig.from_settings(settings, force_sync=force_sync)
     return CitebotClient(config, holder, feedback, **options)

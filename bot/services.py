@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from retrieval.config import Settings
+from retrieval.embedding import Embedder
 from retrieval.records import Answer, Article, ArticleRef, ArticleSummary, IndexStats
 
 logger = logging.getLogger(__name__)
@@ -216,8 +217,12 @@ def state_path(settings: Settings) -> Path:
     return feedback_path(settings).with_name("bot-state.json")
 
 
-def rebuild_index(embedder: Any) -> Rebuilder:
-    """The production rebuilder: ingest the configured sources (pruning), open the new index."""
+def rebuild_index(embedder: Embedder, make_ingest_embedder: Callable[[], Embedder]) -> Rebuilder:
+    """The production rebuilder: ingest the configured sources (pruning), open the new index.
+
+    The ingest embeds with a model instance of its own (loaded per re-index, in under a
+    second), so questions answered meanwhile on ``embedder`` never queue behind it.
+    """
 
     def rebuild(settings: Settings) -> SearcherLike:
         from retrieval.errors import CitebotError
@@ -227,7 +232,7 @@ def rebuild_index(embedder: Any) -> Rebuilder:
         sources: Sequence[str] = settings.sources
         if not sources:
             raise CitebotError("No article paths are configured (`sources` in the config file).")
-        ingest(list(sources), settings, embedder, prune=True)
+        ingest(list(sources), settings, make_ingest_embedder(), prune=True)
         return Searcher.open(settings, embedder)
 
     return rebuild

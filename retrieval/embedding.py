@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
@@ -41,7 +42,7 @@ class Embedder(Protocol):
         ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text."""
+        """Unit-length float32 vectors, one row per text. Safe to call from several threads."""
         ...
 
 
@@ -57,6 +58,8 @@ class SentenceTransformerEmbedder:
 
     def __init__(self, settings: ModelSettings | None = None) -> None:
         self.settings = settings or ModelSettings()
+        # A fast tokenizer raises "Already borrowed" when two threads use it at once.
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -89,28 +92,32 @@ class SentenceTransformerEmbedder:
         return int(self.model.max_seq_length)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        encoded = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        tokenizer = self.model.tokenizer
+        with self._lock:
+            encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)
         return [len(ids) for ids in encoded["input_ids"]]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) == 1:
-            return self._embed_one(texts[0])
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.settings.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self.model
+        with self._lock:
+            if len(texts) == 1:
+                return self._embed_one(model, texts[0])
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.settings.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def _embed_one(self, text: str) -> np.ndarray:
+    @staticmethod
+    def _embed_one(model: SentenceTransformer, text: str) -> np.ndarray:
         """One text straight through the model's modules: a question is answered ~2 ms
         sooner than through ``encode``, whose batching machinery one text does not need."""
         import torch
         from sentence_transformers.util import batch_to_device
 
-        model = self.model
         # `preprocess` replaced `tokenize` in sentence-transformers 6.
         preprocess = getattr(model, "preprocess", None) or model.tokenize
         with torch.inference_mode():

@@ -9,6 +9,7 @@ similar enough to the question, the answer says the articles do not cover it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import threading
@@ -181,13 +182,15 @@ def answer_confidence(question: str, dense: Sequence[tuple[int, float]], top_tex
 
 
 class Searcher:
-    """Answers questions from one index. Thread-safe: calls are serialised by a lock."""
+    """Answers questions from one index. Thread-safe."""
 
     def __init__(self, index: OpenIndex, embedder: Embedder, settings: SearchSettings) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self._lock = threading.Lock()
+        # The SQLite connection takes one thread at a time. The embedder guards itself, so
+        # title look-ups (autocomplete) never wait behind a model call.
+        self._store_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Searcher:
@@ -195,18 +198,18 @@ class Searcher:
         return cls(open_index(Path(settings.index_dir), embedder.name), embedder, settings.search)
 
     def close(self) -> None:
-        with self._lock:
+        with self._store_lock:
             self.index.close()
 
     def with_settings(self, **changes: object) -> Searcher:
-        """The same index and model with other search settings (for evaluation)."""
-        return Searcher(self.index, self.embedder, replace(self.settings, **changes))
+        """The same index, model and locks with other search settings (for evaluation)."""
+        clone = copy.copy(self)
+        clone.settings = replace(self.settings, **changes)
+        return clone
 
     def search(self, question: str, k: int | None = None, offset: int = 0) -> Answer:
         question = check_question(question, self.settings)
-        k = k or self.settings.k
-        with self._lock:
-            return self._search(question, max(1, k), max(0, offset))
+        return self._search(question, max(1, k or self.settings.k), max(0, offset))
 
     def _search(self, question: str, k: int, offset: int) -> Answer:
         timings: dict[str, float] = {}
@@ -221,14 +224,16 @@ class Searcher:
         vector = self.embedder.embed([question])[0]
         lap("embed_ms")
         candidates = max(self.settings.candidates, (offset + k) * 4)
+        # FAISS searches of a finished index are safe from several threads at once.
         dense = self.index.vectors.search(vector, candidates)
         lap("dense_ms")
-        keyword = self.index.store.keyword_search(question, candidates)
-        lap("keyword_ms")
-        ranked = fuse(dense, keyword, self.settings)
-        rows = self.index.store.chunks(c.chunk_id for c in ranked)
-        groups = group_passages(ranked, rows, self.settings.per_article, offset + k)
-        articles = self.index.store.articles_by_id(g.article_id for g in groups)
+        with self._store_lock:
+            keyword = self.index.store.keyword_search(question, candidates)
+            lap("keyword_ms")
+            ranked = fuse(dense, keyword, self.settings)
+            rows = self.index.store.chunks(c.chunk_id for c in ranked)
+            groups = group_passages(ranked, rows, self.settings.per_article, offset + k)
+            articles = self.index.store.articles_by_id(g.article_id for g in groups)
         confidence = 0.0
         if groups:
             top = groups[0].rows[0]
@@ -271,17 +276,17 @@ class Searcher:
     # -- look-up: no model needed ------------------------------------------------------
 
     def articles(self) -> list[ArticleSummary]:
-        with self._lock:
+        with self._store_lock:
             return self.index.store.summaries()
 
     def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]:
-        with self._lock:
+        with self._store_lock:
             return self.index.store.search_titles(text, limit)
 
     def article(self, id_or_title: str) -> Article:
         """By exact id, else by exact title, else the one article whose title contains the text."""
         key = id_or_title.strip()
-        with self._lock:
+        with self._store_lock:
             store = self.index.store
             if found := store.article(key):
                 return found
@@ -297,7 +302,7 @@ class Searcher:
         raise ArticleNotFoundError(f"{len(matches)} articles match {key!r}: {listed}")
 
     def stats(self) -> IndexStats:
-        with self._lock:
+        with self._store_lock:
             articles, chunks = self.index.store.counts()
         manifest = self.index.manifest
         return IndexStats(
