@@ -8,12 +8,13 @@ the same page as its passage.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import discord
 
 from retrieval.records import Answer, Article, ArticleRef, ArticleSummary, IndexStats, Passage
+from retrieval.text import sentence_spans, split_sentences
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 CONTENT_LIMIT = 2000
@@ -33,7 +34,6 @@ ELLIPSIS = "…"
 COLOUR = discord.Colour.blurple()
 NOT_COVERED_COLOUR = discord.Colour.light_grey()
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
 _MARKDOWN = re.compile(r"([\\*_~`|>\[\]#])")
 
 
@@ -56,11 +56,12 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip() + ELLIPSIS
 
 
-_SPLITTERS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\n\s*\n"), "\n\n"),
-    (re.compile(r"\n"), "\n"),
-    (_SENTENCE_END, " "),
-    (re.compile(r" +"), " "),
+# Ways to split text, coarsest first, each with the joiner that undoes it.
+_SPLITTERS: tuple[tuple[Callable[[str], list[str]], str], ...] = (
+    (re.compile(r"\n\s*\n").split, "\n\n"),
+    (str.splitlines, "\n"),
+    (split_sentences, " "),
+    (str.split, " "),
 )
 
 
@@ -69,7 +70,7 @@ def _pieces(text: str, limit: int) -> list[str]:
     if len(text) <= limit:
         return [text]
     for splitter, joiner in _SPLITTERS:
-        parts = [p.strip() for p in splitter.split(text) if p.strip()]
+        parts = [p.strip() for p in splitter(text) if p.strip()]
         if len(parts) > 1:
             return pack([q for p in parts for q in _pieces(p, limit)], limit, joiner)
     # One unbroken run of characters longer than a page: a hard cut is the only option.
@@ -112,7 +113,7 @@ def _window(passage: Passage, budget: int) -> tuple[str, int, int]:
     if end - start > budget:
         # The highlight alone is too long: keep its opening words.
         return shorten(text[start:end], budget), 0, len(shorten(text[start:end], budget))
-    bounds = [0, *(m.end() for m in _SENTENCE_END.finditer(text)), len(text)]
+    bounds = [0, *(a for a, _ in sentence_spans(text)), len(text)]
     left = max((b for b in bounds if b <= start), default=0)
     right = min((b for b in bounds if b >= end), default=len(text))
     # Grow by whole sentences, alternately after and before, while it fits.
