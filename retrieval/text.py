@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Abbreviations after which a full stop does not end a sentence.
@@ -89,6 +90,7 @@ def keyword_terms(text: str) -> list[str]:
     return list(seen)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A light suffix stripper, so "elections" meets "election" when matching sentences."""
     for suffix in ("'s", "ies", "ing", "ed", "es", "s", "ly"):
