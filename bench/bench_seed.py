@@ -15,6 +15,7 @@ from pathlib import Path
 from retrieval.config import Settings
 from retrieval.embedding import SentenceTransformerEmbedder
 from retrieval.ingest import ingest
+from retrieval.records import PARAGRAPH_SEPARATOR, Passage
 from retrieval.search import Searcher
 
 # (question, article number in the file, paragraph)
@@ -48,22 +49,34 @@ def main() -> None:
         searcher = Searcher.open(settings, embedder)
         ids = [s.article.id for s in sorted(searcher.articles(), key=lambda s: s.article.source)]
         print(f"{report.articles} articles, {report.chunks_embedded} chunks\n")
-        found = 0
+        found = highlighted = 0
         for question, number, paragraph in QUESTIONS:
             answer = searcher.search(question, k=3)
-            rank = next(
+            hit = next(
                 (
-                    p.rank
+                    p
                     for p in answer.passages
                     if p.article.id == ids[number - 1]
                     and p.paragraphs[0] <= paragraph <= p.paragraphs[1]
                 ),
                 None,
             )
-            found += rank is not None
-            where = f"rank {rank}" if rank else "MISSED"
-            print(f"{where:8s} article {number} ¶{paragraph}  {question}")
-        print(f"\n{found}/{len(QUESTIONS)} paraphrased questions have their paragraph in the top 3")
+            # Stricter: is the marked sentence itself in the paragraph that states the fact?
+            in_paragraph = hit is not None and highlight_paragraph(searcher, hit) == paragraph
+            found += hit is not None
+            highlighted += in_paragraph
+            where = f"rank {hit.rank}" if hit else "MISSED"
+            mark = "highlight in ¶" if in_paragraph else "highlight elsewhere" if hit else ""
+            print(f"{where:8s} {mark:20s} article {number} ¶{paragraph}  {question}")
+        total = len(QUESTIONS)
+        print(f"\n{found}/{total} paraphrased questions have their paragraph in the top 3;")
+        print(f"{highlighted}/{total} also have the highlighted sentence in that paragraph")
+
+
+def highlight_paragraph(searcher: Searcher, passage: Passage) -> int:
+    article = searcher.article(passage.article.id)
+    offset = passage.char_start + passage.highlight_start
+    return article.text.count(PARAGRAPH_SEPARATOR, 0, offset) + 1
 
 
 if __name__ == "__main__":
