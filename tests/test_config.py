@@ -149,3 +149,30 @@ def test_with_index(tmp_path: Path) -> None:
     settings = Settings()
     assert settings.with_index(None) is settings
     assert settings.with_index(str(tmp_path)).index_dir == tmp_path
+
+
+def test_the_example_config_documents_the_defaults() -> None:
+    """config.example.toml shows every default: loading it changes nothing."""
+    example = Path(__file__).parent.parent / "config.example.toml"
+    loaded, defaults = load_settings(example), Settings()
+    assert (loaded.model, loaded.chunking, loaded.search, loaded.bot, loaded.sources) == (
+        defaults.model,
+        defaults.chunking,
+        defaults.search,
+        defaults.bot,
+        defaults.sources,
+    )
+
+
+def test_the_example_config_names_every_setting() -> None:
+    from dataclasses import fields
+
+    text = (Path(__file__).parent.parent / "config.example.toml").read_text(encoding="utf-8")
+    settings = Settings()
+    names = [
+        f.name for f in fields(Settings) if f.name not in {"model", "chunking", "search", "bot"}
+    ]
+    for section in (settings.model, settings.chunking, settings.search, settings.bot):
+        names += [f.name for f in fields(section)]
+    missing = [name for name in names if f"{name} =" not in text]
+    assert not missing
