@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 import discord
 
-from retrieval.config import SearchSettings
 from retrieval.records import Answer
-from retrieval.search import check_question
 
 from . import render
 from .services import IndexHolder
@@ -35,11 +33,6 @@ HINT = (
 class AnswerResult:
     answer: Answer
     pages: render.AnswerPages
-
-
-def clean_question(text: str, settings: SearchSettings) -> str:
-    """The question with white space folded; BadQuestionError (friendly) if empty or too long."""
-    return check_question(text, settings)
 
 
 def question_from_message(content: str, bot_id: int) -> str:

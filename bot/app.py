@@ -19,6 +19,7 @@ from discord import app_commands
 
 from retrieval.config import SearchSettings, Settings
 from retrieval.errors import CitebotError
+from retrieval.search import check_question
 
 from . import actions, render
 from .services import Cooldown, FeedbackStore, IndexHolder, ReindexBusyError, Vote, state_path
@@ -152,7 +153,7 @@ class CitebotClient(discord.Client):
             if mentioned:
                 await reply(message, content=actions.HINT)
             return
-        question = actions.clean_question(text, self.config.search)
+        question = check_question(text, self.config.search)
         wait = self.cooldown.retry_after(message.author.id)
         if wait:
             await reply(message, content=cooldown_message(wait))
@@ -369,7 +370,7 @@ def register_commands(tree: app_commands.CommandTree, client: CitebotClient) -> 
     ) -> None:
         # Cheap checks answer at once; everything else comes after the acknowledgement.
         try:
-            cleaned = actions.clean_question(question, client.config.search)
+            cleaned = check_question(question, client.config.search)
         except CitebotError as exc:
             await send(interaction, content=str(exc))
             return

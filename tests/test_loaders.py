@@ -230,10 +230,17 @@ def test_markdown_front_matter() -> None:
     assert not article.text.startswith("---")
 
 
-def test_markdown_heading_as_title(tmp_path: Path) -> None:
-    article = only_article(
-        tmp_path, "notes.md", "# Harbour Notes #\n\nThe tide was high.\n\nBoats stayed in.\n"
-    )
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# Harbour Notes #\n\nThe tide was high.\n\nBoats stayed in.\n",
+        # A heading directly followed by text, with no blank line between.
+        "# Harbour Notes\nThe tide was high.\n\nBoats stayed in.\n",
+    ],
+    ids=["blank-line", "tight"],
+)
+def test_markdown_heading_as_title(tmp_path: Path, text: str) -> None:
+    article = only_article(tmp_path, "notes.md", text)
     assert article.title == "Harbour Notes"
     assert article.paragraphs == ["The tide was high.", "Boats stayed in."]
 
@@ -248,14 +255,6 @@ def test_markdown_front_matter_title_wins_over_heading(tmp_path: Path) -> None:
 def test_markdown_without_title_uses_file_name(tmp_path: Path) -> None:
     article = only_article(tmp_path, "quiet-week.md", "Nothing happened this week.\n")
     assert article.title == "Quiet week"
-
-
-def test_markdown_heading_directly_followed_by_text(tmp_path: Path) -> None:
-    article = only_article(
-        tmp_path, "tight.md", "# Harbour Notes\nThe tide was high.\n\nBoats stayed in.\n"
-    )
-    assert article.title == "Harbour Notes"
-    assert article.paragraphs == ["The tide was high.", "Boats stayed in."]
 
 
 def test_markdown_bad_front_matter_is_a_load_error(tmp_path: Path) -> None:
