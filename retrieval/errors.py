@@ -21,6 +21,10 @@ class IndexMismatchError(CitebotError):
     """The index was built with a different model, dimension or schema."""
 
 
+class IndexDamagedError(CitebotError):
+    """The index folder's files are unreadable or disagree with each other: rebuild it."""
+
+
 class BadQuestionError(CitebotError):
     """The question is empty or too long."""
 

@@ -8,19 +8,39 @@ Layout::
 
 A write builds the next generation in a staging folder (copying the current one), and
 commits by replacing ``index.json`` atomically. A crash at any point before that leaves
-the manifest naming the previous, untouched generation. The previous generation is
-kept one more round, so a reader that opened it just before a swap keeps working.
+the manifest naming the previous, untouched generation; the next writer removes what the
+crash left (staging folders, generation folders no manifest named). An ingest that
+changes nothing writes no generation.
+
+Retention: a commit keeps the new generation and the one before it, and removes the
+rest. A reader holds its SQLite file open and its vectors in memory, so it keeps
+working after its folder is removed; only opening needs the folder, and an open that
+loses the race with two quick commits reads the manifest again.
+
+Opening checks, cheaply, that the manifest is well formed and that the FAISS ids, the
+SQLite chunk rows and the keyword index agree (counts and an id fingerprint), and
+refuses a damaged index with one line saying how to rebuild it. A writer never builds
+on a damaged generation.
+
 No pickle anywhere: JSON, SQLite and FAISS's own binary format.
+
+Crash tests set ``CITEBOT_TEST_KILL_AT`` to one of ``COMMIT_STEPS`` to have the writing
+process kill itself (SIGKILL) at that step; see tests/reliability/.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
 import os
 import shutil
+import signal
+import sqlite3
+import types
+import typing
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,8 +50,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .config import ChunkSettings
-from .errors import CitebotError, IndexMismatchError, IndexNotFoundError
-from .store import Store
+from .errors import CitebotError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
+from .store import IdSummary, Store
 
 if TYPE_CHECKING:
     import faiss
@@ -43,6 +63,30 @@ SCHEMA_VERSION = 1
 MANIFEST = "index.json"
 STORE_FILE = "store.sqlite"
 VECTORS_FILE = "vectors.faiss"
+LOCK_FILE = ".lock"
+STAGING_PREFIX = ".staging-"
+GENERATION_PREFIX = "gen-"
+
+# The named steps of a write, in order; the crash tests kill the writer at each one.
+COMMIT_STEPS = (
+    "locked",  # the writer lock is held
+    "healed",  # leftovers of an earlier crash are removed
+    "staged",  # the staging folder holds a copy of the current generation
+    "store-written",  # the new store is committed and closed
+    "vectors-written",  # the new vectors are written
+    "synced",  # the staging folder's files are on disk
+    "renamed",  # the staging folder is renamed to its generation folder
+    "manifest-staged",  # the new manifest is written beside the old one
+    "committed",  # the new manifest replaced the old one
+    "cleaned",  # generations no longer kept are removed
+)
+KILL_AT_ENV = "CITEBOT_TEST_KILL_AT"
+
+
+def _reached(step: str) -> None:
+    """Crash-test hook: kill -9 this process at ``step`` if the environment asks for it."""
+    if os.environ.get(KILL_AT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -60,31 +104,85 @@ class Manifest:
 
     @property
     def folder(self) -> str:
-        return f"gen-{self.generation:06d}"
+        return f"{GENERATION_PREFIX}{self.generation:06d}"
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _damaged(index_dir: Path, reason: str) -> IndexDamagedError:
+    reason = " ".join(reason.split())  # one line, whatever the library said
+    return IndexDamagedError(
+        f"index at {index_dir} is damaged ({reason}): rebuild it from your articles with"
+        " `citebot ingest --rebuild PATH...`"
+    )
+
+
 def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of ``index_dir``, checked key by key; a one-line error if it is unusable."""
     path = index_dir / MANIFEST
     if not path.is_file():
         raise IndexNotFoundError(
             f"no index at {index_dir} (run `citebot ingest PATH...` first, or pass --index)"
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise IndexMismatchError(f"cannot read {path}: {exc}") from None
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise IndexMismatchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested beyond reason
+        raise _damaged(index_dir, f"{MANIFEST} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise _damaged(index_dir, f"{MANIFEST} is not a JSON object")
     if data.get("format") != FORMAT:
         raise IndexMismatchError(f"{index_dir} is not a citebot index")
     if data.get("schema_version") != SCHEMA_VERSION:
         raise IndexMismatchError(
-            f"index at {index_dir} has schema version {data.get('schema_version')}; this citebot"
-            f" reads version {SCHEMA_VERSION}: rebuild it with `citebot ingest --rebuild`"
+            f"index at {index_dir} has schema version {data.get('schema_version')!r}; this"
+            f" citebot reads version {SCHEMA_VERSION}: rebuild it with `citebot ingest --rebuild`"
         )
+    if problem := _manifest_problem(data):
+        raise _damaged(index_dir, f"{MANIFEST}: {problem}")
     return Manifest(**data)
+
+
+def _manifest_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the manifest's keys and values, if anything."""
+    fields = {f.name: f for f in dataclasses.fields(Manifest)}
+    if unknown := sorted(set(data) - set(fields)):
+        return f"unknown key {', '.join(map(repr, unknown))}"
+    required = [n for n, f in fields.items() if f.default is dataclasses.MISSING]
+    if missing := [n for n in required if n not in data]:
+        return f"missing key {', '.join(map(repr, missing))}"
+    hints = typing.get_type_hints(Manifest)
+    for name, value in data.items():
+        if not _has_type(value, hints[name]):
+            return f"{name!r} is {type(value).__name__} {_short(value)}"
+    if data["generation"] < 1 or data["dimension"] < 1:
+        return "generation and dimension must be positive"
+    return None
+
+
+def _has_type(value: object, hint: Any) -> bool:
+    """isinstance for the plain types a manifest holds (bool is not taken for int)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    expected = origin or hint
+    if expected in (int, float) and isinstance(value, bool):
+        return False
+    if expected is float:
+        return isinstance(value, int | float)
+    return isinstance(value, expected)
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check_model(manifest: Manifest, model: str, index_dir: Path) -> None:
@@ -125,6 +223,12 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    def ids(self) -> np.ndarray:
+        """Every stored chunk id (int64), in no particular order; checked against the store."""
+        import faiss
+
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64, copy=False)
+
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         if ids:
             self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
@@ -149,106 +253,278 @@ class VectorIndex:
 
 @dataclass
 class OpenIndex:
-    """A generation opened for reading."""
+    """A generation opened for reading (and checked)."""
 
     path: Path
     manifest: Manifest
     store: Store
     vectors: VectorIndex
+    # Measured at open: the folder may be removed later while this index is still in use.
+    size_bytes: int
 
     def close(self) -> None:
         self.store.close()
 
-    def size_bytes(self) -> int:
-        """Bytes on disk of this generation and the manifest."""
-        folder = self.path / self.manifest.folder
-        return (
-            sum(p.stat().st_size for p in folder.iterdir()) + (self.path / MANIFEST).stat().st_size
-        )
+    def is_current(self) -> bool:
+        """False once a later ingest committed a newer generation (reopen to see it).
+
+        Reads the manifest (a small JSON file); raises CitebotError if it is missing or damaged.
+        """
+        return read_manifest(self.path).generation == self.manifest.generation
 
 
 def open_index(index_dir: Path, model: str) -> OpenIndex:
-    manifest = read_manifest(index_dir)
-    check_model(manifest, model, index_dir)
+    """Open and check the current generation; IndexDamagedError (one line) if it is damaged."""
+    for attempt in range(3):
+        manifest = read_manifest(index_dir)
+        check_model(manifest, model, index_dir)
+        try:
+            return _open_generation(index_dir, manifest)
+        except IndexDamagedError:
+            # Two commits between reading the manifest and opening the files remove the
+            # generation it named: then the manifest names a newer one, so try that.
+            if attempt == 2 or read_manifest(index_dir).generation == manifest.generation:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _open_generation(index_dir: Path, manifest: Manifest) -> OpenIndex:
     folder = index_dir / manifest.folder
+    if not folder.is_dir():
+        raise _damaged(index_dir, f"its generation folder {manifest.folder} is missing")
     try:
         store = Store(folder / STORE_FILE, read_only=True)
-        vectors = VectorIndex.read(folder / VECTORS_FILE)
-    except Exception as exc:  # sqlite3 and faiss raise their own types
-        raise IndexMismatchError(f"index at {index_dir} is damaged: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise _damaged(index_dir, f"{STORE_FILE}: {exc}") from None
+    try:
+        chunks, keyword = _verify_store(index_dir, store)
+        vectors = _read_vectors(index_dir, folder, manifest)
+        _check_agreement(index_dir, chunks, keyword, vectors)
+        size = _size_on_disk(index_dir, folder)
+    except BaseException:
+        store.close()
+        raise
+    return OpenIndex(index_dir, manifest, store, vectors, size)
+
+
+def _verify_store(index_dir: Path, store: Store) -> tuple[IdSummary, IdSummary]:
+    try:
+        return store.verify()
+    except IndexDamagedError as exc:
+        raise _damaged(index_dir, str(exc)) from None
+    except sqlite3.Error as exc:
+        raise _damaged(index_dir, f"{STORE_FILE}: {exc}") from None
+
+
+def _read_vectors(index_dir: Path, folder: Path, manifest: Manifest) -> VectorIndex:
+    path = folder / VECTORS_FILE
+    if not path.is_file():
+        raise _damaged(index_dir, f"{VECTORS_FILE} is missing")
+    try:
+        vectors = VectorIndex.read(path)
+    except RuntimeError as exc:  # FAISS's message is a C++ assertion: for the log only
+        logger.debug("cannot read %s: %s", path, exc)
+        raise _damaged(index_dir, f"{VECTORS_FILE} cannot be read") from None
     if vectors.dimension != manifest.dimension:
-        raise IndexMismatchError(f"index at {index_dir}: vectors do not match the manifest")
-    return OpenIndex(index_dir, manifest, store, vectors)
+        raise _damaged(
+            index_dir,
+            f"{VECTORS_FILE} holds vectors of {vectors.dimension} dimensions, the manifest"
+            f" says {manifest.dimension}",
+        )
+    return vectors
+
+
+def _check_agreement(
+    index_dir: Path, chunks: IdSummary, keyword: IdSummary, vectors: VectorIndex
+) -> None:
+    """FAISS ids, SQLite chunk rows and keyword index rows: the same set (by fingerprint)."""
+    try:
+        ids = vectors.ids()
+    except (AttributeError, RuntimeError):  # a FAISS index of another kind
+        raise _damaged(index_dir, f"{VECTORS_FILE} holds no chunk ids") from None
+    if len(ids) != chunks.count:
+        raise _damaged(
+            index_dir, f"{VECTORS_FILE} holds {len(ids)} vectors for {chunks.count} chunks"
+        )
+    if len(ids) and (
+        IdSummary(len(ids), int(ids.min()), int(ids.max()), int(ids.sum())) != chunks
+        or len(np.unique(ids)) != len(ids)
+    ):
+        raise _damaged(index_dir, f"the chunk ids of {VECTORS_FILE} and {STORE_FILE} differ")
+    if keyword.count != chunks.count:
+        raise _damaged(
+            index_dir, f"the keyword index holds {keyword.count} rows for {chunks.count} chunks"
+        )
+    if keyword != chunks:
+        raise _damaged(index_dir, "the keyword index's rows differ from the chunks")
+
+
+def _size_on_disk(index_dir: Path, folder: Path) -> int:
+    try:
+        files = sum(p.stat().st_size for p in folder.iterdir())
+        return files + (index_dir / MANIFEST).stat().st_size
+    except OSError as exc:  # a writer removed the folder meanwhile
+        raise _damaged(index_dir, f"cannot read {folder.name}: {exc.strerror}") from None
+
+
+# -- writing ----------------------------------------------------------------------------
 
 
 @dataclass
 class IndexWriter:
-    """The next generation being built; committed when the ``write_index`` block ends."""
+    """The next generation being built; committed when the ``next_generation`` block ends."""
 
     store: Store
     vectors: VectorIndex
 
 
-@contextlib.contextmanager
-def _locked(index_dir: Path) -> Iterator[None]:
-    """One writer at a time per index folder (readers never wait)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CitebotError(f"another ingest is writing {index_dir}; try again later") from None
-        yield
+class WriteLock:
+    """The writer lock of an index folder, held, with the generation to build on (checked).
 
+    Taken before anything slow (reading files, loading a model), so a second writer is
+    refused at once; ``next_generation`` then builds and commits the new generation.
+    """
 
-@contextlib.contextmanager
-def write_index(
-    index_dir: Path, model: str, dimension: int, chunking: ChunkSettings, *, rebuild: bool = False
-) -> Iterator[IndexWriter]:
-    """Open the next generation of ``index_dir`` for writing; commit it if the block succeeds."""
-    with _locked(index_dir):
-        previous: Manifest | None = None
-        if (index_dir / MANIFEST).exists() and not rebuild:
-            previous = read_manifest(index_dir)
-            check_model(previous, model, index_dir)
-        generation = (previous.generation + 1) if previous else _next_free_generation(index_dir)
-        staging = index_dir / f".staging-{generation:06d}"
-        shutil.rmtree(staging, ignore_errors=True)
+    def __init__(
+        self, index_dir: Path, model: str, current: int | None, previous: OpenIndex | None
+    ) -> None:
+        self.index_dir = index_dir
+        self.model = model
+        # The generation the manifest names (0: none; None: unreadable, when rebuilding).
+        self.current = current
+        # That generation, opened and checked; None for a new index or a rebuild.
+        self.previous = previous
+        self._used = False
+
+    @contextlib.contextmanager
+    def next_generation(self, dimension: int, chunking: ChunkSettings) -> Iterator[IndexWriter]:
+        """Build the next generation from a copy of the current one; commit it if the block
+        succeeds and changed something (a rebuild or a new index always commits)."""
+        if self._used:
+            raise RuntimeError("a WriteLock builds one generation")
+        self._used = True
+        index_dir, previous = self.index_dir, self.previous
+        if previous and previous.manifest.dimension != dimension:
+            raise IndexMismatchError(
+                f"index at {index_dir} holds {previous.manifest.dimension}-dimensional vectors"
+                f" but the model makes {dimension}: rebuild it with `citebot ingest --rebuild`"
+            )
+        # Past every folder left over (after a rebuild over an unreadable manifest, too), so
+        # no folder a reader may hold is ever reused.
+        generation = max([self.current or 0, *_generation_folders(index_dir)]) + 1
+        staging = index_dir / f"{STAGING_PREFIX}{generation:06d}"
+        final = index_dir / f"{GENERATION_PREFIX}{generation:06d}"
         staging.mkdir()
+        store: Store | None = None
+        committed = False
         try:
             if previous:
-                old = index_dir / previous.folder
-                Store(old / STORE_FILE, read_only=True).backup_to(staging / STORE_FILE)
-                vectors = VectorIndex.read(old / VECTORS_FILE)
+                previous.store.backup_to(staging / STORE_FILE)
+                vectors = previous.vectors  # read into memory at open: changing it is private
             else:
                 vectors = VectorIndex.empty(dimension)
             store = Store(staging / STORE_FILE)
-            writer = IndexWriter(store, vectors)
-            yield writer
+            _reached("staged")
+            yield IndexWriter(store, vectors)
+            if previous and not store.changed:
+                logger.info("nothing changed: %s stays at %s", index_dir, previous.manifest.folder)
+                store.close()
+                shutil.rmtree(staging)
+                return
             store.commit()
             store.close()
+            _reached("store-written")
             vectors.write(staging / VECTORS_FILE)
+            _reached("vectors-written")
             _fsync_folder(staging)
+            _reached("synced")
             manifest = Manifest(
-                model=model,
+                model=self.model,
                 dimension=dimension,
                 chunking=asdict(chunking),
                 generation=generation,
-                created=previous.created if previous else _now(),
+                created=previous.manifest.created if previous else _now(),
                 updated=_now(),
             )
-            os.replace(staging, index_dir / manifest.folder)
+            os.replace(staging, final)
+            _reached("renamed")
             _write_atomically(index_dir / MANIFEST, json.dumps(asdict(manifest), indent=2) + "\n")
+            committed = True
+            _reached("committed")
         except BaseException:
+            if store is not None:
+                store.close()
             shutil.rmtree(staging, ignore_errors=True)
+            if not committed:
+                shutil.rmtree(final, ignore_errors=True)
             raise
-        _remove_old_generations(index_dir, keep={generation, generation - 1})
+        _remove_generations(index_dir, keep={generation, generation - 1})
+        _reached("cleaned")
 
 
-def _next_free_generation(index_dir: Path) -> int:
-    """After a rebuild, number past every folder left over, so none is reused while open."""
-    numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
-    return max(numbers, default=0) + 1
+@contextlib.contextmanager
+def lock_for_writing(index_dir: Path, model: str, *, rebuild: bool = False) -> Iterator[WriteLock]:
+    """Take the writer lock of ``index_dir``, clean up after any earlier crash, and open and
+    check the current generation to build on (none with ``rebuild``).
+
+    Raises CitebotError at once if another writer holds the lock, and IndexDamagedError
+    (unless rebuilding) if the current generation is damaged.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK_FILE, "w") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CitebotError(f"another ingest is writing {index_dir}; try again later") from None
+        _reached("locked")
+        current = _current_generation(index_dir, strict=not rebuild)
+        _heal(index_dir, current)
+        _reached("healed")
+        previous: OpenIndex | None = None
+        if current and not rebuild:
+            previous = open_index(index_dir, model)
+        try:
+            yield WriteLock(index_dir, model, current, previous)
+        finally:
+            if previous:
+                previous.close()
+
+
+def _current_generation(index_dir: Path, *, strict: bool) -> int | None:
+    """The generation the manifest names, 0 if there is no manifest, None if it is unreadable
+    (then an error unless ``strict`` is off, as when rebuilding)."""
+    try:
+        return read_manifest(index_dir).generation
+    except IndexNotFoundError:
+        return 0
+    except CitebotError:
+        if strict:
+            raise
+        return None
+
+
+def _heal(index_dir: Path, current: int | None) -> None:
+    """Remove what an interrupted writer left: staging folders, a half-written manifest, and
+    generation folders no manifest named. The current generation and the one before it stay
+    (a reader may still be opening it); with an unreadable manifest, every generation stays."""
+    leftovers = list(index_dir.glob(f"{STAGING_PREFIX}*"))
+    if current is not None:
+        leftovers += [p for n, p in _generation_folders(index_dir).items() if n > current]
+    for path in leftovers:
+        logger.warning("removing %s, left by an interrupted ingest", path)
+        shutil.rmtree(path, ignore_errors=True)
+    (index_dir / MANIFEST).with_suffix(".tmp").unlink(missing_ok=True)
+    if current is not None:
+        _remove_generations(index_dir, keep={current, current - 1})
+
+
+def _generation_folders(index_dir: Path) -> dict[int, Path]:
+    found = {}
+    for path in index_dir.glob(f"{GENERATION_PREFIX}*"):
+        number = path.name[len(GENERATION_PREFIX) :]
+        if number.isdigit():
+            found[int(number)] = path
+    return found
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -263,6 +539,7 @@ def _write_atomically(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+    _reached("manifest-staged")
     os.replace(temporary, path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
@@ -271,8 +548,8 @@ def _write_atomically(path: Path, text: str) -> None:
         os.close(directory)
 
 
-def _remove_old_generations(index_dir: Path, keep: set[int]) -> None:
-    for folder in index_dir.glob("gen-*"):
-        number = folder.name[4:]
-        if number.isdigit() and int(number) not in keep:
+def _remove_generations(index_dir: Path, keep: set[int]) -> None:
+    for number, folder in _generation_folders(index_dir).items():
+        if number not in keep:
+            logger.debug("removing generation folder %s", folder)
             shutil.rmtree(folder, ignore_errors=True)

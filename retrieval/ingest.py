@@ -15,7 +15,7 @@ import numpy as np
 from .chunking import Chunker, embedding_text
 from .config import Settings
 from .embedding import Embedder
-from .index import VectorIndex, write_index
+from .index import VectorIndex, WriteLock, lock_for_writing
 from .loaders import Problem, discover, iter_articles
 from .records import Article, Chunk
 
@@ -67,8 +67,24 @@ def ingest(
     Unchanged articles are not embedded again; a changed article replaces its chunks.
     With ``prune``, articles not found under ``paths`` are removed. With ``rebuild``,
     the index starts empty (for a new model or schema). Nothing becomes visible to
-    readers until everything has been written.
+    readers until everything has been written; an ingest that changes nothing writes
+    no new generation.
     """
+    # The lock and the index checks come before reading files or loading the model, so
+    # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
+    with lock_for_writing(settings.index_dir, embedder.name, rebuild=rebuild) as lock:
+        return _ingest(paths, settings, embedder, lock, prune=prune, show_progress=show_progress)
+
+
+def _ingest(
+    paths: Sequence[Path | str],
+    settings: Settings,
+    embedder: Embedder,
+    lock: WriteLock,
+    *,
+    prune: bool,
+    show_progress: bool,
+) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     files, report.skipped = discover(paths)
@@ -90,9 +106,7 @@ def ingest(
     for problem in report.skipped:
         logger.warning("skipped %s", problem)
 
-    with write_index(
-        settings.index_dir, embedder.name, embedder.dimension, settings.chunking, rebuild=rebuild
-    ) as index:
+    with lock.next_generation(embedder.dimension, settings.chunking) as index:
         stored = index.store.content_hashes()
         pending: list[tuple[Article, str]] = []
         for article in articles.values():

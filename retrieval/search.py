@@ -201,6 +201,19 @@ class Searcher:
         with self._store_lock:
             self.index.close()
 
+    @property
+    def generation(self) -> int:
+        """The index generation this searcher answers from."""
+        return self.index.manifest.generation
+
+    def is_current(self) -> bool:
+        """False once an ingest committed a newer generation: open a new searcher to see it.
+
+        Cheap (reads the small manifest file); raises CitebotError if the manifest is now
+        missing or damaged. This searcher keeps working either way.
+        """
+        return self.index.is_current()
+
     def with_settings(self, **changes: object) -> Searcher:
         """The same index, model and locks with other search settings (for evaluation)."""
         clone = copy.copy(self)
@@ -310,7 +323,7 @@ class Searcher:
             chunks=chunks,
             model=manifest.model,
             dimension=manifest.dimension,
-            size_bytes=self.index.size_bytes(),
+            size_bytes=self.index.size_bytes,
             created=manifest.created,
             updated=manifest.updated,
             path=str(self.index.path),

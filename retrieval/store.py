@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .errors import IndexDamagedError
 from .records import Article, ArticleRef, ArticleSummary, Chunk
 from .text import keyword_terms
 
@@ -50,6 +51,19 @@ TITLE_WEIGHT = 2.0
 BODY_WEIGHT = 1.0
 
 _ARTICLE_COLUMNS = "id, title, text, source, url, date, author"
+
+# The tables every store has (an FTS5 table keeps its rows' sizes in a shadow table).
+REQUIRED_TABLES = ("articles", "chunks", "chunks_fts")
+
+
+@dataclass(frozen=True)
+class IdSummary:
+    """Count, smallest, largest and sum of a set of ids: a cheap fingerprint to compare by."""
+
+    count: int
+    low: int
+    high: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,30 @@ class Store:
 
     def commit(self) -> None:
         self._db.commit()
+
+    @property
+    def changed(self) -> bool:
+        """Whether this connection has inserted, updated or deleted any row."""
+        return self._db.total_changes > 0
+
+    def verify(self) -> tuple[IdSummary, IdSummary]:
+        """Summaries of the chunk ids and of the keyword index's row ids, which must agree.
+
+        Cheap enough for every open (two index scans, no article text read). Raises
+        IndexDamagedError for a missing table, and sqlite3.DatabaseError for a file that
+        SQLite cannot read (not a database, truncated).
+        """
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if not tables:
+            raise IndexDamagedError(f"{self.path.name} is empty")
+        if missing := [t for t in REQUIRED_TABLES if t not in tables]:
+            raise IndexDamagedError(f"{self.path.name} has no table {', '.join(missing)}")
+        summary = "SELECT count(*), coalesce(min({0}), 0), coalesce(max({0}), 0), coalesce(sum({0}), 0) FROM {1}"
+        chunks = self._db.execute(summary.format("id", "chunks")).fetchone()
+        # The FTS5 size table has one row per indexed chunk; scanning the FTS table itself
+        # would read every chunk's text.
+        keyword = self._db.execute(summary.format("id", "chunks_fts_docsize")).fetchone()
+        return IdSummary(*chunks), IdSummary(*keyword)
 
     def backup_to(self, path: Path) -> None:
         """Copy the whole database to ``path`` (consistent even while it is being read)."""

@@ -303,8 +303,8 @@ def test_no_pickle_files_and_at_most_two_generations(settings: Settings, corpus_
 
 
 def test_rebuild_starts_afresh_without_reusing_a_folder(settings: Settings) -> None:
-    ingest([CORPUS], settings, FakeEmbedder())
-    ingest([CORPUS / "ferry.txt"], settings, FakeEmbedder())  # unchanged: generation 2
+    ingest([CORPUS / "bakery.html"], settings, FakeEmbedder())
+    ingest([CORPUS], settings, FakeEmbedder())  # generation 2; generation 1 is kept
     report = ingest([CORPUS / "ferry.txt"], settings, FakeEmbedder(), rebuild=True)
     assert report.added == 1
     manifest = read_manifest(settings.index_dir)
@@ -367,3 +367,112 @@ def test_a_second_writer_is_refused(settings: Settings) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(CitebotError, match="another ingest"):
             ingest([CORPUS / "ferry.txt"], settings, FakeEmbedder())
+
+
+def test_a_second_ingest_is_refused_before_files_are_read_or_the_model_loads(
+    settings: Settings,
+) -> None:
+    import fcntl
+
+    class Untouchable(FakeEmbedder):
+        """Fails the test if anything asks the model for more than its name."""
+
+        @property
+        def dimension(self) -> int:  # type: ignore[override]
+            raise AssertionError("the model was loaded before the lock was taken")
+
+        @dimension.setter
+        def dimension(self, value: int) -> None:
+            pass
+
+    settings.index_dir.mkdir(parents=True)
+    with open(settings.index_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CitebotError, match="another ingest"):
+            ingest([CORPUS / "ferry.txt"], settings, Untouchable())
+        # A missing source would be reported if it were read: the lock comes first.
+        with pytest.raises(CitebotError, match="another ingest"):
+            ingest([Path("/nonexistent/articles")], settings, Untouchable())
+
+
+def test_an_unchanged_ingest_writes_no_generation(settings: Settings, corpus_copy: Path) -> None:
+    ingest([corpus_copy], settings, FakeEmbedder())
+    manifest = (settings.index_dir / MANIFEST).read_bytes()
+    report = ingest([corpus_copy], settings, FakeEmbedder(), prune=True)
+    assert (report.added, report.updated, report.unchanged, report.removed) == (0, 0, 5, 0)
+    assert (settings.index_dir / MANIFEST).read_bytes() == manifest
+    assert generations(settings.index_dir) == ["gen-000001"]
+    assert not list(settings.index_dir.glob(".staging-*"))
+    # Anything that changes the store is committed: a removal alone, too.
+    (corpus_copy / "ferry.txt").unlink()
+    report = ingest([corpus_copy], settings, FakeEmbedder(), prune=True)
+    assert report.removed == 1
+    assert read_manifest(settings.index_dir).generation == 2
+    assert "ferry" not in {s.article.id for s in open_searcher(settings).articles()}
+
+
+def test_an_orphan_generation_left_by_a_crash_is_removed_by_the_next_ingest(
+    settings: Settings, corpus_copy: Path
+) -> None:
+    """Issue 7 item 3: a crash between renaming the staged generation and writing the
+    manifest left a folder the next ingest wanted to use (OSError, forever)."""
+    index_dir = settings.index_dir
+    ingest([corpus_copy], settings, FakeEmbedder())
+    shutil.copytree(index_dir / "gen-000001", index_dir / "gen-000002")
+    (index_dir / ".staging-000005").mkdir()
+    (index_dir / ".staging-000005" / "store.sqlite").write_bytes(b"half written")
+    (index_dir / "index.tmp").write_text("{")
+
+    (corpus_copy / "ferry.txt").write_text("Ferry News\n\nAll boats cancelled.\n")
+    report = ingest([corpus_copy], settings, FakeEmbedder())
+    assert report.updated == 1
+    assert read_manifest(index_dir).generation == 2
+    assert generations(index_dir) == ["gen-000001", "gen-000002"]
+    assert not list(index_dir.glob(".staging-*"))
+    assert not (index_dir / "index.tmp").exists()
+    assert "All boats cancelled." in open_searcher(settings).article("ferry").text
+    assert sqlite_chunk_ids(index_dir) == faiss_ids(index_dir)
+
+
+def test_healing_keeps_the_current_and_previous_generation(
+    settings: Settings, corpus_copy: Path
+) -> None:
+    index_dir = settings.index_dir
+    ferry = corpus_copy / "ferry.txt"
+    ingest([corpus_copy], settings, FakeEmbedder())
+    ferry.write_text(ferry.read_text() + "\nA late change.\n", encoding="utf-8")
+    ingest([corpus_copy], settings, FakeEmbedder())
+    reader = open_searcher(settings)  # holds generation 2
+    for orphan in ("gen-000003", "gen-000009"):
+        shutil.copytree(index_dir / "gen-000002", index_dir / orphan)
+    (index_dir / ".staging-000003").mkdir()
+
+    report = ingest([corpus_copy], settings, FakeEmbedder())  # nothing changed: no commit
+    assert report.unchanged == 5
+    assert generations(index_dir) == ["gen-000001", "gen-000002"]
+    assert not list(index_dir.glob(".staging-*"))
+    assert reader.search(QUESTIONS[1]).passages[0].article.id == "ferry"
+    assert reader.is_current()
+
+
+def test_a_long_lived_searcher_outlives_its_generation_folder(
+    settings: Settings, corpus_copy: Path
+) -> None:
+    """Issue 7 item 8: after two ingests the reader's folder is gone; stats() raised
+    FileNotFoundError."""
+    ingest([corpus_copy], settings, FakeEmbedder())
+    reader = open_searcher(settings)
+    before = reader.stats()
+    ferry = corpus_copy / "ferry.txt"
+    for round_ in range(2):
+        ferry.write_text(ferry.read_text() + f"\nRound {round_}.\n", encoding="utf-8")
+        ingest([corpus_copy], settings, FakeEmbedder())
+    assert "gen-000001" not in generations(settings.index_dir)
+
+    assert reader.stats() == before
+    assert reader.search(QUESTIONS[1]).passages[0].article.id == "ferry"
+    assert "Round" not in reader.article("ferry").text
+    assert reader.generation == 1 and not reader.is_current()
+    fresh = open_searcher(settings)
+    assert fresh.is_current() and fresh.generation == 3
+    assert "Round 1." in fresh.article("ferry").text
