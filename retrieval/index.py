@@ -51,7 +51,7 @@ import numpy as np
 
 from .config import ChunkSettings
 from .errors import CitebotError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
-from .store import IdSummary, Store
+from .store import ID_HASH_FACTOR, ID_HASH_MODULUS, IdSummary, Store
 
 if TYPE_CHECKING:
     import faiss
@@ -157,7 +157,7 @@ def _manifest_problem(data: dict[str, Any]) -> str | None:
     hints = typing.get_type_hints(Manifest)
     for name, value in data.items():
         if not _has_type(value, hints[name]):
-            return f"{name!r} is {type(value).__name__} {_short(value)}"
+            return f"{name!r} should be {_describe(hints[name])}, not {_short(value)}"
     if data["generation"] < 1 or data["dimension"] < 1:
         return "generation and dimension must be positive"
     return None
@@ -178,6 +178,12 @@ def _has_type(value: object, hint: Any) -> bool:
     if expected is float:
         return isinstance(value, int | float)
     return isinstance(value, expected)
+
+
+def _describe(hint: Any) -> str:
+    names = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+    origin = typing.get_origin(hint) or hint
+    return names.get(origin) or {dict: "an object", list: "a list"}.get(origin, str(hint))
 
 
 def _short(value: object) -> str:
@@ -292,6 +298,8 @@ def _open_generation(index_dir: Path, manifest: Manifest) -> OpenIndex:
     folder = index_dir / manifest.folder
     if not folder.is_dir():
         raise _damaged(index_dir, f"its generation folder {manifest.folder} is missing")
+    if not (folder / STORE_FILE).is_file():
+        raise _damaged(index_dir, f"{STORE_FILE} is missing")
     try:
         store = Store(folder / STORE_FILE, read_only=True)
     except sqlite3.Error as exc:
@@ -346,10 +354,7 @@ def _check_agreement(
         raise _damaged(
             index_dir, f"{VECTORS_FILE} holds {len(ids)} vectors for {chunks.count} chunks"
         )
-    if len(ids) and (
-        IdSummary(len(ids), int(ids.min()), int(ids.max()), int(ids.sum())) != chunks
-        or len(np.unique(ids)) != len(ids)
-    ):
+    if len(ids) and (_id_summary(ids) != chunks or len(np.unique(ids)) != len(ids)):
         raise _damaged(index_dir, f"the chunk ids of {VECTORS_FILE} and {STORE_FILE} differ")
     if keyword.count != chunks.count:
         raise _damaged(
@@ -357,6 +362,11 @@ def _check_agreement(
         )
     if keyword != chunks:
         raise _damaged(index_dir, "the keyword index's rows differ from the chunks")
+
+
+def _id_summary(ids: np.ndarray) -> IdSummary:
+    hashed = ids * ID_HASH_FACTOR % ID_HASH_MODULUS
+    return IdSummary(len(ids), int(ids.min()), int(ids.max()), int(ids.sum()), int(hashed.sum()))
 
 
 def _size_on_disk(index_dir: Path, folder: Path) -> int:
@@ -464,8 +474,8 @@ class WriteLock:
 
 @contextlib.contextmanager
 def lock_for_writing(index_dir: Path, model: str, *, rebuild: bool = False) -> Iterator[WriteLock]:
-    """Take the writer lock of ``index_dir``, clean up after any earlier crash, and open and
-    check the current generation to build on (none with ``rebuild``).
+    """Take the writer lock of ``index_dir``, open and check the current generation to build
+    on (none with ``rebuild``), and clean up after any earlier crash.
 
     Raises CitebotError at once if another writer holds the lock, and IndexDamagedError
     (unless rebuilding) if the current generation is damaged.
@@ -478,12 +488,11 @@ def lock_for_writing(index_dir: Path, model: str, *, rebuild: bool = False) -> I
             raise CitebotError(f"another ingest is writing {index_dir}; try again later") from None
         _reached("locked")
         current = _current_generation(index_dir, strict=not rebuild)
-        _heal(index_dir, current)
-        _reached("healed")
-        previous: OpenIndex | None = None
-        if current and not rebuild:
-            previous = open_index(index_dir, model)
+        # Checked before healing, so a writer refused for damage changes nothing.
+        previous = open_index(index_dir, model) if current and not rebuild else None
         try:
+            _heal(index_dir, current)
+            _reached("healed")
             yield WriteLock(index_dir, model, current, previous)
         finally:
             if previous:

@@ -56,14 +56,21 @@ _ARTICLE_COLUMNS = "id, title, text, source, url, date, author"
 REQUIRED_TABLES = ("articles", "chunks", "chunks_fts")
 
 
+# A multiplicative hash, summed over ids, for IdSummary: sets that share count, extremes
+# and sum but differ almost never share it. Ids below 3 billion keep it within int64.
+ID_HASH_FACTOR = 2654435761
+ID_HASH_MODULUS = 4294967291
+
+
 @dataclass(frozen=True)
 class IdSummary:
-    """Count, smallest, largest and sum of a set of ids: a cheap fingerprint to compare by."""
+    """A fingerprint of a set of ids, computed in one scan, to compare two sets cheaply."""
 
     count: int
     low: int
     high: int
     total: int
+    hashed: int
 
 
 @dataclass(frozen=True)
@@ -125,12 +132,16 @@ class Store:
             raise IndexDamagedError(f"{self.path.name} is empty")
         if missing := [t for t in REQUIRED_TABLES if t not in tables]:
             raise IndexDamagedError(f"{self.path.name} has no table {', '.join(missing)}")
-        summary = "SELECT count(*), coalesce(min({0}), 0), coalesce(max({0}), 0), coalesce(sum({0}), 0) FROM {1}"
-        chunks = self._db.execute(summary.format("id", "chunks")).fetchone()
         # The FTS5 size table has one row per indexed chunk; scanning the FTS table itself
         # would read every chunk's text.
-        keyword = self._db.execute(summary.format("id", "chunks_fts_docsize")).fetchone()
-        return IdSummary(*chunks), IdSummary(*keyword)
+        return self._id_summary("chunks"), self._id_summary("chunks_fts_docsize")
+
+    def _id_summary(self, table: str) -> IdSummary:
+        row = self._db.execute(
+            "SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0), coalesce(sum(id), 0),"
+            f" coalesce(sum(id * {ID_HASH_FACTOR} % {ID_HASH_MODULUS}), 0) FROM {table}"
+        ).fetchone()
+        return IdSummary(*row)
 
     def backup_to(self, path: Path) -> None:
         """Copy the whole database to ``path`` (consistent even while it is being read)."""
