@@ -1,0 +1,102 @@
+"""Crash benchmark: kill -9 an ingest at every commit step and at N random moments.
+
+    .venv/bin/python bench/bench_crash.py --kills 50
+
+Uses the crash lab of tests/reliability (an ingest subprocess with the fake embedder,
+200 JSON Lines articles, each run adding, updating and pruning). After each kill it
+checks that the index opens, that FAISS ids = SQLite chunk ids = FTS rows (compared in
+full), that it holds the old or the new articles, and that the next ingest succeeds and
+leaves nothing behind. Prints one line per kind of run and the share that passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests package
+
+from retrieval.index import COMMIT_STEPS
+from tests.reliability.crash import CrashLab
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--kills", type=int, default=50, help="random moments to kill at")
+    parser.add_argument("--articles", type=int, default=200, help="articles per corpus version")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the random moments")
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else random.randrange(2**32)
+    print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}")
+    print(f"seed {seed}, {args.articles} articles a version, {len(COMMIT_STEPS)} commit steps")
+
+    with tempfile.TemporaryDirectory(prefix="citebot-crash-") as scratch:
+        lab = CrashLab(Path(scratch) / "lab", articles=args.articles)
+
+        def run(name: str, before: str | None, index_dir: Path, **crash: Any) -> dict[str, Any]:
+            """One crash and recovery; what happened, never raising."""
+            after = "a" if before == "b" else "b"
+            result: dict[str, Any] = {"name": name, "killed": False, "ok": False, "state": "?"}
+            result["left"] = ()
+            try:
+                outcome = lab.crash(index_dir, before, after, **crash)
+                result.update(killed=outcome.killed, state=outcome.state, left=outcome.leftovers)
+                lab.recover(index_dir, after)
+                result["ok"] = True
+            except Exception as exc:  # a failed check is a result to count, not a crash
+                result["error"] = f"{type(exc).__name__}: {exc}"
+            return result
+
+        results = []
+        started = time.perf_counter()
+        for mode in ("update", "rebuild", "first"):
+            for step in COMMIT_STEPS:
+                index_dir = Path(scratch) / f"step-{mode}-{step}"
+                before = None if mode == "first" else "a"
+                if before:
+                    lab.index_of(before, index_dir)
+                results.append(
+                    run(f"step {mode}", before, index_dir, kill_at=step, rebuild=mode == "rebuild")
+                )
+        step_seconds = time.perf_counter() - started
+
+        index_dir = lab.index_of("a", Path(scratch) / "random")
+        duration = max(
+            lab.crash(index_dir, "a", "b").seconds, lab.crash(index_dir, "b", "a").seconds
+        )
+        rng = random.Random(seed)
+        started = time.perf_counter()
+        for number in range(args.kills):
+            before = "ab"[number % 2]
+            results.append(run("random", before, index_dir, kill_after=rng.uniform(0, duration)))
+        random_seconds = time.perf_counter() - started
+
+    print(f"uninterrupted ingest (after imports): {duration * 1000:.0f} ms")
+    for name in ("step update", "step rebuild", "step first", "random"):
+        group = [r for r in results if r["name"] == name]
+        ok = sum(r["ok"] for r in group)
+        killed = sum(r["killed"] for r in group)
+        states = Counter(r["state"] for r in group)
+        healed = sum(bool(r["left"]) for r in group if r["ok"])
+        print(
+            f"{name:13} runs {len(group):3}  killed {killed:3}  passed {ok:3}/{len(group)}"
+            f" ({ok / len(group):.0%})  old/new/none {states['before']}/{states['after']}"
+            f"/{states['none']}  left something to heal {healed}"
+        )
+    print(f"time: steps {step_seconds:.1f}s, random {random_seconds:.1f}s")
+    for failure in (r for r in results if not r["ok"]):
+        print(f"FAILED {failure['name']}: {failure['error']}")
+    sys.exit(0 if all(r["ok"] for r in results) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""A crash lab: kill -9 an ingest at a named commit step or at a random moment, then check
+what it left. Used by test_crash.py and by bench/bench_crash.py (which runs 50 moments).
+
+The ingest runs in a subprocess with the fake embedder. A named step is reached through
+the index's test hook (``CITEBOT_TEST_KILL_AT``: the process kills itself there); a
+random moment is a SIGKILL from this process after a random delay.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrieval.config import Settings
+from retrieval.errors import IndexNotFoundError
+from retrieval.index import KILL_AT_ENV, MANIFEST, open_index, read_manifest
+from retrieval.ingest import ingest
+from tests.fakes import FakeEmbedder
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Prints "ready" once imported, so that random moments fall within the ingest itself.
+WORKER = """
+import sys
+from pathlib import Path
+from retrieval.config import Settings
+from retrieval.ingest import ingest
+from tests.fakes import FakeEmbedder
+
+index_dir, source, mode = sys.argv[1:4]
+print("ready", flush=True)
+settings = Settings(index_dir=Path(index_dir))
+ingest([Path(source)], settings, FakeEmbedder(), prune=True, rebuild=mode == "rebuild")
+"""
+
+WORDS = (
+    "harbour council ferry library orchestra bakery market river bridge school winter"
+    " summer volunteers tickets timetable crossing museum garden festival budget vote"
+    " mayor station rain storm repair opening closing members schedule evening morning"
+).split()
+
+
+def write_corpus(folder: Path, version: str, articles: int = 200) -> Path:
+    """JSON Lines articles. Version "b" rewrites every other article of version "a",
+    drops two and adds two, so an ingest from one to the other adds, updates and prunes."""
+    folder.mkdir(parents=True)
+    ids = list(range(articles)) if version == "a" else list(range(2, articles + 2))
+    lines = []
+    for number in ids:
+        rng = random.Random(f"{number}-{version if number % 2 else 'a'}")
+        paragraphs = [
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 60))).capitalize() + "."
+            for _ in range(rng.randint(3, 6))
+        ]
+        title = f"Article {number} " + " ".join(rng.choice(WORDS) for _ in range(3))
+        record = {"id": f"a{number}", "title": title, "text": "\n\n".join(paragraphs)}
+        lines.append(json.dumps(record))
+    for start in range(0, len(lines), 25):
+        (folder / f"part-{start // 25:02d}.jsonl").write_text("\n".join(lines[start : start + 25]))
+    return folder
+
+
+def articles_of(index_dir: Path) -> dict[str, str] | None:
+    """Article id -> text of the committed generation; None if there is no index."""
+    try:
+        folder = index_dir / read_manifest(index_dir).folder
+    except IndexNotFoundError:
+        return None
+    db = sqlite3.connect(f"file:{folder / 'store.sqlite'}?mode=ro", uri=True)
+    try:
+        return dict(db.execute("SELECT id, text FROM articles").fetchall())
+    finally:
+        db.close()
+
+
+def check_consistent(index_dir: Path) -> None:
+    """The index opens (with its own checks), and, compared in full here, the FAISS ids,
+    the SQLite chunk ids and the FTS rows are one set with no duplicates."""
+    import faiss
+
+    try:
+        open_index(index_dir, FakeEmbedder.name).close()
+    except IndexNotFoundError:
+        return  # nothing was ever committed: an empty folder is a consistent "no index"
+    folder = index_dir / read_manifest(index_dir).folder
+    db = sqlite3.connect(f"file:{folder / 'store.sqlite'}?mode=ro", uri=True)
+    try:
+        chunks = [r[0] for r in db.execute("SELECT id FROM chunks")]
+        keyword = [r[0] for r in db.execute("SELECT rowid FROM chunks_fts")]
+    finally:
+        db.close()
+    index = faiss.read_index(str(folder / "vectors.faiss"))  # held: id_map points into it
+    vectors = faiss.vector_to_array(index.id_map)
+    assert len(vectors) == len(set(vectors.tolist())), "duplicate FAISS ids"
+    assert set(vectors.tolist()) == set(chunks) == set(keyword), "FAISS, SQLite and FTS differ"
+    assert chunks, "an index from these corpora has chunks"
+
+
+def leftovers(index_dir: Path) -> list[str]:
+    """What the next writer must clean: staging folders, a temporary manifest, and
+    generation folders other than the manifest's and the one before it."""
+    found = [p.name for p in index_dir.glob(".staging-*")]
+    found += [p.name for p in index_dir.glob("index.tmp")]
+    try:
+        current = read_manifest(index_dir).generation
+    except IndexNotFoundError:
+        current = 0
+    kept = {f"gen-{current:06d}", f"gen-{current - 1:06d}"}
+    found += [p.name for p in index_dir.glob("gen-*") if p.name not in kept]
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    killed: bool  # died by SIGKILL (a random moment may come after the ingest finished)
+    state: str  # which articles the index holds afterwards: "before", "after" or "none"
+    leftovers: tuple[str, ...]  # what the crash left for the next writer to clean
+    seconds: float  # from the worker's "ready" to its end
+
+
+class CrashLab:
+    """Two versions of a corpus, what an index of each holds, and a ready index of "a"."""
+
+    def __init__(self, folder: Path, articles: int = 200) -> None:
+        self.folder = folder
+        self.corpora = {v: write_corpus(folder / f"corpus-{v}", v, articles) for v in "ab"}
+        self.expected: dict[str, dict[str, str]] = {}
+        for version, corpus in self.corpora.items():
+            index_dir = folder / f"reference-{version}"
+            ingest([corpus], Settings(index_dir=index_dir), FakeEmbedder())
+            self.expected[version] = articles_of(index_dir) or {}
+        assert self.expected["a"] != self.expected["b"]
+
+    def index_of(self, version: str, index_dir: Path) -> Path:
+        """A fresh copy of an index holding ``version``."""
+        shutil.copytree(self.folder / f"reference-{version}", index_dir)
+        return index_dir
+
+    def state(self, index_dir: Path, before: str | None, after: str) -> str:
+        held = articles_of(index_dir)
+        if held is None:
+            return "none"
+        if held == self.expected[after]:
+            return "after"
+        if before and held == self.expected[before]:
+            return "before"
+        raise AssertionError("the index holds neither the old nor the new articles")
+
+    def crash(
+        self,
+        index_dir: Path,
+        before: str | None,
+        after: str,
+        *,
+        kill_at: str | None = None,
+        kill_after: float | None = None,
+        rebuild: bool = False,
+    ) -> Outcome:
+        """Ingest version ``after`` into ``index_dir`` (holding ``before``), killed at the
+        named step or after ``kill_after`` seconds; then check the index is consistent."""
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        if kill_at:
+            env[KILL_AT_ENV] = kill_at
+        mode = "rebuild" if rebuild else "update"
+        command = [sys.executable, "-c", WORKER, str(index_dir), str(self.corpora[after]), mode]
+        with subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            assert process.stdout.readline().strip() == "ready", process.stderr.read()
+            started = time.perf_counter()
+            if kill_after is not None:
+                try:
+                    process.wait(timeout=kill_after)
+                except subprocess.TimeoutExpired:
+                    process.send_signal(signal.SIGKILL)
+            process.wait(timeout=120)
+            seconds = time.perf_counter() - started
+            errors = process.stderr.read()
+        killed = process.returncode == -signal.SIGKILL
+        assert killed or process.returncode == 0, errors
+        found = tuple(leftovers(index_dir))
+        check_consistent(index_dir)
+        return Outcome(killed, self.state(index_dir, before, after), found, seconds)
+
+    def recover(self, index_dir: Path, version: str) -> None:
+        """The next ingest succeeds, holds ``version``, and leaves nothing behind."""
+        ingest([self.corpora[version]], Settings(index_dir=index_dir), FakeEmbedder(), prune=True)
+        check_consistent(index_dir)
+        assert self.state(index_dir, None, version) == "after"
+        assert leftovers(index_dir) == []
+        assert (index_dir / MANIFEST).is_file()
