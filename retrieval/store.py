@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,7 +103,9 @@ class Store:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
         if read_only:
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            # Quoted: a '?', '#' or '%' in the folder name would change the URI's meaning.
+            uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         else:
             self._db = sqlite3.connect(path, check_same_thread=False)
             self._db.executescript(SCHEMA)

@@ -476,3 +476,13 @@ def test_a_long_lived_searcher_outlives_its_generation_folder(
     fresh = open_searcher(settings)
     assert fresh.is_current() and fresh.generation == 3
     assert "Round 1." in fresh.article("ferry").text
+
+
+def test_an_index_folder_name_with_uri_characters(tmp_path: Path, corpus_copy: Path) -> None:
+    settings = Settings(index_dir=tmp_path / "news #1? 100% done")
+    ingest([corpus_copy], settings, FakeEmbedder())
+    (corpus_copy / "ferry.txt").write_text("Ferry News\n\nAll boats cancelled.\n")
+    assert ingest([corpus_copy], settings, FakeEmbedder()).updated == 1
+    searcher = open_searcher(settings)
+    assert "All boats cancelled." in searcher.article("ferry").text
+    assert searcher.stats().articles == 5
