@@ -485,8 +485,12 @@ def lock_for_writing(index_dir: Path, model: str, *, rebuild: bool = False) -> I
     Raises CitebotError at once if another writer holds the lock, and IndexDamagedError
     (unless rebuilding) if the current generation is damaged.
     """
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / LOCK_FILE, "w") as lock_file:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock_file = open(index_dir / LOCK_FILE, "w")  # noqa: SIM115 (closed by the with below)
+    except OSError as exc:
+        raise CitebotError(f"cannot write the index folder {index_dir}: {exc.strerror}") from None
+    with lock_file:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

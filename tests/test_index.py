@@ -486,3 +486,11 @@ def test_an_index_folder_name_with_uri_characters(tmp_path: Path, corpus_copy: P
     searcher = open_searcher(settings)
     assert "All boats cancelled." in searcher.article("ferry").text
     assert searcher.stats().articles == 5
+
+
+def test_an_index_path_that_is_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    settings = Settings(index_dir=tmp_path / "index")
+    settings.index_dir.write_text("not a folder")
+    with pytest.raises(CitebotError, match="cannot write the index folder") as caught:
+        ingest([CORPUS / "ferry.txt"], settings, FakeEmbedder())
+    assert "\n" not in str(caught.value)
