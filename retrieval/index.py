@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -154,13 +155,18 @@ def _manifest_problem(data: dict[str, Any]) -> str | None:
     required = [n for n, f in fields.items() if f.default is dataclasses.MISSING]
     if missing := [n for n in required if n not in data]:
         return f"missing key {', '.join(map(repr, missing))}"
-    hints = typing.get_type_hints(Manifest)
+    hints = _manifest_types()
     for name, value in data.items():
         if not _has_type(value, hints[name]):
             return f"{name!r} should be {_describe(hints[name])}, not {_short(value)}"
     if data["generation"] < 1 or data["dimension"] < 1:
         return "generation and dimension must be positive"
     return None
+
+
+@functools.cache
+def _manifest_types() -> dict[str, Any]:
+    return typing.get_type_hints(Manifest)
 
 
 def _has_type(value: object, hint: Any) -> bool:
