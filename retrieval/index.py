@@ -255,13 +255,6 @@ class VectorIndex:
         scores, ids = self._index.search(vector.reshape(1, -1), min(limit, len(self)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
-    def similarity(self, vector: np.ndarray, ids: list[int]) -> dict[int, float]:
-        """Cosine similarity of ``vector`` to the stored vectors of ``ids``."""
-        if not ids:
-            return {}
-        stored = np.vstack([self._index.reconstruct(int(i)) for i in ids])
-        return dict(zip(ids, (stored @ vector).tolist(), strict=True))
-
 
 @dataclass
 class OpenIndex:

@@ -134,9 +134,6 @@ def title_from_name(name: str) -> str:
     return words[:1].upper() + words[1:] if words else name
 
 
-_TERMINAL = '.!?…"”’)]'
-
-
 def is_headline(line: str) -> bool:
     """A short line that does not end like a sentence: a headline, not a paragraph."""
     line = line.strip()

@@ -286,6 +286,3 @@ class Store:
         return [
             ArticleSummary(_ref(r), r["chunk_count"], r["text"].count("\n\n") + 1) for r in rows
         ]
-
-    def last_ingest(self) -> str | None:
-        return self._db.execute("SELECT max(ingested_at) FROM articles").fetchone()[0]

@@ -180,3 +180,17 @@ def test_fits_detects_oversized_embeds() -> None:
     big = discord.Embed(description="d" * 4000)
     big.add_field(name="n", value="v" * 1024).add_field(name="n", value="v" * 1024)
     assert not render.fits(big)  # 6000 in total
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1536, "1.5 KB"),
+        (3 * 1024**2, "3.0 MB"),
+        (2 * 1024**4, "2048.0 GB"),
+    ],
+)
+def test_human_size(size: int, shown: str) -> None:
+    assert render.human_size(size) == shown
