@@ -19,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,6 +31,7 @@ from bot.services import Cooldown, IndexHolder  # noqa: E402
 from retrieval.config import BotSettings, Settings  # noqa: E402
 from tests.bot.fake_discord import USER_ID, FakeDiscord  # noqa: E402
 
+T = TypeVar("T")
 ARTICLES = ROOT / "tests" / "bot" / "articles"
 QUESTIONS = [
     "How do libraries lend tools?",
@@ -43,8 +45,8 @@ QUESTIONS = [
 class OnLoopHolder(IndexHolder):
     """The baseline: calls the searcher directly on the event loop."""
 
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.current, method)(*args, **kwargs)
+    async def run(self, work: Callable[[Any], T]) -> T:
+        return work(self.current)
 
 
 async def ticker(stop: asyncio.Event, lags: list[float], period: float = 0.005) -> None:
@@ -126,8 +128,9 @@ async def main(asks: int) -> int:
         start_s = time.perf_counter() - t0
         try:
             off = await fire(fake, asks)
-            searcher = client.holder.current
-            client.holder = OnLoopHolder(searcher, settings, lambda s: searcher)
+            folder = client.holder.source
+            client.holder = OnLoopHolder(folder)
+            client.answerer.holder = client.holder
             on = await fire(fake, asks)
         finally:
             await client.close()

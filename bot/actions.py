@@ -1,6 +1,8 @@
-"""What each command does, as plain async functions over the index holder (no Discord objects).
+"""What the commands do, as plain async code over the index holder and the bot's store.
 
-The Discord layer (bot/app.py) is a thin shim that acknowledges, calls these, and sends.
+No interaction objects here: the Discord layer (cogs and buttons) acknowledges, calls
+these, and sends. Every answer shown is recorded in the store, so its buttons can
+recompute it later, after a restart too.
 """
 
 from __future__ import annotations
@@ -8,20 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import discord
 
-from retrieval.records import Answer
+from retrieval.config import SearchSettings
+from retrieval.records import Answer, ArticleSummary
+from retrieval.search import check_question
 
 from . import render
 from .services import IndexHolder
+from .store import BotStore, ShownAnswer
 
 logger = logging.getLogger(__name__)
 
 # Autocomplete must answer within Discord's 3 s; a busy index gets no suggestions rather than an error.
 AUTOCOMPLETE_TIMEOUT = 2.0
 CHOICE_LIMIT = 100
+# An answer offers its first few cited articles as buttons (one row of five).
+ARTICLE_BUTTONS = 5
 
 HINT = (
     "Ask me a question after the mention, e.g. `@citebot how do libraries lend tools?` "
@@ -30,9 +38,23 @@ HINT = (
 
 
 @dataclass(frozen=True)
+class Asker:
+    """Who asked, where, and whether the answer is for their eyes only."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int | None
+    private: bool = False
+
+
+@dataclass(frozen=True)
 class AnswerResult:
+    """An answer, its pages, its record in the store, and references to the articles it cites."""
+
     answer: Answer
     pages: render.AnswerPages
+    shown: ShownAnswer
+    article_refs: tuple[int, ...]
 
 
 def question_from_message(content: str, bot_id: int) -> str:
@@ -40,38 +62,153 @@ def question_from_message(content: str, bot_id: int) -> str:
     return " ".join(re.sub(rf"<@!?{bot_id}>", " ", content).split())
 
 
-async def ask(
-    holder: IndexHolder, question: str, count: int | None, offset: int = 0
-) -> AnswerResult:
-    answer: Answer = await holder.call("search", question, count, offset)
-    logger.info(
-        "answered %r: %s, %d passages",
-        question[:80],
-        "covered" if answer.answered else "not covered",
-        len(answer.passages),
-    )
-    return AnswerResult(answer, render.answer_pages(answer))
+def question_from_text(text: str, settings: SearchSettings) -> str:
+    """Someone else's message as a question ("Find sources"): too long is cut, not refused.
+
+    The cut falls at a word boundary within ``max_question_chars``; empty text is still
+    a BadQuestionError.
+    """
+    text = " ".join(text.split())
+    limit = settings.max_question_chars
+    if len(text) > limit:
+        cut = text[:limit]
+        space = cut.rfind(" ")
+        text = cut[:space] if space > limit // 2 else cut
+    return check_question(text, settings)
 
 
-async def article(holder: IndexHolder, id_or_title: str) -> list[discord.Embed]:
-    found = await holder.call("article", id_or_title)
-    return render.article_pages(found)
+def follow_up_query(opening: str, previous: str, text: str, limit: int) -> str:
+    """A thread follow-up with the thread's earlier questions as context.
+
+    The question that opened the thread names the topic; the previous follow-up (when
+    there was one) carries what the conversation was just about. When all of it does not
+    fit in ``limit`` characters, the previous follow-up goes first, then the opening
+    question is shortened from its end; the follow-up itself is always kept whole.
+    """
+    context = [opening] + ([previous] if previous and previous != opening else [])
+    while context:
+        query = " ".join([*context, text])
+        if len(query) <= limit:
+            return query
+        if len(context) > 1:
+            context.pop()
+            continue
+        room = limit - len(text) - 1
+        if room < 20:
+            return text
+        return f"{render.shorten(opening, room)} {text}"
+    return text
+
+
+class Answerer:
+    """Answers questions, records what was shown, and recalls an answer for a button.
+
+    Recent answers are cached with the index generation they came from, so turning pages
+    does not search again; after a swap to a newer index, an answer is recomputed.
+    """
+
+    def __init__(self, holder: IndexHolder, store: BotStore, *, cache_size: int = 256) -> None:
+        self.holder = holder
+        self.store = store
+        self._cache: OrderedDict[int, tuple[int, AnswerResult]] = OrderedDict()
+        self._cache_size = cache_size
+
+    async def ask(
+        self,
+        question: str,
+        asker: Asker,
+        *,
+        k: int | None = None,
+        offset: int = 0,
+        asked: str | None = None,
+    ) -> AnswerResult:
+        generation = self.holder.generation
+        answer = await self.holder.search(question, k, offset)
+        logger.info(
+            "answered %r: %s, %d passages",
+            question[:80],
+            "covered" if answer.answered else "not covered",
+            len(answer.passages),
+        )
+        shown = await asyncio.to_thread(
+            self.store.add_answer,
+            answer,
+            asked=asked or question,
+            k=k,
+            user_id=asker.user_id,
+            private=asker.private,
+            guild_id=asker.guild_id,
+            channel_id=asker.channel_id,
+        )
+        result = await self._result(answer, shown)
+        self._remember(shown.id, generation, result)
+        return result
+
+    async def recall(self, answer_id: int) -> AnswerResult | None:
+        """The answer behind a button, recomputed from the store if not cached; None if unknown."""
+        generation = self.holder.generation
+        cached = self._cache.get(answer_id)
+        if cached is not None and cached[0] == generation:
+            self._cache.move_to_end(answer_id)
+            return cached[1]
+        shown = await asyncio.to_thread(self.store.answer, answer_id)
+        if shown is None:
+            return None
+        answer = await self.holder.search(shown.question, shown.k, shown.offset)
+        result = await self._result(answer, shown)
+        self._remember(answer_id, generation, result)
+        return result
+
+    async def shown(self, answer_id: int) -> ShownAnswer | None:
+        return await asyncio.to_thread(self.store.answer, answer_id)
+
+    async def _result(self, answer: Answer, shown: ShownAnswer) -> AnswerResult:
+        pages = render.answer_pages(answer)
+        cited = [ref.id for ref in pages.cited[:ARTICLE_BUTTONS]]
+        refs = await asyncio.to_thread(self.store.article_refs, cited)
+        return AnswerResult(answer, pages, shown, tuple(refs))
+
+    async def more(self, shown: ShownAnswer, asker: Asker) -> AnswerResult:
+        """The next results after ``shown``, as many as it showed."""
+        count = len(shown.passages) or None
+        return await self.ask(
+            shown.question,
+            asker,
+            k=count or shown.k,
+            offset=shown.offset + len(shown.passages),
+            asked=shown.asked,
+        )
+
+    def _remember(self, answer_id: int, generation: int, result: AnswerResult) -> None:
+        self._cache[answer_id] = (generation, result)
+        self._cache.move_to_end(answer_id)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+
+def private_for(shown: ShownAnswer, user_id: int) -> bool:
+    """More results of someone else's answer are shown to the clicking user only."""
+    return shown.private or user_id != shown.user_id
+
+
+async def article_pages(holder: IndexHolder, id_or_title: str) -> tuple[str, list[discord.Embed]]:
+    found = await holder.article(id_or_title)
+    return found.id, render.article_pages(found)
 
 
 async def sources(holder: IndexHolder) -> list[discord.Embed]:
-    return render.sources_pages(await holder.call("articles"))
+    summaries: list[ArticleSummary] = await holder.articles()
+    return render.sources_pages(summaries)
 
 
 async def stats(holder: IndexHolder) -> discord.Embed:
-    return render.stats_embed(await holder.call("stats"))
+    return render.stats_embed(await holder.stats())
 
 
 async def suggest(holder: IndexHolder, text: str) -> list[tuple[str, str]]:
     """(name, value) autocomplete choices for article titles; value is the article id."""
     try:
-        refs = await asyncio.wait_for(
-            holder.call("suggest_titles", text, 25), timeout=AUTOCOMPLETE_TIMEOUT
-        )
+        refs = await asyncio.wait_for(holder.suggest_titles(text, 25), timeout=AUTOCOMPLETE_TIMEOUT)
     except TimeoutError:
         logger.warning("title autocomplete timed out for %r", text[:50])
         return []

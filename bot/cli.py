@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from retrieval.config import Settings
+    from retrieval.embedding import Embedder
 
     from .app import CitebotClient
 
@@ -44,24 +47,34 @@ def read_token(environ: dict[str, str] | None = None) -> str:
 
 
 def build_client(
-    settings: Settings, *, embedder: Any = None, force_sync: bool = False, **options: Any
+    settings: Settings,
+    *,
+    make_embedder: Callable[[], Embedder] | None = None,
+    force_sync: bool = False,
+    **options: Any,
 ) -> CitebotClient:
-    """Open the index (and load the model) and build the client: the dependencies, passed in."""
-    from retrieval.embedding import SentenceTransformerEmbedder
-    from retrieval.search import Searcher
+    """Open the index (and load the model) and build the client: the dependencies, passed in.
 
+    ``make_embedder`` makes the model (default: the configured sentence-transformers
+    model): one instance answers questions, and each re-index makes one of its own.
+    """
     from .app import BotConfig, CitebotClient
-    from .services import FeedbackStore, IndexHolder, feedback_path, rebuild_index
+    from .services import IndexFolder, IndexHolder
+    from .store import BotStore, feedback_path
 
-    embedder = embedder or SentenceTransformerEmbedder(settings.model)
-    searcher = Searcher.open(settings, embedder)
+    if make_embedder is None:
+        from retrieval.embedding import SentenceTransformerEmbedder
+
+        def make_embedder() -> Embedder:
+            return SentenceTransformerEmbedder(settings.model)
+
+    embedder = make_embedder()
+    holder = IndexHolder(IndexFolder(settings, embedder, make_embedder))
     # Load the model now, not on the first question.
     embedder.embed(["warm up"])
-    rebuild = rebuild_index(embedder, lambda: SentenceTransformerEmbedder(settings.model))
-    holder = IndexHolder(searcher, settings, rebuild)
-    feedback = FeedbackStore(feedback_path(settings))
+    store = BotStore(feedback_path(settings))
     config = BotConfig.from_settings(settings, force_sync=force_sync)
-    return CitebotClient(config, holder, feedback, **options)
+    return CitebotClient(config, holder, store, **options)
 
 
 async def run(client: CitebotClient, token: str) -> None:
@@ -77,7 +90,7 @@ async def run(client: CitebotClient, token: str) -> None:
             await client.start(token)
     finally:
         await client.holder.close()
-        client.feedback.close()
+        client.store.close()
 
 
 @click.command("bot")

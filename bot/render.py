@@ -10,11 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import discord
 
 from retrieval.records import Answer, Article, ArticleRef, ArticleSummary, IndexStats, Passage
 from retrieval.text import sentence_spans, split_sentences
+
+if TYPE_CHECKING:
+    from retrieval.ingest import IngestReport
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 CONTENT_LIMIT = 2000
@@ -294,6 +298,38 @@ def stats_embed(stats: IndexStats) -> discord.Embed:
     embed.add_field(name="Created", value=shorten(stats.created or "unknown", 100))
     embed.add_field(name="Last ingest", value=shorten(stats.updated or "unknown", 100))
     return embed
+
+
+def reindex_summary(report: IngestReport, stats: IndexStats) -> str:
+    text = (
+        f"Re-index finished: {stats.articles:,} articles, {stats.chunks:,} passages"
+        f" ({report.added} added, {report.updated} updated, {report.unchanged} unchanged,"
+        f" {report.removed} removed)."
+    )
+    if report.skipped:
+        count = len(report.skipped)
+        text += f" {count} file{'s' if count != 1 else ''} or record{'s' if count != 1 else ''} skipped:"
+    return text
+
+
+def skipped_embed(
+    skipped: Sequence[tuple[str, str]], *, budget: int = PAGE_BUDGET
+) -> discord.Embed:
+    """What a re-index skipped, ``(name, reason)`` a line, as many as fit; the rest is counted."""
+    lines: list[str] = []
+    used = 0
+    reserve = 80  # room for the closing "…and N more" line
+    for index, (name, reason) in enumerate(skipped):
+        shown = shorten(name, 200).replace("`", "'")
+        line = f"`{shown}` — {escape(shorten(reason, 300))}"
+        if used + len(line) + 1 > budget - reserve:
+            lines.append(f"…and {len(skipped) - index:,} more; the full list is in the bot's log.")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return discord.Embed(
+        title=f"Skipped ({len(skipped):,})", description="\n".join(lines), colour=NOT_COVERED_COLOUR
+    )
 
 
 def fits(embed: discord.Embed) -> bool:

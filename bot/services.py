@@ -1,4 +1,4 @@
-"""The bot's plain parts, testable without Discord: index holder, cooldowns, feedback store.
+"""The bot's plain parts, testable without Discord: the index holder and the cooldown.
 
 Retrieval is blocking, so every call into the library runs in a worker thread and the
 event loop stays free to acknowledge interactions.
@@ -7,23 +7,26 @@ event loop stays free to acknowledge interactions.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from retrieval.config import Settings
 from retrieval.embedding import Embedder
+from retrieval.errors import CitebotError
 from retrieval.records import Answer, Article, ArticleRef, ArticleSummary, IndexStats
 
+if TYPE_CHECKING:
+    from retrieval.ingest import IngestReport
+
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class SearcherLike(Protocol):
@@ -37,30 +40,87 @@ class SearcherLike(Protocol):
     def close(self) -> None: ...
 
 
-# Re-ingests the configured sources and opens the new generation: (settings) -> searcher.
-Rebuilder = Callable[[Settings], SearcherLike]
+class IndexSource(Protocol):
+    """Where the holder's searchers come from: an index folder, and how to rebuild it."""
+
+    def generation(self) -> int:
+        """The generation the folder's manifest names now (a cheap read, no model)."""
+        ...
+
+    def open(self) -> SearcherLike:
+        """A searcher over the generation committed now."""
+        ...
+
+    def rebuild(self) -> IngestReport:
+        """Re-read the configured sources into a new generation (pruning what is gone)."""
+        ...
 
 
-class ReindexBusyError(Exception):
+class IndexFolder:
+    """The production ``IndexSource``: the configured index folder and sources.
+
+    Questions embed with ``embedder``; a re-index embeds with a model instance of its own
+    (``make_ingest_embedder``, loaded per re-index in under a second), so questions answered
+    meanwhile never queue behind it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        make_ingest_embedder: Callable[[], Embedder],
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.make_ingest_embedder = make_ingest_embedder
+
+    def generation(self) -> int:
+        from retrieval.index import read_manifest
+
+        return read_manifest(Path(self.settings.index_dir)).generation
+
+    def open(self) -> SearcherLike:
+        from retrieval.search import Searcher
+
+        return Searcher.open(self.settings, self.embedder)
+
+    def rebuild(self) -> IngestReport:
+        from retrieval.ingest import ingest
+
+        sources = self.settings.sources
+        if not sources:
+            raise CitebotError("No article paths are configured (`sources` in the config file).")
+        return ingest(list(sources), self.settings, self.make_ingest_embedder(), prune=True)
+
+
+class ReindexBusyError(CitebotError):
     """A re-index is already running."""
+
+    def __init__(self) -> None:
+        super().__init__("A re-index is already running.")
 
 
 class IndexHolder:
-    """The current searcher, swapped atomically by ``reindex``.
+    """The current searcher, swapped without a missed question when a newer index appears.
 
-    Each use leases the searcher; a replaced searcher is closed only when its last
-    lease ends, so a question asked during a re-index finishes on the old index.
+    A newer generation comes from ``reindex`` (the bot's own rebuild) or from someone else
+    (the CLI, a sync), noticed by ``refresh``. Each use leases the searcher; a replaced
+    searcher is closed only when its last lease ends, so a question asked during a swap
+    finishes on the old index.
     """
 
-    def __init__(self, searcher: SearcherLike, settings: Settings, rebuild: Rebuilder) -> None:
-        self._current = searcher
-        self._settings = settings
-        self._rebuild = rebuild
+    def __init__(self, source: IndexSource) -> None:
+        self.source = source
+        # Read before opening: if a commit lands in between, the holder under-counts and the
+        # next refresh opens the newer generation again, which is harmless.
+        self.generation = source.generation()
+        self._current = source.open()
         self._leases: dict[int, int] = {}
         self._retired: dict[int, SearcherLike] = {}
         self._guard = threading.Lock()
         self._reindex_lock = asyncio.Lock()
-        self.generation = 0
+        self._swap_lock = asyncio.Lock()
+        self._last_problem: str | None = None
 
     @property
     def current(self) -> SearcherLike:
@@ -88,32 +148,93 @@ class IndexHolder:
             if retired is not None:
                 await asyncio.to_thread(retired.close)
 
-    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """``searcher.method(*args)`` in a worker thread, on a leased searcher."""
+    async def run(self, work: Callable[[SearcherLike], T]) -> T:
+        """``work(searcher)`` in a worker thread, on a leased searcher."""
         async with self.lease() as searcher:
-            return await asyncio.to_thread(getattr(searcher, method), *args, **kwargs)
+            return await asyncio.to_thread(work, searcher)
 
-    async def reindex(self) -> SearcherLike:
+    # -- what the commands ask ------------------------------------------------------------
+
+    async def search(self, question: str, k: int | None = None, offset: int = 0) -> Answer:
+        return await self.run(lambda searcher: searcher.search(question, k, offset))
+
+    async def article(self, id_or_title: str) -> Article:
+        return await self.run(lambda searcher: searcher.article(id_or_title))
+
+    async def articles(self) -> list[ArticleSummary]:
+        return await self.run(lambda searcher: searcher.articles())
+
+    async def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]:
+        return await self.run(lambda searcher: searcher.suggest_titles(text, limit))
+
+    async def stats(self) -> IndexStats:
+        # Statistics read the generation folder: follow a newer index first, so they never
+        # read a folder the CLI has since deleted.
+        await self.refresh()
+        return await self.run(lambda searcher: searcher.stats())
+
+    # -- following the index ------------------------------------------------------------
+
+    async def refresh(self) -> bool:
+        """Switch to a newer generation committed by someone else; whether it switched.
+
+        A folder that cannot be read right now (missing, mid-repair) is logged once and
+        the current searcher kept.
+        """
+        if self.reindexing:
+            return False  # the re-index swaps when it is done
+        try:
+            committed = await asyncio.to_thread(self.source.generation)
+        except (CitebotError, OSError) as exc:
+            if str(exc) != self._last_problem:
+                logger.warning("cannot check the index for a newer generation: %s", exc)
+                self._last_problem = str(exc)
+            return False
+        self._last_problem = None
+        if committed <= self.generation:
+            return False
+        return await self._switch(committed)
+
+    async def follow(self, every: float) -> None:
+        """``refresh`` every ``every`` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.refresh()
+            except Exception:
+                logger.exception("could not switch to the newer index; keeping the current one")
+
+    async def reindex(self) -> IngestReport:
         """Rebuild in a worker thread, then swap; raises ReindexBusyError if one is running."""
         if self._reindex_lock.locked():
             raise ReindexBusyError
         async with self._reindex_lock:
             started = time.perf_counter()
-            fresh = await asyncio.to_thread(self._rebuild, self._settings)
-            with self._guard:
-                old, self._current = self._current, fresh
-                self.generation += 1
-                busy = self._leases.get(id(old), 0) > 0
-                if busy:
-                    self._retired[id(old)] = old
-            if not busy:
-                await asyncio.to_thread(old.close)
+            report = await asyncio.to_thread(self.source.rebuild)
+            committed = await asyncio.to_thread(self.source.generation)
+            await self._switch(committed)
             logger.info(
                 "re-indexed in %.1fs (generation %d)",
                 time.perf_counter() - started,
                 self.generation,
             )
-            return fresh
+            return report
+
+    async def _switch(self, committed: int) -> bool:
+        async with self._swap_lock:
+            if committed <= self.generation:
+                return False  # another swap got there first
+            fresh = await asyncio.to_thread(self.source.open)
+            with self._guard:
+                old, self._current = self._current, fresh
+                self.generation = committed
+                busy = self._leases.get(id(old), 0) > 0
+                if busy:
+                    self._retired[id(old)] = old
+            if not busy:
+                await asyncio.to_thread(old.close)
+            logger.info("now answering from index generation %d", committed)
+            return True
 
     async def close(self) -> None:
         await asyncio.to_thread(self._current.close)
@@ -126,6 +247,7 @@ class Cooldown:
     seconds: float
     clock: Callable[[], float] = time.monotonic
     _last: dict[int, float] = field(default_factory=dict)
+    _warned: dict[int, float] = field(default_factory=dict)
 
     def retry_after(self, user_id: int) -> float:
         """0 and records the question if the user may ask now; else the seconds left."""
@@ -138,101 +260,13 @@ class Cooldown:
         self._last[user_id] = now
         if len(self._last) > 10_000:  # forget users who asked long ago
             self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
+            self._warned = {u: t for u, t in self._warned.items() if u in self._last}
         return 0.0
 
-
-@dataclass(frozen=True)
-class Vote:
-    message_id: int
-    user_id: int
-    question: str
-    vote: int
-    chunk_ids: tuple[int, ...]
-    guild_id: int | None
-    channel_id: int | None
-
-
-class FeedbackStore:
-    """👍/👎 votes in SQLite; one vote per user and answer message (a new click replaces it)."""
-
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS feedback (
-        message_id INTEGER NOT NULL,
-        user_id INTEGER NOT NULL,
-        question TEXT NOT NULL,
-        vote INTEGER NOT NULL CHECK (vote IN (-1, 1)),
-        chunk_ids TEXT NOT NULL,
-        guild_id INTEGER,
-        channel_id INTEGER,
-        created TEXT NOT NULL,
-        PRIMARY KEY (message_id, user_id)
-    )
-    """
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._lock = threading.Lock()
-        with self._lock, self._db:
-            self._db.execute(self.SCHEMA)
-
-    def record(self, vote: Vote) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    vote.message_id,
-                    vote.user_id,
-                    vote.question,
-                    vote.vote,
-                    json.dumps(list(vote.chunk_ids)),
-                    vote.guild_id,
-                    vote.channel_id,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                ),
-            )
-
-    def votes(self) -> list[Vote]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT message_id, user_id, question, vote, chunk_ids, guild_id, channel_id "
-                "FROM feedback ORDER BY created, message_id, user_id"
-            ).fetchall()
-        return [Vote(m, u, q, v, tuple(json.loads(c)), g, ch) for m, u, q, v, c, g, ch in rows]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-
-def feedback_path(settings: Settings) -> Path:
-    configured = settings.bot.feedback_db
-    return Path(configured) if configured else Path(settings.index_dir) / "feedback.sqlite"
-
-
-def state_path(settings: Settings) -> Path:
-    """The bot's small state file (command-set hash), beside the feedback database."""
-    return feedback_path(settings).with_name("bot-state.json")
-
-
-def rebuild_index(embedder: Embedder, make_ingest_embedder: Callable[[], Embedder]) -> Rebuilder:
-    """The production rebuilder: ingest the configured sources (pruning), open the new index.
-
-    The ingest embeds with a model instance of its own (loaded per re-index, in under a
-    second), so questions answered meanwhile on ``embedder`` never queue behind it.
-    """
-
-    def rebuild(settings: Settings) -> SearcherLike:
-        from retrieval.errors import CitebotError
-        from retrieval.ingest import ingest
-        from retrieval.search import Searcher
-
-        sources: Sequence[str] = settings.sources
-        if not sources:
-            raise CitebotError("No article paths are configured (`sources` in the config file).")
-        ingest(list(sources), settings, make_ingest_embedder(), prune=True)
-        return Searcher.open(settings, embedder)
-
-    return rebuild
+    def first_refusal(self, user_id: int) -> bool:
+        """Whether this is the first refusal in the user's current wait (to notify once)."""
+        last = self._last.get(user_id)
+        if last is None or self._warned.get(user_id) == last:
+            return False
+        self._warned[user_id] = last
+        return True

@@ -85,8 +85,15 @@ class BotSettings:
     # Role (by id) that may run admin commands besides members with Manage Server.
     admin_role: int | None = None
     cooldown_seconds: float = 10.0
-    # Feedback (thumbs up/down) database; defaults to feedback.sqlite beside the index.
+    # The bot's database (answers shown, for buttons that outlive a restart, and feedback
+    # votes); defaults to feedback.sqlite beside the index.
     feedback_db: str | None = None
+    # Answer a channel question or mention in a new thread on it, and answer follow-ups
+    # there with the thread's earlier questions as context.
+    threads: bool = False
+    # How often (seconds) the bot checks for a newer index written by the CLI or a sync;
+    # 0 turns the check off.
+    follow_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bot.app import BotConfig, CitebotClient
-from bot.services import Cooldown, FeedbackStore, IndexHolder, SearcherLike, feedback_path
+from bot.services import Cooldown, IndexFolder, IndexHolder, SearcherLike
+from bot.store import BotStore, feedback_path
 from retrieval.config import BotSettings, Settings
-from retrieval.ingest import ingest
-from retrieval.search import Searcher
+from retrieval.ingest import IngestReport, ingest
 from tests.fakes import FakeEmbedder
 
 ARTICLES = Path(__file__).parent / "articles"
@@ -35,7 +35,10 @@ def build_settings(root: Path, **bot: object) -> Settings:
     sources = root / "articles"
     if not sources.exists():
         shutil.copytree(ARTICLES, sources)
-    bot_settings = BotSettings(cooldown_seconds=0.0, feedback_db=str(root / "feedback.sqlite"))
+    # No background index check: tests that need it call IndexHolder.refresh or turn it on.
+    bot_settings = BotSettings(
+        cooldown_seconds=0.0, feedback_db=str(root / "feedback.sqlite"), follow_seconds=0.0
+    )
     return Settings(
         index_dir=root / "index", sources=(str(sources),), bot=replace(bot_settings, **bot)
     )
@@ -45,12 +48,29 @@ def build_index(settings: Settings, embedder: FakeEmbedder) -> None:
     ingest(list(settings.sources), settings, embedder, prune=True)
 
 
-def fake_rebuild(embedder: FakeEmbedder):
-    def rebuild(settings: Settings) -> SearcherLike:
-        ingest(list(settings.sources), settings, embedder, prune=True)
-        return Searcher.open(settings, embedder)
+def index_folder(settings: Settings, embedder: FakeEmbedder) -> IndexFolder:
+    """The production index source, with the fake model for questions and re-indexes."""
+    return IndexFolder(settings, embedder, lambda: embedder)
 
-    return rebuild
+
+class FakeSource:
+    """An index source that hands out given searchers, one per open, a generation each."""
+
+    def __init__(self, *searchers: SearcherLike, rebuild=None) -> None:
+        self.searchers = list(searchers)
+        self.committed = 1
+        self._rebuild = rebuild
+
+    def generation(self) -> int:
+        return self.committed
+
+    def open(self) -> SearcherLike:
+        return self.searchers.pop(0)
+
+    def rebuild(self) -> IngestReport:
+        report = self._rebuild() if self._rebuild else IngestReport()
+        self.committed += 1
+        return report
 
 
 @pytest.fixture
@@ -72,19 +92,19 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def holder(settings: Settings, embedder: FakeEmbedder):
-    holder = IndexHolder(Searcher.open(settings, embedder), settings, fake_rebuild(embedder))
+    holder = IndexHolder(index_folder(settings, embedder))
     yield holder
     holder.current.close()
 
 
 @pytest.fixture
-def feedback(settings: Settings):
-    store = FeedbackStore(feedback_path(settings))
+def store(settings: Settings):
+    store = BotStore(feedback_path(settings))
     yield store
     store.close()
 
 
 @pytest.fixture
-def simcord_bot(settings: Settings, holder: IndexHolder, feedback: FeedbackStore, clock: FakeClock):
+def simcord_bot(settings: Settings, holder: IndexHolder, store: BotStore, clock: FakeClock):
     config = BotConfig.from_settings(settings)
-    return CitebotClient(config, holder, feedback, cooldown=Cooldown(0.0, clock))
+    return CitebotClient(config, holder, store, cooldown=Cooldown(0.0, clock))

@@ -327,7 +327,13 @@ class FakeDiscord:
         if request.method == "PUT" and parts[0] == "applications" and parts[-1] == "commands":
             return _json(
                 [
-                    {**c, "id": str(next(self._ids)), "application_id": str(APP_ID), "version": "1"}
+                    {
+                        "description": "",
+                        **c,
+                        "id": str(next(self._ids)),
+                        "application_id": str(APP_ID),
+                        "version": "1",
+                    }
                     for c in body
                 ]
             )

@@ -12,7 +12,10 @@ import pytest
 
 from bot.services import IndexHolder, ReindexBusyError
 from retrieval.config import Settings
+from retrieval.ingest import IngestReport
 from retrieval.records import Answer
+
+from .conftest import FakeSource
 
 NEW_ARTICLE = """---
 title: Repairing bicycles
@@ -33,22 +36,46 @@ def world(simcord_env):
     return channel, admin, helper, user, helpers
 
 
-async def test_reindex_is_refused_without_manage_server(simcord_env, simcord_bot, world) -> None:
+async def fetched(bot, name: str) -> discord.app_commands.AppCommand:
+    return next(c for c in await bot.tree.fetch_commands() if c.name == name)
+
+
+async def test_reindex_is_hidden_from_members_without_manage_server(
+    simcord_env, simcord_bot, world
+) -> None:
+    channel, admin, helper, user, _ = world
+    assert "reindex" in admin.available_commands(channel)
+    assert "reindex" not in user.available_commands(channel)
+    assert "reindex" not in helper.available_commands(channel)
+    synced = simcord_bot.tree.get_command("reindex").to_dict(simcord_bot.tree)
+    assert synced["default_member_permissions"] == discord.Permissions(manage_guild=True).value
+    assert synced["contexts"] == [0] and synced["integration_types"] == [0]  # servers only
+
+
+async def test_reindex_is_refused_at_run_time_when_a_server_shows_it_to_everyone(
+    simcord_env, simcord_bot, world
+) -> None:
     channel, _, helper, user, _ = world
+    command = await fetched(simcord_bot, "reindex")
+    generation = simcord_bot.holder.generation
     for member in (user, helper):
+        member.guild.set_command_permissions(command, {member: True})
         result = await member.slash(channel, "reindex")
         assert result.ephemeral and result.response.content.startswith(
             "Only members with Manage Server"
         )
-    assert simcord_bot.holder.generation == 0
+    assert simcord_bot.holder.generation == generation
 
 
 async def test_configured_role_may_reindex(simcord_env, simcord_bot, world) -> None:
     channel, _, helper, _, helpers = world
     simcord_bot.config = replace(simcord_bot.config, admin_role=helpers.id)
+    # The server grants the command to the role (Server Settings → Integrations).
+    helper.guild.set_command_permissions(await fetched(simcord_bot, "reindex"), {helpers: True})
+    generation = simcord_bot.holder.generation
     result = await helper.slash(channel, "reindex")
     assert result.response.content.startswith("Re-indexing in the background")
-    assert simcord_bot.holder.generation == 1
+    assert simcord_bot.holder.generation == generation + 1
 
 
 async def test_reindex_picks_up_new_articles_without_restart(
@@ -89,29 +116,29 @@ class SlowSearcher:
         self.closed = True
 
 
-async def test_swap_waits_for_questions_in_flight(settings: Settings) -> None:
+async def test_swap_waits_for_questions_in_flight() -> None:
     old, new = SlowSearcher("old"), SlowSearcher("new")
     new.release.set()
-    holder = IndexHolder(old, settings, lambda _settings: new)
-    asking = asyncio.create_task(holder.call("search", "q"))
+    holder = IndexHolder(FakeSource(old, new))
+    asking = asyncio.create_task(holder.search("q"))
     assert await asyncio.to_thread(old.entered.wait, 5)
     await holder.reindex()
     assert holder.current is new and not old.closed  # still answering
     old.release.set()
     answer = await asyncio.wait_for(asking, 5)
     assert answer.question == "old:q" and old.closed  # finished on the old index, then closed
-    assert (await holder.call("search", "q")).question == "new:q"
+    assert (await holder.search("q")).question == "new:q"
 
 
-async def test_second_reindex_while_one_runs_is_refused(settings: Settings) -> None:
+async def test_second_reindex_while_one_runs_is_refused() -> None:
     started, finish = threading.Event(), threading.Event()
 
-    def slow_rebuild(_settings: Settings) -> SlowSearcher:
+    def slow_rebuild() -> IngestReport:
         started.set()
         finish.wait(5)
-        return SlowSearcher("new")
+        return IngestReport()
 
-    holder = IndexHolder(SlowSearcher("old"), settings, slow_rebuild)
+    holder = IndexHolder(FakeSource(SlowSearcher("old"), SlowSearcher("new"), rebuild=slow_rebuild))
     first = asyncio.create_task(holder.reindex())
     assert await asyncio.to_thread(started.wait, 5)
     assert holder.reindexing
@@ -119,4 +146,4 @@ async def test_second_reindex_while_one_runs_is_refused(settings: Settings) -> N
         await holder.reindex()
     finish.set()
     await asyncio.wait_for(first, 5)
-    assert holder.generation == 1 and not holder.reindexing
+    assert holder.generation == 2 and not holder.reindexing

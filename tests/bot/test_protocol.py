@@ -26,12 +26,10 @@ async def fake():
 
 
 async def test_ask_and_mention_end_to_end(
-    fake: FakeDiscord, settings, holder, feedback, caplog
+    fake: FakeDiscord, settings, holder, store, caplog
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client = CitebotClient(
-        BotConfig.from_settings(settings), holder, feedback, cooldown=Cooldown(0)
-    )
+    client = CitebotClient(BotConfig.from_settings(settings), holder, store, cooldown=Cooldown(0))
     runner = asyncio.create_task(client.start(TOKEN))
     try:
         await asyncio.wait_for(fake.identified.wait(), 10)

@@ -6,7 +6,7 @@ import discord
 import pytest
 
 from bot import render
-from bot.services import FeedbackStore
+from bot.store import BotStore
 from retrieval.errors import ArticleNotFoundError
 
 QUESTION = "How do libraries lend tools?"
@@ -146,15 +146,13 @@ async def test_article_button_shows_the_cited_article_paginated(simcord_env, wor
     assert all(render.fits(e) for e in turned.response.embeds)
 
 
-async def test_feedback_votes_are_stored_one_per_user(
-    simcord_env, world, feedback: FeedbackStore
-) -> None:
+async def test_feedback_votes_are_stored_one_per_user(simcord_env, world, store: BotStore) -> None:
     _, channel, alice = world
     answer = await alice.slash(channel, "ask", question=QUESTION, count=2)
     thanks = await alice.click(answer.response, label="👍")
     assert thanks.ephemeral and "Thanks" in thanks.response.content
     await alice.click(answer.response, label="👎")
-    votes = feedback.votes()
+    votes = store.votes()
     assert len(votes) == 1
     vote = votes[0]
     assert (vote.user_id, vote.question, vote.vote) == (alice.id, QUESTION, -1)

@@ -9,10 +9,7 @@ import pytest
 import simcord
 
 from bot.app import CitebotClient
-from bot.services import IndexHolder
-from retrieval.search import Searcher
-
-from .conftest import fake_rebuild
+from bot.services import IndexFolder, IndexHolder
 
 
 def sync_calls(env) -> list[str]:
@@ -21,7 +18,7 @@ def sync_calls(env) -> list[str]:
 
 def make_client(simcord_bot: CitebotClient, **changes) -> CitebotClient:
     return CitebotClient(
-        replace(simcord_bot.config, **changes), simcord_bot.holder, simcord_bot.feedback
+        replace(simcord_bot.config, **changes), simcord_bot.holder, simcord_bot.store
     )
 
 
@@ -64,7 +61,7 @@ async def test_dev_guilds_sync_instantly_to_each_guild(simcord_bot) -> None:
 class RecordingSearcher:
     """Delegates to a real searcher; notes the thread and what Discord had seen at search time."""
 
-    def __init__(self, inner: Searcher) -> None:
+    def __init__(self, inner) -> None:
         self.inner = inner
         self.env = None
         self.threads: list[int] = []
@@ -82,10 +79,14 @@ class RecordingSearcher:
         return getattr(self.inner, name)
 
 
+class RecordingFolder(IndexFolder):
+    def open(self) -> RecordingSearcher:
+        return RecordingSearcher(super().open())
+
+
 @pytest.fixture
 def holder(settings, embedder):
-    recording = RecordingSearcher(Searcher.open(settings, embedder))
-    holder = IndexHolder(recording, settings, fake_rebuild(embedder))
+    holder = IndexHolder(RecordingFolder(settings, embedder, lambda: embedder))
     yield holder
     holder.current.close()
 
