@@ -20,6 +20,12 @@ from retrieval.ingest import IngestReport, ingest
 from tests.fakes import FakeEmbedder
 
 ARTICLES = Path(__file__).parent / "articles"
+# An article a test adds to the sources, to see a re-index (or a CLI ingest) pick it up.
+NEW_ARTICLE = """---
+title: Repairing bicycles
+---
+A bicycle repair cafe fixes punctures and brakes for free on Saturdays.
+"""
 
 
 class FakeClock:
@@ -71,6 +77,22 @@ class FakeSource:
         report = self._rebuild() if self._rebuild else IngestReport()
         self.committed += 1
         return report
+
+
+class Failing:
+    """A searcher whose every call fails with a given error."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __getattr__(self, name: str):
+        if name == "close":
+            return lambda: None
+
+        def fail(*args, **kwargs):
+            raise self.error
+
+        return fail
 
 
 @pytest.fixture

@@ -15,13 +15,7 @@ from retrieval.config import Settings
 from retrieval.ingest import IngestReport
 from retrieval.records import Answer
 
-from .conftest import FakeSource
-
-NEW_ARTICLE = """---
-title: Repairing bicycles
----
-A bicycle repair cafe fixes punctures and brakes for free on Saturdays.
-"""
+from .conftest import NEW_ARTICLE, FakeSource
 
 
 @pytest.fixture

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import discord
 import pytest
+import simcord
 
 from bot import render
+from bot.app import BotConfig, CitebotClient
+from bot.services import Cooldown, IndexHolder
 from bot.store import BotStore
 from retrieval.errors import ArticleNotFoundError
+
+from .conftest import Failing, FakeSource
 
 QUESTION = "How do libraries lend tools?"
 
@@ -193,24 +198,16 @@ async def test_sources_and_stats(simcord_env, world) -> None:
     assert fields["Size"].endswith("KB")
 
 
-async def test_unexpected_error_is_short_ephemeral_and_logged(
-    simcord_env, world, simcord_bot, caplog
-) -> None:
-    _, channel, alice = world
-
-    class Broken:
-        def search(self, *args, **kwargs):
-            raise RuntimeError("database exploded")
-
-        def close(self) -> None:
-            pass
-
-    real = simcord_bot.holder._current
-    simcord_bot.holder._current = Broken()
-    real.close()
-    result = await alice.slash(channel, "ask", question=QUESTION)
-    message = result.response.content or result.followups[-1].content
-    assert message == "Sorry, something went wrong while handling that. The error was logged."
-    assert "database exploded" in caplog.text and "Traceback" in caplog.text
-    assert [str(e.__cause__ or e.original) for e in simcord_env.errors] == ["database exploded"]
-    assert isinstance(simcord_env.errors[0], discord.app_commands.CommandInvokeError)
+async def test_unexpected_error_is_short_ephemeral_and_logged(settings, store, caplog) -> None:
+    holder = IndexHolder(FakeSource(Failing(RuntimeError("database exploded"))))
+    client = CitebotClient(BotConfig.from_settings(settings), holder, store, cooldown=Cooldown(0))
+    async with simcord.run(client) as env:
+        guild = env.create_guild()
+        channel = guild.create_text_channel("general")
+        alice = guild.add_member(env.create_user("alice"))
+        result = await alice.slash(channel, "ask", question=QUESTION)
+        message = result.response.content
+        assert message == "Sorry, something went wrong while handling that. The error was logged."
+        assert "database exploded" in caplog.text and "Traceback" in caplog.text
+        assert [str(e.__cause__ or e.original) for e in env.errors] == ["database exploded"]
+        assert isinstance(env.errors[0], discord.app_commands.CommandInvokeError)
