@@ -141,3 +141,35 @@ async def test_second_reindex_while_one_runs_is_refused() -> None:
     finish.set()
     await asyncio.wait_for(first, 5)
     assert holder.generation == 2 and not holder.reindexing
+
+
+async def test_reindex_reports_skipped_files_by_name_without_server_paths(
+    simcord_env, simcord_bot, world, settings: Settings
+) -> None:
+    channel, admin, _, _, _ = world
+    sources = Path(settings.sources[0])
+    (sources / "2024").mkdir()
+    (sources / "2024" / "broken.json").write_text("{not json", encoding="utf-8")
+    (sources / "empty.md").write_text("", encoding="utf-8")
+    result = await admin.slash(channel, "reindex")
+    report = result.followups[-1]
+    assert report.content.startswith("Re-index finished: 4 articles")
+    assert "2 files or records skipped:" in report.content
+    listed = report.embeds[0].description
+    assert report.embeds[0].title == "Skipped (2)"
+    assert "`articles/2024/broken.json` — " in listed and "`articles/empty.md` — " in listed
+    for text in (report.content, listed):
+        assert str(sources) not in text and str(settings.index_dir) not in text
+        assert "/tmp" not in text
+
+
+def test_a_long_skipped_list_is_cut_and_counted() -> None:
+    from bot import render
+
+    skipped = [(f"articles/file-{i:04}.json", "invalid JSON: Expecting value") for i in range(500)]
+    embed = render.skipped_embed(skipped)
+    assert render.fits(embed)
+    lines = embed.description.splitlines()
+    shown = len(lines) - 1
+    assert 10 < shown < 500
+    assert lines[-1] == f"…and {500 - shown} more; the full list is in the bot's log."

@@ -93,3 +93,23 @@ async def test_buttons_work_on_channel_answers(simcord_env, simcord_bot, world) 
     answer = general.last_message
     shown = await alice.click(answer, label="📄 1")
     assert shown.ephemeral and shown.response.embeds[0].title == "Urban beekeeping basics"
+
+
+async def test_cooldown_comes_before_hints_and_bad_questions_and_is_said_once(
+    simcord_env, simcord_bot, world, clock
+) -> None:
+    _, general, _, alice = world
+    mention = f"<@{simcord_bot.user.id}>"
+    simcord_bot.cooldown.seconds = 20
+    await alice.send(general, f"{mention} how do libraries lend tools?")
+    answered = len(bot_messages(general, simcord_bot.user.id))
+    await alice.send(general, mention)  # would be the hint
+    assert general.last_message.content.startswith("You're asking quickly")
+    # A burst while waiting gets no more replies: not the hint, not the length message.
+    await alice.send(general, mention)
+    await alice.send(general, f"{mention} {'why ' * 300}")
+    await alice.send(general, f"{mention} and bees?")
+    assert len(bot_messages(general, simcord_bot.user.id)) == answered + 1
+    clock.now += 21
+    await alice.send(general, mention)
+    assert general.last_message.content == HINT

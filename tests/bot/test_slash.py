@@ -120,6 +120,14 @@ async def test_cooldown_per_user_with_friendly_message(
     assert last_callback_type(simcord_env) == 5 and again.response.embeds
 
 
+async def test_cooldown_is_checked_before_the_question(simcord_env, world, simcord_bot) -> None:
+    _, channel, alice = world
+    simcord_bot.cooldown.seconds = 30
+    await alice.slash(channel, "ask", question=QUESTION)
+    refused = await alice.slash(channel, "ask", question="   ")
+    assert refused.ephemeral and "please wait 30 s" in refused.response.content
+
+
 async def test_more_results_continues_the_ranking(simcord_env, world) -> None:
     _, channel, alice = world
     first = await alice.slash(channel, "ask", question=QUESTION, count=1)
