@@ -25,6 +25,8 @@ BOT_ID = APP_ID
 GUILD_ID = 700000000000000002
 CHANNEL_ID = 700000000000000003
 USER_ID = 700000000000000004
+DM_CHANNEL_ID = 700000000000000005
+GROUP_DM_CHANNEL_ID = 700000000000000006
 ADMIN_PERMISSIONS = str(discord.Permissions.all().value)
 USER_PERMISSIONS = str(discord.Permissions(view_channel=True, send_messages=True).value)
 
@@ -61,6 +63,11 @@ class FakeDiscord:
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)
     answered_at: dict[str, float] = field(default_factory=dict)
     channel_messages: list[dict[str, Any]] = field(default_factory=list)
+    # Messages the bot posted, by channel id, as (message id, body).
+    posted: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    # Interaction id -> id of the message its (last) followup created.
+    answered_message: dict[str, str] = field(default_factory=dict)
+    threads: list[dict[str, Any]] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -190,73 +197,156 @@ class FakeDiscord:
     # -- scenario helpers -------------------------------------------------------------
 
     async def send_interaction(
-        self, name: str, options: dict[str, Any], *, user_id: int = USER_ID
+        self,
+        name: str,
+        options: dict[str, Any],
+        *,
+        user_id: int = USER_ID,
+        target: dict[str, Any] | None = None,
+        where: str = "guild",
     ) -> str:
-        iid = str(next(self._ids))
-        token = f"itoken-{iid}"
-        self._token_to_interaction[token] = iid
+        """An application command: a slash command, or a message command when ``target``
+        (a message payload) is given. ``where``: "guild", "dm" (the bot's DM) or
+        "group_dm" (a group DM, reachable only through a user install)."""
         types = {str: 3, int: 4, bool: 5}
-        data = {
-            "id": iid,
-            "application_id": str(APP_ID),
-            "type": 2,
-            "token": token,
-            "version": 1,
-            "guild_id": str(GUILD_ID),
-            "channel_id": str(CHANNEL_ID),
-            "channel": {
-                "id": str(CHANNEL_ID),
-                "type": 0,
-                "name": "general",
-                "guild_id": str(GUILD_ID),
-                "permissions": USER_PERMISSIONS,
-            },
-            "member": {
-                "user": user(user_id, f"user{user_id}"),
-                "roles": [],
-                "joined_at": "2024-01-01T00:00:00+00:00",
-                "flags": 0,
-                "deaf": False,
-                "mute": False,
-                "permissions": USER_PERMISSIONS,
-            },
-            "app_permissions": ADMIN_PERMISSIONS,
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": str(GUILD_ID)},
-            "context": 0,
-            "attachment_size_limit": 10 * 1024 * 1024,
-            "data": {
+        if target is not None:
+            data: dict[str, Any] = {
+                "id": "2",
+                "name": name,
+                "type": 3,
+                "target_id": target["id"],
+                "resolved": {"messages": {target["id"]: target}},
+            }
+        else:
+            data = {
                 "id": "1",
                 "name": name,
                 "type": 1,
                 "options": [
                     {"name": k, "type": types[type(v)], "value": v} for k, v in options.items()
                 ],
-            },
+            }
+        return await self._interaction(2, data, user_id=user_id, where=where)
+
+    async def click(
+        self, message_id: str, body: dict[str, Any], custom_id: str, *, user_id: int = USER_ID
+    ) -> str:
+        """A button press on a message the bot posted (``body`` as it was sent)."""
+        message = self._message(message_id, user(BOT_ID, "citebot", bot=True), "", body)
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self._interaction(3, data, user_id=user_id, message=message)
+
+    async def _interaction(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        *,
+        user_id: int,
+        where: str = "guild",
+        message: dict[str, Any] | None = None,
+    ) -> str:
+        iid = str(next(self._ids))
+        token = f"itoken-{iid}"
+        self._token_to_interaction[token] = iid
+        who = user(user_id, f"user{user_id}")
+        payload: dict[str, Any] = {
+            "id": iid,
+            "application_id": str(APP_ID),
+            "type": kind,
+            "token": token,
+            "version": 1,
+            "locale": "en-US",
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "data": data,
         }
+        if where == "guild":
+            payload.update(
+                {
+                    "guild_id": str(GUILD_ID),
+                    "channel_id": str(CHANNEL_ID),
+                    "channel": {
+                        "id": str(CHANNEL_ID),
+                        "type": 0,
+                        "name": "general",
+                        "guild_id": str(GUILD_ID),
+                        "permissions": USER_PERMISSIONS,
+                    },
+                    "member": {
+                        "user": who,
+                        "roles": [],
+                        "joined_at": "2024-01-01T00:00:00+00:00",
+                        "flags": 0,
+                        "deaf": False,
+                        "mute": False,
+                        "permissions": USER_PERMISSIONS,
+                    },
+                    "app_permissions": ADMIN_PERMISSIONS,
+                    "guild_locale": "en-US",
+                    "authorizing_integration_owners": {"0": str(GUILD_ID)},
+                    "context": 0,
+                }
+            )
+        else:
+            dm = where == "dm"
+            channel_id = DM_CHANNEL_ID if dm else GROUP_DM_CHANNEL_ID
+            channel: dict[str, Any] = {"id": str(channel_id), "type": 1 if dm else 3}
+            if dm:
+                channel["recipients"] = [who]
+            else:
+                channel.update({"name": "friends", "recipients": [who], "owner_id": str(user_id)})
+            payload.update(
+                {
+                    "channel_id": str(channel_id),
+                    "channel": channel,
+                    "user": who,
+                    "app_permissions": "0",
+                    # A group DM is reached through the user's install of the app.
+                    "authorizing_integration_owners": (
+                        {"0": str(GUILD_ID)} if dm else {"1": str(user_id)}
+                    ),
+                    "context": 1 if dm else 2,
+                }
+            )
+        if message is not None:
+            payload["message"] = message
         self.interaction_sent_at[iid] = time.perf_counter()
-        await self.dispatch("INTERACTION_CREATE", data)
+        await self.dispatch("INTERACTION_CREATE", payload)
         return iid
 
     async def send_message(
-        self, content: str, *, mentions: list[int] = (), user_id: int = USER_ID
+        self,
+        content: str,
+        *,
+        mentions: list[int] = (),
+        user_id: int = USER_ID,
+        channel_id: int | str = CHANNEL_ID,
+        dm: bool = False,
     ) -> str:
+        """A user's message in the guild channel, a thread of it, or the bot's DM."""
         mid = str(next(self._ids))
         data = self._message(mid, user(user_id, f"user{user_id}"), content)
         data["mentions"] = [
             user(m, "citebot" if m == BOT_ID else f"user{m}", bot=m == BOT_ID) for m in mentions
         ]
-        data["member"] = {
-            "roles": [],
-            "joined_at": "2024-01-01T00:00:00+00:00",
-            "flags": 0,
-            "deaf": False,
-            "mute": False,
-        }
+        if dm:
+            data["channel_id"] = str(DM_CHANNEL_ID)
+            del data["guild_id"]
+        else:
+            data["channel_id"] = str(channel_id)
+            data["member"] = {
+                "roles": [],
+                "joined_at": "2024-01-01T00:00:00+00:00",
+                "flags": 0,
+                "deaf": False,
+                "mute": False,
+            }
         await self.dispatch("MESSAGE_CREATE", data)
         return mid
+
+    def user_message(self, mid: str, content: str, *, user_id: int = USER_ID) -> dict[str, Any]:
+        """A user's message payload, as a message command's target."""
+        return self._message(mid, user(user_id, f"user{user_id}"), content)
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
         deadline = time.perf_counter() + timeout
@@ -292,6 +382,28 @@ class FakeDiscord:
             "flags": body.get("flags", 0),
         }
 
+    def _thread(self, channel_id: str, message_id: str, name: str) -> dict[str, Any]:
+        """A public thread the bot opens on a message (its id is the message's, as on Discord)."""
+        return {
+            "id": message_id,
+            "type": 11,
+            "guild_id": str(GUILD_ID),
+            "parent_id": channel_id,
+            "owner_id": str(BOT_ID),
+            "name": name,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": "2024-01-01T00:00:00+00:00",
+                "locked": False,
+            },
+        }
+
     # -- REST ---------------------------------------------------------------------------
 
     async def _rest(self, request: web.Request) -> web.Response:
@@ -303,9 +415,11 @@ class FakeDiscord:
                 body = json.loads(raw)
             elif raw and request.content_type.startswith("multipart/"):
                 body = {"multipart": True}
-        self.requests.append(
-            Request(request.method, path, dict(request.query), body, time.perf_counter())
-        )
+        async with self.message_created:  # wake wait_for: a test may wait for any request
+            self.requests.append(
+                Request(request.method, path, dict(request.query), body, time.perf_counter())
+            )
+            self.message_created.notify_all()
         parts = path.strip("/").split("/")
         bot = user(BOT_ID, "citebot", bot=True)
         if request.method == "GET" and path == "/users/@me":
@@ -361,15 +475,31 @@ class FakeDiscord:
             mid = str(next(self._ids))
             async with self.message_created:
                 self.answered[iid] = body
+                self.answered_message[iid] = mid
                 self.answered_at[iid] = time.perf_counter()
                 self.message_created.notify_all()
             return _json(self._message(mid, bot, "", body))
+        if (
+            request.method == "POST"
+            and parts[0] == "channels"
+            and parts[2:3] == ["messages"]
+            and parts[-1] == "threads"
+        ):
+            thread = self._thread(parts[1], parts[3], body["name"])
+            self.threads.append(thread)
+            await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+            return _json(thread)
         if request.method == "POST" and parts[0] == "channels" and parts[-1] == "messages":
             mid = str(next(self._ids))
             async with self.message_created:
                 self.channel_messages.append(body)
+                self.posted.setdefault(parts[1], []).append((mid, body))
                 self.message_created.notify_all()
-            return _json(self._message(mid, bot, "", body))
+            message = self._message(mid, bot, "", body)
+            message["channel_id"] = parts[1]
+            if int(parts[1]) == DM_CHANNEL_ID:
+                del message["guild_id"]
+            return _json(message)
         self.unknown.append(f"{request.method} {path}")
         return _json({"message": "Unknown route in the fake", "code": 0}, status=404)
 
