@@ -20,7 +20,7 @@ from discord.ext import commands
 
 from retrieval.config import SearchSettings, Settings
 
-from .actions import Answerer
+from .actions import Answerer, may_administer
 from .buttons import dynamic_items
 from .cogs import Admin, Library, Questions
 from .errors import Redactor
@@ -143,6 +143,15 @@ class CitebotClient(commands.Bot):
             self.user and self.user.id,
             len(self.guilds),
         )
+
+    def may_administer(self, interaction: discord.Interaction) -> bool:
+        """Manage Server, or the configured admin role; a refusal is logged."""
+        roles = {r.id for r in getattr(interaction.user, "roles", [])}
+        allowed = may_administer(interaction.permissions, roles, self.config.admin_role)
+        if not allowed:
+            name = interaction.command.name if interaction.command else "a button"
+            logger.info("refused %s to user %s", name, interaction.user.id)
+        return allowed
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: questions in messages are answered by the Questions cog."""

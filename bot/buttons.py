@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, Self, cast
 
 import discord
 
-from . import actions
+from . import actions, render
 from .actions import AnswerResult, Asker
-from .replies import GONE, NO_MENTIONS, cooldown_message, report_error, send
+from .feedback import feedback_report
+from .replies import GONE, NO_MENTIONS, REFUSED, cooldown_message, report_error, send
 from .store import Vote
 
 if TYPE_CHECKING:
@@ -324,6 +325,42 @@ def sources_view(page: int, total: int) -> discord.ui.View | None:
     )
 
 
+class FeedbackPage(
+    _Handled, discord.ui.DynamicItem[Button], template=r"citebot:feedback:(?P<page>\d+)"
+):
+    def __init__(self, page: int, label: str, *, disabled: bool = False) -> None:
+        super().__init__(_button(f"citebot:feedback:{page}", label, disabled=disabled))
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> Self:
+        return cls(int(match["page"]), "")
+
+    async def handle(self, interaction: discord.Interaction) -> None:
+        client = _client(interaction)
+        if not client.may_administer(interaction):
+            await send(interaction, content=REFUSED)
+            return
+        pages = await feedback_pages(client)
+        page = min(self.page, len(pages) - 1)
+        await interaction.response.edit_message(
+            embed=pages[page], view=feedback_view(page, len(pages)), allowed_mentions=NO_MENTIONS
+        )
+
+
+async def feedback_pages(client: CitebotClient) -> list[discord.Embed]:
+    report = await asyncio.to_thread(feedback_report, client.store)
+    return render.feedback_pages(report)
+
+
+def feedback_view(page: int, total: int) -> discord.ui.View | None:
+    return paged_view(
+        lambda target, label, disabled: FeedbackPage(target, label, disabled=disabled), page, total
+    )
+
+
 def _with(view: discord.ui.View | None) -> dict[str, Any]:
     """``view=...`` only when there is one (discord.py rejects ``view=None`` on sends)."""
     return {"view": view} if view is not None else {}
@@ -341,4 +378,4 @@ async def send_pages(
 
 def dynamic_items() -> tuple[type[discord.ui.DynamicItem[Any]], ...]:
     """Every button class, for ``Client.add_dynamic_items`` at start."""
-    return (AnswerPage, MoreResults, VoteButton, ArticlePage, SourcesPage)
+    return (AnswerPage, MoreResults, VoteButton, ArticlePage, SourcesPage, FeedbackPage)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from retrieval.cli import config_option, settings_of
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -95,14 +97,13 @@ async def run(client: CitebotClient, token: str) -> None:
 
 @click.command("bot")
 @click.option("--sync", is_flag=True, help="Sync slash commands now, even if unchanged.")
+@config_option
 @click.pass_context
 def bot_command(ctx: click.Context, sync: bool) -> None:
     """Run the Discord bot (token from $DISCORD_TOKEN or $DISCORD_TOKEN_FILE)."""
     import asyncio
 
-    from retrieval.config import Settings
-
-    settings: Settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+    settings = settings_of(ctx)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # The bot is a service: its progress belongs in the log even without -v.
@@ -115,3 +116,30 @@ def bot_command(ctx: click.Context, sync: bool) -> None:
     client = build_client(settings, force_sync=sync)
     logger.info("index and model loaded in %.1fs", time.perf_counter() - started)
     asyncio.run(run(client, token))
+
+
+@click.command("feedback")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="Questions and articles to list.",
+)
+@config_option
+@click.pass_context
+def feedback_command(ctx: click.Context, as_json: bool, limit: int) -> None:
+    """Report the bot's 👍/👎 votes: totals, the most down-voted questions with the
+    passages they got, and the articles most often voted down."""
+    import json
+
+    from .feedback import feedback_report, render_text
+    from .store import BotStore, feedback_path
+
+    store = BotStore(feedback_path(settings_of(ctx)), read_only=True)
+    try:
+        report = feedback_report(store, limit=limit)
+    finally:
+        store.close()
+    click.echo(json.dumps(report.to_dict(), ensure_ascii=False) if as_json else render_text(report))

@@ -26,12 +26,14 @@ from .actions import HINT, Asker
 from .buttons import (
     answer_view,
     article_view,
+    feedback_pages,
+    feedback_view,
     send_answer,
     send_pages,
     sources_view,
 )
 from .errors import public_message, source_name
-from .replies import NO_MENTIONS, cooldown_message, reply, report_message_error, send
+from .replies import NO_MENTIONS, REFUSED, cooldown_message, reply, report_message_error, send
 from .services import ReindexBusyError
 
 if TYPE_CHECKING:
@@ -230,9 +232,6 @@ class Library(commands.Cog):
         await send(interaction, embed=await actions.stats(self.bot.holder))
 
 
-REFUSED = "Only members with Manage Server (or the bot's admin role) may do this."
-
-
 class Admin(commands.Cog):
     """Commands for server managers: hidden from others by default permissions, and
     checked again when run (a server may grant them to anyone in its settings)."""
@@ -258,7 +257,7 @@ class Admin(commands.Cog):
     @app_commands.allowed_installs(guilds=True, users=False)
     @app_commands.default_permissions(manage_guild=True)
     async def reindex(self, interaction: discord.Interaction) -> None:
-        if not self.may_administer(interaction):
+        if not self.bot.may_administer(interaction):
             await send(interaction, content=REFUSED)
             return
         if self.bot.holder.reindexing:
@@ -297,6 +296,20 @@ class Admin(commands.Cog):
             )
         except discord.HTTPException:
             logger.info("could not post the re-index result (interaction expired?): %s", text)
+
+    @app_commands.command(
+        name="feedback", description="What the 👍/👎 votes say: totals, questions, articles."
+    )
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.default_permissions(manage_guild=True)
+    async def feedback(self, interaction: discord.Interaction) -> None:
+        if not self.bot.may_administer(interaction):
+            await send(interaction, content=REFUSED)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        pages = await feedback_pages(self.bot)
+        await send_pages(interaction, pages, feedback_view(0, len(pages)))
 
     def skipped(self, report: IngestReport) -> list[tuple[str, str]]:
         """Each skipped file by its name under its source, with the reason; no server paths."""

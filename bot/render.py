@@ -20,6 +20,8 @@ from retrieval.text import sentence_spans, split_sentences
 if TYPE_CHECKING:
     from retrieval.ingest import IngestReport
 
+    from .feedback import FeedbackReport
+
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 CONTENT_LIMIT = 2000
 TITLE_LIMIT = 256
@@ -46,6 +48,11 @@ def escape(text: str) -> str:
     text = _MARKDOWN.sub(r"\\\1", text)
     # A zero-width space after "@" stops @everyone/@here even if mentions were allowed.
     return text.replace("@", "@\u200b")
+
+
+def code(text: str, limit: int = 100) -> str:
+    """``text`` as inline code that no backtick in it can end early."""
+    return "`" + shorten(text, limit).replace("`", "'") + "`"
 
 
 def shorten(text: str, limit: int) -> str:
@@ -320,8 +327,7 @@ def skipped_embed(
     used = 0
     reserve = 80  # room for the closing "…and N more" line
     for index, (name, reason) in enumerate(skipped):
-        shown = shorten(name, 200).replace("`", "'")
-        line = f"`{shown}` — {escape(shorten(reason, 300))}"
+        line = f"{code(name, 200)} — {escape(shorten(reason, 300))}"
         if used + len(line) + 1 > budget - reserve:
             lines.append(f"…and {len(skipped) - index:,} more; the full list is in the bot's log.")
             break
@@ -330,6 +336,39 @@ def skipped_embed(
     return discord.Embed(
         title=f"Skipped ({len(skipped):,})", description="\n".join(lines), colour=NOT_COVERED_COLOUR
     )
+
+
+def feedback_pages(report: FeedbackReport) -> list[discord.Embed]:
+    """The feedback report (``bot.feedback``) as embeds, paginated."""
+    from .feedback import summary_line
+
+    if not report.votes:
+        return [discord.Embed(title="Feedback", description="No votes yet.", colour=COLOUR)]
+    blocks = [summary_line(report)]
+    if report.questions:
+        blocks.append("**Most down-voted questions**")
+        for q in report.questions:
+            lines = [f"👎 {q.down} · 👍 {q.up} — {escape(shorten(q.question, 300))}"]
+            lines += [
+                f"\u2003[{n}] {escape(shorten(p.title, 120))} · {paragraphs_label(*p.paragraphs)}"
+                for n, p in enumerate(q.passages, start=1)
+            ]
+            if not q.passages:
+                lines.append("\u2003(the passages shown were not recorded)")
+            blocks.append("\n".join(lines))
+    if report.articles:
+        blocks.append("**Articles most often voted down**")
+        blocks += [
+            f"👎 {a.down} · 👍 {a.up} — {escape(shorten(a.title, 200))} ({code(a.article_id)})"
+            for a in report.articles
+        ]
+    pages = pack(blocks, PAGE_BUDGET)
+    return [
+        discord.Embed(title="Feedback", description=page, colour=COLOUR).set_footer(
+            text=f"page {i}/{len(pages)}"
+        )
+        for i, page in enumerate(pages, start=1)
+    ]
 
 
 def fits(embed: discord.Embed) -> bool:

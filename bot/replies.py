@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 NOT_HERE = "You can't use this command here."
 GONE = "That answer is no longer available; please ask again."
+REFUSED = "Only members with Manage Server (or the bot's admin role) may do this."
 
 
 def cooldown_message(seconds: float) -> str:

@@ -10,15 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .config import Settings, load_settings
 from .errors import CitebotError
 from .records import Answer, Passage
+
+if TYPE_CHECKING:
+    from .embedding import Embedder
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +53,46 @@ class CitebotGroup(click.Group):
         return command
 
 
+@dataclass
+class Runtime:
+    """What the commands share (``ctx.obj``): the settings, and how to make the model.
+
+    A program embedding the CLI, or a test, may pass ``obj=Runtime(make_embedder=...)`` to
+    ``cli.main`` or ``CliRunner.invoke``. Plugin commands read ``settings_of(ctx)``.
+    """
+
+    settings: Settings = field(default_factory=Settings)
+    make_embedder: Callable[[Settings], Embedder] | None = None
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """The settings of this invocation (from ``--config``, given before or after the command)."""
+    return ctx.ensure_object(Runtime).settings
+
+
+def _use_config(ctx: click.Context, path: Path | None) -> None:
+    runtime = ctx.ensure_object(Runtime)
+    if path is not None:
+        try:
+            runtime.settings = load_settings(path)
+        except CitebotError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def config_option(function: Any) -> Any:
+    """``--config FILE`` after a command name too: `citebot bot --config FILE` works like
+    `citebot --config FILE bot` (given in both places, the one after the command wins)."""
+    return click.option(
+        "--config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=lambda ctx, _param, path: _use_config(ctx, path),
+        help="Config file (TOML), as the global --config.",
+    )(function)
+
+
 def _settings(ctx: click.Context, index: Path | None = None) -> Settings:
-    settings: Settings = ctx.obj
-    return settings.with_index(index)
+    return settings_of(ctx).with_index(index)
 
 
 def _index_option(function: Any) -> Any:
@@ -79,13 +121,13 @@ def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
     """Answer questions with verbatim, cited passages from your articles."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        ctx.obj = load_settings(config)
-    except CitebotError as exc:
-        raise click.ClickException(str(exc)) from None
+    _use_config(ctx, config)
 
 
 def _embedder(settings: Settings) -> Any:
+    runtime = click.get_current_context().find_object(Runtime)
+    if runtime is not None and runtime.make_embedder is not None:
+        return runtime.make_embedder(settings)
     from .embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(settings.model)
@@ -106,6 +148,7 @@ def _open_searcher(settings: Settings) -> Any:
 @click.option("--prune", is_flag=True, help="Remove indexed articles not found under PATHS.")
 @click.option("--rebuild", is_flag=True, help="Start the index afresh (after changing the model).")
 @_json_option
+@config_option
 @click.pass_context
 def ingest(
     ctx: click.Context,
@@ -213,6 +256,7 @@ def read_batch(path: Path) -> list[str | None]:
     help='JSON Lines file of {"question": ...} objects; one answer line per question.',
 )
 @_json_option
+@config_option
 @click.pass_context
 def ask(
     ctx: click.Context,
@@ -278,6 +322,7 @@ def _open_store_only(settings: Settings) -> Any:
 @cli.command()
 @_index_option
 @_json_option
+@config_option
 @click.pass_context
 def articles(ctx: click.Context, index: Path | None, as_json: bool) -> None:
     """List the indexed articles: id, title, source and chunk count."""
@@ -298,6 +343,7 @@ def articles(ctx: click.Context, index: Path | None, as_json: bool) -> None:
 @click.argument("id_or_title")
 @_index_option
 @_json_option
+@config_option
 @click.pass_context
 def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: bool) -> None:
     """Show one article, by id or title, with numbered paragraphs."""
@@ -317,6 +363,7 @@ def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: b
 @cli.command()
 @_index_option
 @_json_option
+@config_option
 @click.pass_context
 def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
     """Show article and chunk counts, the model and the size on disk."""
@@ -347,6 +394,7 @@ def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
     "--misses", "show_misses", type=int, default=10, show_default=True, help="Misses to list."
 )
 @_json_option
+@config_option
 @click.pass_context
 def eval_command(
     ctx: click.Context,
@@ -393,6 +441,7 @@ def eval_command(
 @cli.command()
 @_index_option
 @click.option("--question", default=SAMPLE_QUESTION, show_default=True)
+@config_option
 @click.pass_context
 def demo(ctx: click.Context, index: Path | None, question: str) -> None:
     """Index the bundled sample articles and answer a sample question."""

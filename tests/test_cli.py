@@ -9,13 +9,23 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import retrieval.cli as cli_module
-from retrieval.cli import cli
+from retrieval.cli import Runtime, cli
 from retrieval.config import Settings
 from tests.fakes import FakeEmbedder
 from tests.helpers import BROKEN, CORPUS, CORPUS_IDS, build_index
 
 README = Path(__file__).parent.parent / "README.md"
+
+
+class NoModel(FakeEmbedder):
+    """For commands that must not need a model: fails loudly if they try to embed."""
+
+    def embed(self, texts):  # type: ignore[override]
+        raise AssertionError("this command must not embed anything")
+
+
+# The model `run` gives the CLI (through its public Runtime): none unless a fixture sets one.
+MODEL: dict[str, FakeEmbedder] = {"embedder": NoModel()}
 
 
 @pytest.fixture
@@ -26,7 +36,7 @@ def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEmbedder:
     so the config ($CITEBOT_CONFIG) answers every question unless a test passes its own.
     """
     embedder = FakeEmbedder()
-    monkeypatch.setattr(cli_module, "_embedder", lambda settings: embedder)
+    monkeypatch.setitem(MODEL, "embedder", embedder)
     config = tmp_path / "answer-everything.toml"
     config.write_text("[search]\nmin_confidence = 0.0\n")
     monkeypatch.setenv("CITEBOT_CONFIG", str(config))
@@ -36,12 +46,7 @@ def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEmbedder:
 @pytest.fixture
 def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands that must not need a model fail loudly if they try to embed."""
-
-    class NoModel(FakeEmbedder):
-        def embed(self, texts):  # type: ignore[override]
-            raise AssertionError("this command must not embed anything")
-
-    monkeypatch.setattr(cli_module, "_embedder", lambda settings: NoModel())
+    monkeypatch.setitem(MODEL, "embedder", NoModel())
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +58,8 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=True)
+    runtime = Runtime(make_embedder=lambda settings: MODEL["embedder"])
+    return CliRunner().invoke(cli, [str(a) for a in args], obj=runtime, catch_exceptions=True)
 
 
 def assert_one_line_error(result: Result, *, status: int = 1) -> str:
@@ -250,13 +256,14 @@ def test_ask_needs_a_question_or_a_batch(index: Path, fake_model: FakeEmbedder) 
     ("question", "message"), [("", "empty"), ("   ", "empty"), ("w" * 10_000, "10,000 characters")]
 )
 def test_ask_bad_question_fails_before_loading_the_model(
-    index: Path, monkeypatch: pytest.MonkeyPatch, question: str, message: str
+    index: Path, question: str, message: str
 ) -> None:
     def no_model(settings: Settings) -> None:
         raise AssertionError("the model must not be loaded for a bad question")
 
-    monkeypatch.setattr(cli_module, "_embedder", no_model)
-    line = assert_one_line_error(run("ask", question, "--index", index))
+    runtime = Runtime(make_embedder=no_model)
+    result = CliRunner().invoke(cli, ["ask", question, "--index", str(index)], obj=runtime)
+    line = assert_one_line_error(result)
     assert line.startswith("Error: ") and message in line
 
 
@@ -348,6 +355,108 @@ def test_look_ups_use_citebot_index_env(
     result = run("articles", "--json")
     assert result.exit_code == 0
     assert len(json.loads(result.stdout)["articles"]) == 5
+
+
+# -- eval -----------------------------------------------------------------------------------------
+
+
+def labelled(tmp_path: Path, rows: list[dict]) -> Path:
+    path = tmp_path / "questions.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+QUESTIONS = [
+    {
+        "question": "How many crossings will the winter ferry make a day?",
+        "article_id": "ferry",
+        "answers": ["eight return crossings"],
+    },
+    {
+        "question": "Which company operates the ferry?",
+        "article_id": "ferry",
+        "answers": ["Strand Marine"],
+    },
+    {
+        "question": "Which instrument does the tram depot orchestra need?",
+        "article_id": "orchestra",
+        "answers": ["cello"],
+    },
+    {"question": "What is the capital of Peru?", "article_id": "ferry", "answers": ["Lima"]},
+]
+
+
+def test_eval_reports_hits_latency_and_misses(
+    index: Path, fake_model: FakeEmbedder, tmp_path: Path
+) -> None:
+    questions = labelled(tmp_path, QUESTIONS)
+    result = run("eval", questions, "--index", index, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["questions"] == 4
+    assert set(report["hit_at"]) == {"1", "3", "5", "10"}
+    # Three questions have their answer in the corpus; the fourth ("Lima") never can.
+    assert report["hit_at"]["10"] == 0.75
+    assert report["hit_at"]["1"] <= report["hit_at"]["3"] <= report["hit_at"]["10"]
+    assert 0 < report["mrr_at_10"] <= 0.75
+    assert report["latency_p50_ms"] > 0 and report["latency_p99_ms"] >= report["latency_p50_ms"]
+    missed = {m["question"] for m in report["misses"]}
+    assert "What is the capital of Peru?" in missed
+
+    text = run("eval", questions, "--index", index, "--misses", "5")
+    assert text.exit_code == 0, text.output
+    first, second = text.stdout.splitlines()[:2]
+    assert first.startswith("4 questions  hit@1 ") and "MRR@10" in first
+    assert second.startswith("answered ") and "p99" in second
+    assert "(wanted ferry: Lima)" in text.stdout
+    one = run("eval", questions, "--index", index, "--misses", "1").stdout
+    assert one.count("(wanted ") == 1
+
+
+def test_eval_with_a_fusion_override_and_bad_files(
+    index: Path, fake_model: FakeEmbedder, tmp_path: Path
+) -> None:
+    questions = labelled(tmp_path, QUESTIONS[:2])
+    keyword = json.loads(
+        run("eval", questions, "--index", index, "--fusion", "keyword", "--json").stdout
+    )
+    assert keyword["questions"] == 2 and keyword["hit_at"]["10"] == 1.0
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"question": "no label"}\n', encoding="utf-8")
+    line = assert_one_line_error(run("eval", broken, "--index", index))
+    assert line.startswith("Error: ")
+
+
+# -- --config before or after the command ---------------------------------------------------------
+
+
+def test_every_command_accepts_config_in_both_places() -> None:
+    context = cli.make_context("citebot", ["--help"], resilient_parsing=True)
+    for name in cli.list_commands(context):
+        command = cli.get_command(context, name)
+        options = {o for p in command.params for o in getattr(p, "opts", [])}
+        assert "--config" in options, name
+
+
+def test_config_after_the_command_is_used_and_wins(
+    index: Path, tmp_path: Path, no_model: None
+) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(f'index_dir = "{index}"\n')
+    empty = tmp_path / "empty.toml"
+    empty.write_text(f'index_dir = "{tmp_path / "nothing"}"\n')
+    assert run("stats", "--config", good, "--json").exit_code == 0
+    assert run("--config", empty, "stats", "--config", good, "--json").exit_code == 0
+    line = assert_one_line_error(run("--config", good, "stats", "--config", empty))
+    assert "no index at" in line
+
+
+@pytest.mark.parametrize("command", ["bot", "feedback", "ingest", "ask", "eval", "demo"])
+def test_a_missing_config_after_any_command_is_a_one_line_error(
+    tmp_path: Path, command: str
+) -> None:
+    line = assert_one_line_error(run(command, "--config", tmp_path / "missing.toml"))
+    assert line == f"Error: config file not found: {tmp_path / 'missing.toml'}"
 
 
 # -- demo, help, README ------------------------------------------------------------------------
