@@ -12,6 +12,7 @@ import pytest
 
 from bot.services import IndexHolder, ReindexBusyError
 from retrieval.config import Settings
+from retrieval.errors import CitebotError
 from retrieval.ingest import IngestReport
 from retrieval.records import Answer
 
@@ -173,3 +174,24 @@ def test_a_long_skipped_list_is_cut_and_counted() -> None:
     shown = len(lines) - 1
     assert 10 < shown < 500
     assert lines[-1] == f"…and {500 - shown} more; the full list is in the bot's log."
+
+
+async def test_reindex_without_sources_fails_cleanly_and_keeps_the_index(
+    simcord_env, simcord_bot, world, settings: Settings, embedder
+) -> None:
+    from bot.services import IndexFolder
+
+    channel, admin, _, _, _ = world
+    folder = IndexFolder(replace(settings, sources=()), embedder, lambda: embedder)
+    with pytest.raises(CitebotError, match="No article paths are configured"):
+        folder.rebuild()
+    simcord_bot.holder.source = folder
+    generation = simcord_bot.holder.generation
+    result = await admin.slash(channel, "reindex")
+    assert result.followups[-1].content == (
+        "Re-index failed: No article paths are configured (`sources` in the config file)."
+        " The previous index is still in use."
+    )
+    assert simcord_bot.holder.generation == generation
+    answer = await admin.slash(channel, "ask", question="How do libraries lend tools?")
+    assert answer.response.embeds[0].description.startswith(">")

@@ -184,3 +184,36 @@ async def test_buttons_after_a_restart_end_to_end(
         assert str(recorded.message_id) == message_id
         assert fake.unknown == []
     fresh_store.close()
+
+
+async def test_build_client_and_run_end_to_end(fake: FakeDiscord, settings, embedder) -> None:
+    from bot.cli import build_client, run
+
+    made = []
+
+    def make_embedder():
+        made.append(embedder)
+        return embedder
+
+    client = build_client(settings, make_embedder=make_embedder, guild_ready_timeout=0.05)
+    assert made == [embedder] and embedder.embedded[-1] == "warm up"  # loaded before connecting
+    assert client.config.sources == settings.sources and client.config.follow_seconds == 0
+    assert client.store.path == feedback_path(settings)
+    assert client.holder.generation >= 1
+    runner = asyncio.create_task(run(client, TOKEN))
+    try:
+        await asyncio.wait_for(client.wait_until_ready(), 10)
+        iid = await fake.send_interaction("ask", {"question": "How do libraries lend tools?"})
+        await fake.wait_for(lambda: iid in fake.answered)
+        assert "How tool libraries lend tools" in fake.answered[iid]["embeds"][0]["description"]
+        # A re-index embeds with a model of its own, made by the same factory.
+        await client.holder.reindex()
+        assert len(made) == 2
+    finally:
+        await client.close()
+        await asyncio.wait_for(runner, 10)
+    # run() closed what build_client opened.
+    with pytest.raises(Exception, match="closed"):
+        client.store.votes()
+    with pytest.raises(Exception, match="closed"):
+        client.holder.current.articles()
