@@ -114,7 +114,7 @@ class CitebotClient(commands.Bot):
         self.store = store
         self.answerer = Answerer(holder, store)
         self.cooldown = cooldown or Cooldown(config.cooldown_seconds)
-        self.redact = Redactor.for_folders(config.index_dir or "", config.sources)
+        self.redact = Redactor.for_folders(config.index_dir, config.sources)
         self.synced: list[str] = []
         self._background: set[asyncio.Task[Any]] = set()
 

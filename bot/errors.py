@@ -44,12 +44,12 @@ class Redactor:
         self._labels = sorted((labels or {}).items(), key=lambda item: -len(item[0]))
 
     @classmethod
-    def for_folders(cls, index_dir: Path | str, sources: Iterable[Path | str]) -> Redactor:
+    def for_folders(cls, index_dir: Path | str | None, sources: Iterable[Path | str]) -> Redactor:
         labels: dict[str, str] = {}
         for source in sources:
             for form in _forms(source):
                 labels[form] = Path(source).name or "source"
-        for form in _forms(index_dir):
+        for form in _forms(index_dir) if index_dir else ():
             labels[form] = "the index folder"
         return cls(labels)
 

@@ -46,13 +46,7 @@ class FeedbackReport:
     articles: tuple[ArticleVotes, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for question in data["questions"]:
-            question["passages"] = [
-                {**p, "paragraphs": list(p["paragraphs"]), "chunk_ids": list(p["chunk_ids"])}
-                for p in question["passages"]
-            ]
-        return data
+        return asdict(self)
 
 
 def _key(question: str) -> str:

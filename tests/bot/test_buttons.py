@@ -157,3 +157,15 @@ async def test_sources_pages_turn(simcord_env, simcord_bot, world, settings: Set
     assert listing.response.embeds[0].footer.text == "page 1/3"
     second = await alice.click(listing.response, label="Next ▶")
     assert second.response.embeds[0].footer.text == "page 2/3"
+
+
+async def test_a_button_error_is_one_private_line(
+    simcord_env, simcord_bot, world, settings: Settings
+) -> None:
+    channel, alice, _ = world
+    answer = await alice.slash(channel, "ask", question="How do bees forage in cities?", count=1)
+    (Path(settings.sources[0]) / "bees.md").unlink()
+    await simcord_bot.holder.reindex()  # the cited article is gone from the index
+    result = await alice.click(answer.response, label="📄 1")
+    assert result.ephemeral
+    assert result.response.content == "no article with id or title 'bees'"
