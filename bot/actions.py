@@ -160,6 +160,7 @@ class Answerer:
         return result
 
     async def shown(self, answer_id: int) -> ShownAnswer | None:
+        """What the store kept of an answer (no search); None if unknown."""
         return await asyncio.to_thread(self.store.answer, answer_id)
 
     async def _result(self, answer: Answer, shown: ShownAnswer) -> AnswerResult:
@@ -170,11 +171,10 @@ class Answerer:
 
     async def more(self, shown: ShownAnswer, asker: Asker) -> AnswerResult:
         """The next results after ``shown``, as many as it showed."""
-        count = len(shown.passages) or None
         return await self.ask(
             shown.question,
             asker,
-            k=count or shown.k,
+            k=len(shown.passages) or shown.k,
             offset=shown.offset + len(shown.passages),
             asked=shown.asked,
         )

@@ -127,7 +127,7 @@ class MoreResults(
 
     async def handle(self, interaction: discord.Interaction) -> None:
         client = _client(interaction)
-        shown = await asyncio.to_thread(client.store.answer, self.answer_id)
+        shown = await client.answerer.shown(self.answer_id)
         if shown is None:
             await send(interaction, content=GONE)
             return
@@ -163,8 +163,8 @@ class VoteButton(
         return cls(int(match["answer"]), match["vote"] == "up")
 
     async def handle(self, interaction: discord.Interaction) -> None:
-        store = _client(interaction).store
-        shown = await asyncio.to_thread(store.answer, self.answer_id)
+        client = _client(interaction)
+        shown = await client.answerer.shown(self.answer_id)
         if shown is None:
             await send(interaction, content=GONE)
             return
@@ -179,7 +179,7 @@ class VoteButton(
             channel_id=interaction.channel_id,
             answer_id=shown.id,
         )
-        await asyncio.to_thread(store.record, vote)
+        await asyncio.to_thread(client.store.record, vote)
         await send(
             interaction, content="Thanks for the feedback!" if self.up else "Thanks — noted."
         )
