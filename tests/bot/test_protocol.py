@@ -34,7 +34,7 @@ async def test_ask_and_mention_end_to_end(
     fake: FakeDiscord, settings, holder, store, caplog
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client = CitebotClient(BotConfig.from_settings(settings), holder, store, cooldown=Cooldown(0))
+    client = make_client(settings, holder, store)
     runner = asyncio.create_task(client.start(TOKEN))
     try:
         await asyncio.wait_for(fake.identified.wait(), 10)
