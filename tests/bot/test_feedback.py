@@ -149,3 +149,27 @@ async def test_slash_feedback_for_admins(simcord_env, simcord_bot, settings: Set
     assert "👎 1 · 👍 0 — How do libraries lend tools?" in embed.description
     assert "How tool libraries lend tools" in embed.description
     assert feedback_path(settings).exists()
+
+
+def test_a_database_from_before_answers_were_kept_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "feedback.sqlite"
+    with sqlite3.connect(path) as db:  # the schema of the first release
+        db.execute(
+            "CREATE TABLE feedback (message_id INTEGER NOT NULL, user_id INTEGER NOT NULL,"
+            " question TEXT NOT NULL, vote INTEGER NOT NULL CHECK (vote IN (-1, 1)),"
+            " chunk_ids TEXT NOT NULL, guild_id INTEGER, channel_id INTEGER,"
+            " created TEXT NOT NULL, PRIMARY KEY (message_id, user_id))"
+        )
+        db.execute(
+            "INSERT INTO feedback VALUES (1, 2, 'Old?', -1, '[3, 4]', 5, 6, '2024-01-01T00:00:00')"
+        )
+    db.close()
+    store = BotStore(path)
+    (old,) = store.votes()
+    assert (old.question, old.chunk_ids, old.answer_id) == ("Old?", (3, 4), None)
+    answer = shown(store, "New?", TOOLS)
+    vote(store, answer, user=2, value=1)
+    assert [v.answer_id for v in store.votes()] == [None, answer.id]
+    store.close()
