@@ -62,11 +62,14 @@ async def test_reindex_is_refused_at_run_time_when_a_server_shows_it_to_everyone
     assert simcord_bot.holder.generation == generation
 
 
-async def test_configured_role_may_reindex(simcord_env, simcord_bot, world) -> None:
+async def test_configured_role_may_reindex(
+    simcord_env, simcord_bot, world, settings: Settings
+) -> None:
     channel, _, helper, _, helpers = world
     simcord_bot.config = replace(simcord_bot.config, admin_role=helpers.id)
     # The server grants the command to the role (Server Settings → Integrations).
     helper.guild.set_command_permissions(await fetched(simcord_bot, "reindex"), {helpers: True})
+    Path(settings.sources[0], "bikes.md").write_text(NEW_ARTICLE, encoding="utf-8")
     generation = simcord_bot.holder.generation
     result = await helper.slash(channel, "reindex")
     assert result.response.content.startswith("Re-indexing in the background")

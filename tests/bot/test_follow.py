@@ -24,8 +24,13 @@ from .conftest import NEW_ARTICLE, index_folder
 BIKES = "Where are bicycle punctures repaired?"
 
 
-def cli_ingest(settings: Settings, embedder: FakeEmbedder) -> None:
-    """What `citebot ingest` does to the folder, from outside the bot."""
+def cli_ingest(settings: Settings, embedder: FakeEmbedder, note: str | None = None) -> None:
+    """What `citebot ingest` does to the folder, from outside the bot; with ``note``, an
+    article is added first, so the ingest commits a new generation."""
+    if note is not None:
+        Path(settings.sources[0], f"{note}.md").write_text(
+            f"# Note {note}\n\nA short note called {note}.\n", encoding="utf-8"
+        )
     ingest(list(settings.sources), settings, embedder, prune=True)
 
 
@@ -43,25 +48,27 @@ async def test_refresh_switches_to_a_generation_written_by_the_cli(
 
     Path(settings.sources[0], "bikes.md").write_text(NEW_ARTICLE, encoding="utf-8")
     cli_ingest(settings, embedder)
-    cli_ingest(settings, embedder)  # two ingests: the bot's own folder is deleted
+    cli_ingest(settings, embedder, note="second")
+    cli_ingest(settings, embedder, note="third")  # the bot's own folder is deleted
     assert f"gen-{first:06d}" not in generation_folders(settings)
 
     assert await holder.refresh()
-    assert holder.generation == first + 2 and holder.current is not opened
+    assert holder.generation == first + 3 and holder.current is not opened
     answer = await holder.search(BIKES)
     assert answer.passages[0].article.title == "Repairing bicycles"
     stats = await holder.stats()
-    assert stats.articles == 5
+    assert stats.articles == 7
 
 
 async def test_stats_after_the_folder_was_deleted_switch_first(
     holder: IndexHolder, settings: Settings, embedder: FakeEmbedder
 ) -> None:
-    cli_ingest(settings, embedder)
-    cli_ingest(settings, embedder)
+    cli_ingest(settings, embedder, note="first")
+    cli_ingest(settings, embedder, note="second")
+    cli_ingest(settings, embedder, note="third")
     # No refresh was called: stats itself follows the index instead of reading a deleted folder.
     stats = await holder.stats()
-    assert stats.articles == 4
+    assert stats.articles == 7
     assert (
         holder.generation
         == json.loads(Path(settings.index_dir, MANIFEST).read_text())["generation"]
@@ -87,7 +94,7 @@ async def test_a_question_in_flight_finishes_on_the_old_index(
     old = holder.current
     asking = asyncio.create_task(holder.search("How do libraries lend tools?"))
     assert await asyncio.to_thread(entered.wait, 5)
-    cli_ingest(settings, embedder)
+    cli_ingest(settings, embedder, note="meanwhile")
     slow.block = False
     assert await holder.refresh()
     assert holder.current is not old
@@ -125,7 +132,7 @@ async def test_the_running_bot_checks_in_the_background(
     generation = holder.generation
     await client.setup_hook()  # starts the check (no state file sync: no application id)
     try:
-        cli_ingest(settings, embedder)
+        cli_ingest(settings, embedder, note="first")
         for _ in range(500):
             if holder.generation > generation:
                 break
@@ -133,6 +140,6 @@ async def test_the_running_bot_checks_in_the_background(
         assert holder.generation == generation + 1
     finally:
         await client.close()
-    cli_ingest(settings, embedder)
+    cli_ingest(settings, embedder, note="after")
     await asyncio.sleep(0.1)
     assert holder.generation == generation + 1  # the check stopped with the client
