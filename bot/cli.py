@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from retrieval.cli import config_option, settings_of
+from retrieval.cli import Runtime, config_option, settings_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -103,7 +103,8 @@ def bot_command(ctx: click.Context, sync: bool) -> None:
     """Run the Discord bot (token from $DISCORD_TOKEN or $DISCORD_TOKEN_FILE)."""
     import asyncio
 
-    settings = settings_of(ctx)
+    runtime = ctx.find_object(Runtime) or Runtime()
+    settings = runtime.settings
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # The bot is a service: its progress belongs in the log even without -v.
@@ -113,7 +114,9 @@ def bot_command(ctx: click.Context, sync: bool) -> None:
         )
     token = read_token()
     started = time.perf_counter()
-    client = build_client(settings, force_sync=sync)
+    client = build_client(
+        settings, make_embedder=lambda: runtime.make_embedder(settings), force_sync=sync
+    )
     logger.info("index and model loaded in %.1fs", time.perf_counter() - started)
     asyncio.run(run(client, token))
 

@@ -53,16 +53,25 @@ class CitebotGroup(click.Group):
         return command
 
 
+def load_model(settings: Settings, **options: Any) -> Embedder:
+    """The configured model: what the commands embed with unless a Runtime says otherwise."""
+    from .embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(settings.model)
+
+
 @dataclass
 class Runtime:
     """What the commands share (``ctx.obj``): the settings, and how to make the model.
 
-    A program embedding the CLI, or a test, may pass ``obj=Runtime(make_embedder=...)`` to
-    ``cli.main`` or ``CliRunner.invoke``. Plugin commands read ``settings_of(ctx)``.
+    ``make_embedder`` is called with the settings (and keyword options a command may add,
+    so a factory should accept ``**options``). A program embedding the CLI, or a test, may
+    pass ``obj=Runtime(make_embedder=...)`` to ``cli.main`` or ``CliRunner.invoke``.
+    Plugin commands read ``settings_of(ctx)``.
     """
 
     settings: Settings = field(default_factory=Settings)
-    make_embedder: Callable[[Settings], Embedder] | None = None
+    make_embedder: Callable[..., Embedder] = load_model
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -125,12 +134,8 @@ def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
 
 
 def _embedder(settings: Settings) -> Any:
-    runtime = click.get_current_context().find_object(Runtime)
-    if runtime is not None and runtime.make_embedder is not None:
-        return runtime.make_embedder(settings)
-    from .embedding import SentenceTransformerEmbedder
-
-    return SentenceTransformerEmbedder(settings.model)
+    runtime = click.get_current_context().find_object(Runtime) or Runtime()
+    return runtime.make_embedder(settings)
 
 
 def _open_searcher(settings: Settings) -> Any:

@@ -58,7 +58,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(*args: str | Path) -> Result:
-    runtime = Runtime(make_embedder=lambda settings: MODEL["embedder"])
+    runtime = Runtime(make_embedder=lambda settings, **options: MODEL["embedder"])
     return CliRunner().invoke(cli, [str(a) for a in args], obj=runtime, catch_exceptions=True)
 
 
@@ -258,7 +258,7 @@ def test_ask_needs_a_question_or_a_batch(index: Path, fake_model: FakeEmbedder) 
 def test_ask_bad_question_fails_before_loading_the_model(
     index: Path, question: str, message: str
 ) -> None:
-    def no_model(settings: Settings) -> None:
+    def no_model(settings: Settings, **options: object) -> None:
         raise AssertionError("the model must not be loaded for a bad question")
 
     runtime = Runtime(make_embedder=no_model)

@@ -43,3 +43,18 @@ def test_bot_command_without_token_fails_before_loading_anything(monkeypatch) ->
 def test_bot_command_is_listed_in_help() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0 and "Run the Discord bot" in result.output
+
+
+def test_bot_command_reads_config_given_after_its_name(tmp_path: Path, monkeypatch) -> None:
+    from retrieval.cli import Runtime
+    from tests.fakes import FakeEmbedder
+
+    monkeypatch.setenv("DISCORD_TOKEN", "not-a-real-token")
+    missing = tmp_path / "no-index-here"
+    config = tmp_path / "bot.toml"
+    config.write_text(f'index_dir = "{missing}"\n')
+    runtime = Runtime(make_embedder=lambda settings, **options: FakeEmbedder())
+    result = CliRunner().invoke(cli, ["bot", "--config", str(config)], obj=runtime)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: no index at {missing}")
+    assert "not-a-real-token" not in result.output
