@@ -13,10 +13,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .config import ChunkSettings
+from .errors import LoadError
 from .records import PARAGRAPH_SEPARATOR, Article, Chunk
 from .text import sentence_spans
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
+
+# Tokens a chunk must have left for its own text after the title prefix.
+MIN_TEXT_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,10 @@ class Chunker:
             [embedding_text(article.title, "", self.settings.title_prefix)]
         )[0]
         budget = self.max_tokens - overhead
-        if budget < 16:
-            raise ValueError(
-                f"title of {article.id!r} leaves no room for text in {self.max_tokens} tokens"
+        if budget < MIN_TEXT_TOKENS:
+            raise LoadError(
+                f"the title is too long: it leaves no room for text in a chunk of"
+                f" {self.max_tokens} tokens"
             )
         units = self._units(article.text, budget)
         return self._pack(article, units, budget)

@@ -151,6 +151,11 @@ def _open_searcher(settings: Settings) -> Any:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @_index_option
 @click.option("--prune", is_flag=True, help="Remove indexed articles not found under PATHS.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Prune even when that removes more than [ingest] max_prune_share of the index.",
+)
 @click.option("--rebuild", is_flag=True, help="Start the index afresh (after changing the model).")
 @_json_option
 @config_option
@@ -160,14 +165,17 @@ def ingest(
     paths: tuple[Path, ...],
     index: Path | None,
     prune: bool,
+    force: bool,
     rebuild: bool,
     as_json: bool,
 ) -> None:
     """Add the articles in PATHS (files and folders) to the index.
 
     Reads .txt, .md, .html, .json and .jsonl. With no PATHS, reads the config's
-    `sources`. Unchanged articles are not embedded again. Exits with status 2 when
-    any file or record was skipped.
+    `sources`. Unchanged articles are not embedded again. With --prune, removes the
+    articles no longer found, but never those of a path that is missing, unreadable
+    or holds no articles. Exits with status 2 when any path, file or record was
+    skipped.
     """
     from .ingest import ingest as run_ingest
 
@@ -180,6 +188,7 @@ def ingest(
         settings,
         _embedder(settings),
         prune=prune,
+        force=force,
         rebuild=rebuild,
         show_progress=sys.stderr.isatty() and not as_json,
     )
@@ -188,6 +197,16 @@ def ingest(
     else:
         for problem in report.skipped:
             click.echo(f"skipped {problem}", err=True)
+        if prune:
+            for failed in report.failed:
+                click.echo(f"nothing was pruned from {failed.root}: {failed.failure}", err=True)
+        if len(report.sources) > 1:
+            for counts in report.sources:
+                click.echo(
+                    f"  {counts.root}: {counts.articles} articles from {counts.documents} files,"
+                    f" {counts.added} added, {counts.updated} updated, {counts.removed} removed,"
+                    f" {counts.skipped} skipped"
+                )
         click.echo(
             f"{report.articles} articles from {report.files} files in {settings.index_dir}:"
             f" {report.added} added, {report.updated} updated, {report.unchanged} unchanged,"

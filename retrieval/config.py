@@ -77,6 +77,17 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    # Pruning that would remove more than this share of the indexed articles is refused
+    # unless forced (`citebot ingest --prune --force`): a wrong path must not empty an index.
+    max_prune_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_prune_share <= 1.0:
+            raise ConfigError("[ingest] max_prune_share must be between 0 and 1")
+
+
+@dataclass(frozen=True)
 class BotSettings:
     # Channels in which every message is treated as a question.
     channels: tuple[int, ...] = ()
@@ -104,6 +115,7 @@ class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     bot: BotSettings = field(default_factory=BotSettings)
 
     def with_index(self, index_dir: Path | str | None) -> Settings:
@@ -114,6 +126,7 @@ _SECTIONS = {
     "model": ModelSettings,
     "chunking": ChunkSettings,
     "search": SearchSettings,
+    "ingest": IngestSettings,
     "bot": BotSettings,
 }
 

@@ -35,3 +35,7 @@ class ArticleNotFoundError(CitebotError):
 
 class LoadError(CitebotError):
     """A source file could not be read or parsed."""
+
+
+class PruneRefusedError(CitebotError):
+    """Pruning would remove more of the index than the configured share allows."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -15,15 +16,38 @@ import numpy as np
 from .chunking import Chunker, embedding_text
 from .config import Settings
 from .embedding import Embedder
+from .errors import CitebotError, PruneRefusedError
 from .index import VectorIndex, WriteLock, lock_for_writing
-from .loaders import Problem, discover, iter_articles
-from .records import Article, Chunk
+from .records import Article, Chunk, Problem
+from .sources import Source, SourceOutcome, open_source
+from .store import IndexedArticle
 
 logger = logging.getLogger(__name__)
 
 # Chunks embedded per model call: large enough for efficient batches, small enough for
 # a smooth progress bar.
 EMBED_BATCH = 256
+
+
+@dataclass
+class SourceReport:
+    """What ingest did with one source root."""
+
+    root: str
+    # Files (or pages) read, and the articles found in them.
+    documents: int = 0
+    articles: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    # Files and records of this root that were skipped.
+    skipped: int = 0
+    # Why the root as a whole could not be read; nothing was pruned from it.
+    failure: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 @dataclass
@@ -36,14 +60,21 @@ class IngestReport:
     chunks_embedded: int = 0
     seconds: float = 0.0
     skipped: list[Problem] = field(default_factory=list)
+    sources: list[SourceReport] = field(default_factory=list)
 
     @property
     def articles(self) -> int:
         return self.added + self.updated + self.unchanged
 
+    @property
+    def failed(self) -> list[SourceReport]:
+        """The roots that could not be read at all (nothing was pruned from them)."""
+        return [s for s in self.sources if s.failure]
+
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["skipped"] = [{"where": p.where, "reason": p.reason} for p in self.skipped]
+        data["sources"] = [s.to_dict() for s in self.sources]
         return data
 
 
@@ -53,86 +84,133 @@ def content_hash(article: Article, settings: Settings) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Found:
+    article: Article
+    source: SourceReport
+
+
 def ingest(
-    paths: Sequence[Path | str],
+    paths: Sequence[Path | str | Source],
     settings: Settings,
     embedder: Embedder,
     *,
     prune: bool = False,
+    force: bool = False,
     rebuild: bool = False,
     show_progress: bool = False,
 ) -> IngestReport:
-    """Add the articles under ``paths`` to the index in ``settings.index_dir``.
+    """Add the articles under ``paths`` (or read from sources) to the index in ``settings.index_dir``.
 
     Unchanged articles are not embedded again; a changed article replaces its chunks.
-    With ``prune``, articles not found under ``paths`` are removed. With ``rebuild``,
-    the index starts empty (for a new model or schema). Nothing becomes visible to
-    readers until everything has been written; an ingest that changes nothing writes
-    no new generation.
+    With ``prune``, indexed articles that were not found again are removed, except
+    those of a root that could not be read (see ``prune_plan``); a prune that would
+    remove more than ``[ingest] max_prune_share`` of the index raises
+    PruneRefusedError, leaving the index unchanged, unless ``force``. With
+    ``rebuild``, the index starts empty (for a new model or schema). Nothing becomes
+    visible to readers until everything has been written; an ingest that changes
+    nothing writes no new generation.
     """
     # The lock and the index checks come before reading files or loading the model, so
     # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
     with lock_for_writing(settings.index_dir, embedder.name, rebuild=rebuild) as lock:
-        return _ingest(paths, settings, embedder, lock, prune=prune, show_progress=show_progress)
+        return _ingest(
+            paths, settings, embedder, lock, prune=prune, force=force, show_progress=show_progress
+        )
 
 
 def _ingest(
-    paths: Sequence[Path | str],
+    paths: Sequence[Path | str | Source],
     settings: Settings,
     embedder: Embedder,
     lock: WriteLock,
     *,
     prune: bool,
+    force: bool,
     show_progress: bool,
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
-    files, report.skipped = discover(paths)
-    report.files = len(files)
-
-    articles: dict[str, Article] = {}
-    for source, loaded in iter_articles(files):
-        if isinstance(loaded, Exception):
-            report.skipped.append(Problem(str(source.path), str(loaded)))
-            continue
-        report.skipped.extend(loaded.problems)
-        for article in loaded.articles:
-            if article.id in articles:
-                report.skipped.append(
-                    Problem(article.source, f"duplicate article id {article.id!r}; kept the first")
-                )
-                continue
-            articles[article.id] = article
-    for problem in report.skipped:
-        logger.warning("skipped %s", problem)
-
+    sources = [open_source(p, settings) if isinstance(p, str | os.PathLike) else p for p in paths]
     with lock.next_generation(embedder.dimension, settings.chunking) as index:
-        stored = index.store.content_hashes()
-        pending: list[tuple[Article, str]] = []
-        for article in articles.values():
-            digest = content_hash(article, settings)
-            if stored.get(article.id) == digest:
-                report.unchanged += 1
+        indexed = index.store.indexed_articles()
+        found: dict[str, _Found] = {}
+        outcomes: dict[str, SourceOutcome] = {}
+        for source in sources:
+            counts = SourceReport(source.root)
+            report.sources.append(counts)
+            for item in source.read():
+                if isinstance(item, Problem):
+                    _skip(report, counts, item)
+                elif item.id in found:
+                    problem = Problem(
+                        item.source, f"duplicate article id {item.id!r}; kept the first"
+                    )
+                    _skip(report, counts, problem)
+                else:
+                    found[item.id] = _Found(item, counts)
+                    counts.articles += 1
+            outcome = source.outcome
+            outcomes[source.root] = outcome
+            counts.failure = outcome.failure
+            counts.documents = outcome.documents
+        report.files = sum(s.documents for s in report.sources)
+
+        pending: list[tuple[_Found, str]] = []
+        for item in found.values():
+            digest = content_hash(item.article, settings)
+            before = indexed.get(item.article.id)
+            if before is not None and before.content_hash == digest:
+                item.source.unchanged += 1
+                if before.root != item.source.root:
+                    index.store.set_root([item.article.id], item.source.root)
             else:
-                pending.append((article, digest))
-        gone = [i for i in stored if i not in articles] if prune else []
-        for article_id in [a.id for a, _ in pending if a.id in stored] + gone:
-            index.vectors.remove(index.store.delete_article(article_id))
-        report.removed = len(gone)
-        report.updated = sum(1 for a, _ in pending if a.id in stored)
-        report.added = len(pending) - report.updated
+                pending.append((item, digest))
+
+        gone = prune_plan(indexed, set(found), outcomes) if prune else []
+        share = settings.ingest.max_prune_share
+        if len(gone) > share * len(indexed) and not force:
+            raise PruneRefusedError(
+                f"pruning would remove {len(gone):,} of the {len(indexed):,} indexed articles"
+                f" ({len(gone) / len(indexed):.0%}), more than the {share:.0%} allowed by"
+                " [ingest] max_prune_share; nothing was changed. Check that every source is"
+                " there, or prune anyway with `citebot ingest --prune --force`."
+            )
 
         chunker = Chunker(settings.chunking, embedder.count_tokens, embedder.max_tokens)
+        prefix = settings.chunking.title_prefix
+        chunked: list[tuple[_Found, str, list[Chunk]]] = []
+        for item, digest in pending:
+            try:
+                chunks = chunker.chunk(item.article)
+            except CitebotError as exc:
+                _skip(report, item.source, Problem(item.article.source, str(exc)))
+                continue
+            chunked.append((item, digest, chunks))
+
+        roots = {s.root: s for s in report.sources}
+        for article_id in gone:
+            index.vectors.remove(index.store.delete_article(article_id))
+            if counts := roots.get(indexed[article_id].root or ""):
+                counts.removed += 1
         ids: list[int] = []
         texts: list[str] = []
-        for article, digest in pending:
-            chunks: list[Chunk] = chunker.chunk(article)
-            ids.extend(index.store.add_article(article, digest, chunks))
-            prefix = settings.chunking.title_prefix
-            texts.extend(embedding_text(article.title, c.text, prefix) for c in chunks)
+        for item, digest, chunks in chunked:
+            if item.article.id in indexed:
+                index.vectors.remove(index.store.delete_article(item.article.id))
+                item.source.updated += 1
+            else:
+                item.source.added += 1
+            root = item.source.root
+            ids.extend(index.store.add_article(item.article, digest, chunks, root))
+            texts.extend(embedding_text(item.article.title, c.text, prefix) for c in chunks)
         report.chunks_embedded = len(texts)
         _embed_into(index.vectors, embedder, ids, texts, show_progress)
 
+    report.removed = len(gone)
+    report.added = sum(s.added for s in report.sources)
+    report.updated = sum(s.updated for s in report.sources)
+    report.unchanged = sum(s.unchanged for s in report.sources)
     report.seconds = time.perf_counter() - started
     logger.info(
         "ingested %d files: %d added, %d updated, %d unchanged, %d removed, %d chunks in %.1fs",
@@ -145,6 +223,48 @@ def _ingest(
         report.seconds,
     )
     return report
+
+
+def _skip(report: IngestReport, counts: SourceReport, problem: Problem) -> None:
+    logger.warning("skipped %s", problem)
+    report.skipped.append(problem)
+    counts.skipped += 1
+
+
+def prune_plan(
+    indexed: dict[str, IndexedArticle], found: set[str], outcomes: dict[str, SourceOutcome]
+) -> list[str]:
+    """The indexed articles a prune removes: those not found again, except
+
+    - none of a root that failed (missing, unreadable, no articles);
+    - of a root not read completely, only those its source reports gone;
+    - none from a document of the root that was found but not read fully;
+    - none whose root is unknown (an index from before roots were recorded) while any
+      root failed, since it may belong to that root.
+
+    Articles of a root not given this time are removed when not found (they were not
+    looked for): a prune names every root the index should keep.
+    """
+    any_failed = any(o.failure for o in outcomes.values())
+    gone = []
+    for article_id, article in indexed.items():
+        if article_id in found:
+            continue
+        outcome = outcomes.get(article.root) if article.root is not None else None
+        if outcome is not None:
+            if outcome.failure:
+                continue
+            if article_id in outcome.gone or (
+                outcome.complete and not outcome.keeps(article.source)
+            ):
+                gone.append(article_id)
+        elif article.root is None and (
+            any_failed or any(o.keeps(article.source) for o in outcomes.values())
+        ):
+            continue
+        else:
+            gone.append(article_id)
+    return gone
 
 
 def _embed_into(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LoadError
-from .records import PARAGRAPH_SEPARATOR, Article
+from .records import PARAGRAPH_SEPARATOR, Article, Problem
 from .text import split_sentences
 
 logger = logging.getLogger(__name__)
@@ -35,17 +35,6 @@ class SourceFile:
 
     path: Path
     name: str
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something that was skipped, and why."""
-
-    where: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,21 @@ PARAGRAPH_SEPARATOR = "\n\n"
 
 
 @dataclass(frozen=True)
+class Problem:
+    """Something that was skipped while reading sources, and why.
+
+    ``where`` names the file or record (as cited: relative to its source root, with
+    ``#N`` or ``:LINE`` for a record), or the root itself when the root failed.
+    """
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class ArticleRef:
     """What a citation needs to name an article."""
 

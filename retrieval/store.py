@@ -19,6 +19,9 @@ from .records import Article, ArticleRef, ArticleSummary, Chunk
 from .text import keyword_terms
 
 SCHEMA = """
+-- root: the source root the article was read from (absolute path or URL, as given), so
+-- pruning can tell which root an article belongs to. NULL in indexes written before it
+-- was recorded, until the article is found again.
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -28,7 +31,8 @@ CREATE TABLE IF NOT EXISTS articles (
     date TEXT,
     author TEXT,
     content_hash TEXT NOT NULL,
-    ingested_at TEXT NOT NULL
+    ingested_at TEXT NOT NULL,
+    root TEXT
 );
 CREATE INDEX IF NOT EXISTS articles_title ON articles (title COLLATE NOCASE);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -75,6 +79,15 @@ class IdSummary:
 
 
 @dataclass(frozen=True)
+class IndexedArticle:
+    """What ingest needs to know of an indexed article: has it changed, where did it come from."""
+
+    content_hash: str
+    root: str | None
+    source: str
+
+
+@dataclass(frozen=True)
 class ChunkRow:
     """A stored chunk with its article's id: enough to cut its passage out of the article."""
 
@@ -109,6 +122,7 @@ class Store:
         else:
             self._db = sqlite3.connect(path, check_same_thread=False)
             self._db.executescript(SCHEMA)
+            self._add_root_column()
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys = ON")
 
@@ -154,10 +168,23 @@ class Store:
         finally:
             target.close()
 
+    def _add_root_column(self) -> None:
+        """Indexes written before roots were recorded get the column (NULL: root unknown)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(articles)")}
+        if "root" not in columns:
+            self._db.execute("ALTER TABLE articles ADD COLUMN root TEXT")
+
     # -- writing -----------------------------------------------------------------
 
-    def content_hashes(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT id, content_hash FROM articles").fetchall())
+    def indexed_articles(self) -> dict[str, IndexedArticle]:
+        rows = self._db.execute("SELECT id, content_hash, root, source FROM articles")
+        return {r[0]: IndexedArticle(r[1], r[2], r[3]) for r in rows}
+
+    def set_root(self, article_ids: Iterable[str], root: str) -> None:
+        """Record ``root`` for articles found there unchanged (moved, or from an older index)."""
+        self._db.executemany(
+            "UPDATE articles SET root = ? WHERE id = ?", [(root, i) for i in article_ids]
+        )
 
     def chunk_ids(self, article_id: str) -> list[int]:
         rows = self._db.execute("SELECT id FROM chunks WHERE article_id = ?", (article_id,))
@@ -171,13 +198,17 @@ class Store:
         return ids
 
     def add_article(
-        self, article: Article, content_hash: str, chunks: Sequence[Chunk]
+        self,
+        article: Article,
+        content_hash: str,
+        chunks: Sequence[Chunk],
+        root: str | None = None,
     ) -> list[int]:
-        """Insert an article and its chunks; returns the new chunk ids in chunk order."""
+        """Insert an article (read from ``root``) and its chunks; returns the new chunk ids."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self._db.execute(
-            f"INSERT INTO articles ({_ARTICLE_COLUMNS}, content_hash, ingested_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO articles ({_ARTICLE_COLUMNS}, content_hash, ingested_at, root)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 article.id,
                 article.title,
@@ -188,6 +219,7 @@ class Store:
                 article.author,
                 content_hash,
                 now,
+                root,
             ),
         )
         ids = []

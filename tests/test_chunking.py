@@ -9,6 +9,7 @@ import pytest
 
 from retrieval.chunking import Chunker, embedding_text
 from retrieval.config import ChunkSettings
+from retrieval.errors import LoadError
 from retrieval.loaders import SourceFile, discover, load_file
 from retrieval.records import PARAGRAPH_SEPARATOR, Article, Chunk
 from tests.fakes import FakeEmbedder
@@ -122,8 +123,9 @@ def test_a_long_title_counts_against_the_budget() -> None:
         assert EMBEDDER.count_tokens([f"{long_title}\n{chunk.text}"])[0] <= 64
 
 
-def test_a_title_that_leaves_no_room_is_an_error() -> None:
-    with pytest.raises(ValueError, match="no room"):
+def test_a_title_that_leaves_no_room_is_a_load_error() -> None:
+    # A LoadError (a CitebotError) is reported for the article; a bare ValueError aborted ingest.
+    with pytest.raises(LoadError, match="title is too long"):
         chunker(max_tokens=40).chunk(Article("a", " ".join(["w"] * 30), "Text.", "a.txt"))
 
 

@@ -1,0 +1,122 @@
+"""Sources: the roots given to ingest, each read as a stream of articles and problems.
+
+A root is a file or a folder today (``FileSource``); URL, feed and sitemap sources plug
+in beside it through ``open_source``. Ingest reads every source, then uses each one's
+``SourceOutcome`` to decide what pruning may remove: nothing from a root that failed,
+only what the source reports gone from a root it could not read completely, and
+otherwise every indexed article of the root that was not found again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .errors import LoadError
+from .records import Article, Problem
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """How reading one source went, as far as pruning is concerned."""
+
+    # Why the root as a whole could not be read (missing, unreadable, no articles):
+    # nothing is pruned from it.
+    failure: str | None = None
+    # True when every document under the root was looked at, so an indexed article of
+    # this root that was not found again has been deleted.
+    complete: bool = True
+    # Article ids the source itself reports deleted (an HTTP 404 or 410, say).
+    gone: frozenset[str] = frozenset()
+    # Documents found but not read fully (a bad file, a bad line in it), named as their
+    # articles' ``source`` is up to a "#N" or ":LINE" suffix: their indexed articles stay.
+    kept: frozenset[str] = frozenset()
+    # Documents (files, pages) read, for the report.
+    documents: int = 0
+
+    def keeps(self, source: str) -> bool:
+        """Whether an indexed article cited as ``source`` belongs to a document in ``kept``."""
+        if not self.kept:
+            return False
+        return any(
+            source == name or source.startswith((f"{name}#", f"{name}:")) for name in self.kept
+        )
+
+
+@runtime_checkable
+class Source(Protocol):
+    """One root given to ingest: a file or folder today; a URL, feed or sitemap later."""
+
+    @property
+    def root(self) -> str:
+        """Recorded with each article read from it: an absolute path, or a URL."""
+        ...
+
+    def read(self) -> Iterator[Article | Problem]:
+        """Streams the articles; a problem names the file or record and says why."""
+        ...
+
+    @property
+    def outcome(self) -> SourceOutcome:
+        """Valid once ``read()`` is exhausted."""
+        ...
+
+
+def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
+    """The source for a root as the user gave it (a path today; web kinds join here)."""
+    return FileSource(given, settings)
+
+
+class FileSource:
+    """A file or a folder (read recursively, hidden entries skipped)."""
+
+    def __init__(self, given: str | os.PathLike[str], settings: Settings) -> None:
+        self.path = Path(given)
+        self.settings = settings
+        self._root = os.path.abspath(os.fspath(given))
+        self._outcome: SourceOutcome | None = None
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    @property
+    def outcome(self) -> SourceOutcome:
+        if self._outcome is None:
+            raise RuntimeError("read() the source to the end before asking for its outcome")
+        return self._outcome
+
+    def read(self) -> Iterator[Article | Problem]:
+        from .loaders import discover, load_file
+
+        files, problems = discover([self.path])
+        if not files:
+            reason = problems[0].reason if problems else "no articles found"
+            self._outcome = SourceOutcome(failure=reason)
+            yield Problem(str(self.path), reason)
+            return
+        yield from problems
+        kept: set[str] = set()
+        articles = 0
+        for file in files:
+            try:
+                loaded = load_file(file)
+            except LoadError as exc:
+                kept.add(file.name)
+                yield Problem(file.name, str(exc))
+                continue
+            if loaded.problems:
+                kept.add(file.name)
+            yield from loaded.problems
+            articles += len(loaded.articles)
+            yield from loaded.articles
+        failure = None if articles else "no articles found"
+        if failure:
+            yield Problem(str(self.path), failure)
+        self._outcome = SourceOutcome(failure=failure, kept=frozenset(kept), documents=len(files))
