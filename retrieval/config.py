@@ -81,10 +81,37 @@ class IngestSettings:
     # Pruning that would remove more than this share of the indexed articles is refused
     # unless forced (`citebot ingest --prune --force`): a wrong path must not empty an index.
     max_prune_share: float = 0.5
+    # Read files and folders that links lead to outside the source folder.
+    follow_symlinks: bool = False
+    # Limits on what one file may cost; a file or record over a limit is reported and
+    # skipped, and the rest is ingested.
+    max_file_mb: int = 32
+    max_article_chars: int = 1_000_000
+    max_title_chars: int = 300
+    # Nesting of lists and objects in JSON files and markdown front matter.
+    max_nesting_depth: int = 64
+    # Files are parsed in worker processes, each file within a time and memory limit.
+    # workers = 0 parses in the ingest process itself, without those two limits.
+    workers: int = 2
+    max_seconds_per_file: float = 60.0
+    max_parse_memory_mb: int = 1024
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.max_prune_share <= 1.0:
             raise ConfigError("[ingest] max_prune_share must be between 0 and 1")
+        positive = (
+            "max_file_mb",
+            "max_article_chars",
+            "max_title_chars",
+            "max_nesting_depth",
+            "max_seconds_per_file",
+            "max_parse_memory_mb",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"[ingest] {name} must be more than 0")
+        if self.workers < 0:
+            raise ConfigError("[ingest] workers must be 0 or more")
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,31 @@
 """Read articles from files: .txt, .md, .html and .json/.jsonl exports.
 
-Each loader returns the articles of one file. A file that cannot be read at all raises
-LoadError; a JSON Lines file with some bad records returns the good ones and a
-problem for each bad one, so one broken line does not cost the whole export.
+``find_files`` walks a source root; ``load_file`` reads one file. A file that cannot
+be read at all raises LoadError; a file with some bad records (or some articles over
+a limit) returns the good articles and a problem for each bad one, so one broken
+line does not cost the whole export. The limits in ``[ingest]`` bound what one file
+may cost: its size, its articles' length and titles, and how deeply its data nests.
+Every step on article text is linear in its length.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .config import IngestSettings
 from .errors import LoadError
 from .records import PARAGRAPH_SEPARATOR, Article, Problem
-from .text import split_sentences
+from .text import printable, split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -28,63 +35,274 @@ HTML_SUFFIXES = (".html", ".htm")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES
 
+DEFAULT_LIMITS = IngestSettings()
+
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file to read, and the name it is cited by (relative to the folder it was found in)."""
+    """A file to read, and the name it is cited by (relative to the folder it was found in).
+
+    ``confine`` is the real path of the source folder the file must lie in when it is
+    opened (None: anywhere), checked on the open file, so a link swapped in after the
+    folder was listed cannot lead outside it.
+    """
 
     path: Path
     name: str
+    confine: str | None = None
+
+
+@dataclass(frozen=True)
+class Unreadable(Problem):
+    """A file or folder that is there but could not be read: what it held stays indexed."""
 
 
 @dataclass(frozen=True)
 class Loaded:
     articles: list[Article]
-    problems: list[Problem]
+    problems: list[Problem] = field(default_factory=list)
 
 
-def discover(paths: Sequence[Path | str]) -> tuple[list[SourceFile], list[Problem]]:
-    """The supported files under ``paths`` (recursively, hidden ones skipped), sorted."""
+# -- finding files ----------------------------------------------------------------------
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISDIR: "a folder",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def find_files(
+    given: Path | str, *, follow_symlinks: bool = False
+) -> Iterator[SourceFile | Problem]:
+    """The supported files under the root ``given`` (recursively, hidden entries skipped),
+    files of a folder before its subfolders, each sorted by name.
+
+    Raises LoadError when the root itself cannot be read. Special files (pipes, sockets,
+    devices) are reported, never opened. A link that leads outside the root is reported
+    and skipped unless ``follow_symlinks``; a link to a folder inside the root is not
+    followed (its files are found where they are).
+    """
+    given = Path(given)
+    try:
+        info = given.stat()
+    except FileNotFoundError:
+        raise LoadError("no such file or folder") from None
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISREG(info.st_mode):
+        if given.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise LoadError(f"unsupported file type {given.suffix!r}")
+        path = Path(os.path.realpath(given)) if given.is_symlink() else given
+        yield SourceFile(path, printable(given.name))
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        raise LoadError(f"not a file or folder ({_kind(info.st_mode)})")
+    root = os.path.realpath(given)
+    confine = None if follow_symlinks else root
+    try:
+        entries = _sorted_entries(given)
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from None
+    visited = {(info.st_dev, info.st_ino)}
+    # Depth first, in order: a folder's files, then each subfolder in turn.
+    stack: list[tuple[str, list[os.DirEntry[str]]]] = [("", entries)]
+    while stack:
+        prefix, entries = stack.pop()
+        folders: list[tuple[str, Path]] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            name = prefix + entry.name
+            found = _classify(entry, name, root, follow_symlinks)
+            if isinstance(found, Path):
+                folders.append((name, found))
+            elif isinstance(found, Problem):
+                yield found
+            elif found is not None:
+                yield SourceFile(found[0], printable(name), confine)
+        for name, folder in reversed(folders):
+            try:
+                info = folder.stat()
+                if (info.st_dev, info.st_ino) in visited:
+                    continue  # a link loop
+                visited.add((info.st_dev, info.st_ino))
+                stack.append((name + "/", _sorted_entries(folder)))
+            except OSError as exc:
+                yield Unreadable(
+                    printable(name) + "/", f"cannot read the folder: {exc.strerror or exc}"
+                )
+
+
+def _sorted_entries(folder: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as scan:
+        return sorted(scan, key=lambda e: e.name)
+
+
+def _classify(
+    entry: os.DirEntry[str], name: str, root: str, follow_symlinks: bool
+) -> Path | Problem | tuple[Path] | None:
+    """A folder to walk (its path), a file to read (a 1-tuple of its path), a problem, or
+    None for an entry passed over quietly (unsupported, or a link to a folder inside)."""
+    supported = Path(entry.name).suffix.lower() in SUPPORTED_SUFFIXES
+    try:
+        if entry.is_symlink():
+            target = os.path.realpath(entry.path)
+            try:
+                mode = os.stat(target).st_mode
+            except OSError:
+                return Problem(printable(name), "a broken link") if supported else None
+            folder = stat.S_ISDIR(mode)
+            if not supported and not folder:
+                return None
+            if not _inside(target, root) and not follow_symlinks:
+                what = "folder" if folder else "file"
+                return Problem(
+                    printable(name),
+                    f"a link to a {what} outside the source folder (--follow-symlinks reads it)",
+                )
+            if folder:
+                return Path(target) if not _inside(target, root) else None
+            return _regular(Path(target), mode, name)
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError as exc:
+        return Unreadable(printable(name), f"cannot read: {exc.strerror or exc}")
+    if stat.S_ISDIR(mode):
+        return Path(entry.path)
+    return _regular(Path(entry.path), mode, name) if supported else None
+
+
+def _regular(path: Path, mode: int, name: str) -> tuple[Path] | Problem:
+    if stat.S_ISREG(mode):
+        return (path,)
+    return Problem(printable(name), f"not a regular file ({_kind(mode)}); not opened")
+
+
+def discover(
+    paths: Sequence[Path | str], *, follow_symlinks: bool = False
+) -> tuple[list[SourceFile], list[Problem]]:
+    """The supported files under each of ``paths``, and the problems met (a root that
+    cannot be read is a problem named by the path as given)."""
     found: list[SourceFile] = []
     problems: list[Problem] = []
-    for given in map(Path, paths):
-        if given.is_dir():
-            for dirpath, dirnames, filenames in os.walk(given):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for filename in sorted(filenames):
-                    path = Path(dirpath) / filename
-                    if not filename.startswith(".") and path.suffix.lower() in SUPPORTED_SUFFIXES:
-                        found.append(SourceFile(path, path.relative_to(given).as_posix()))
-        elif given.is_file():
-            if given.suffix.lower() in SUPPORTED_SUFFIXES:
-                found.append(SourceFile(given, given.name))
-            else:
-                problems.append(Problem(str(given), f"unsupported file type {given.suffix!r}"))
-        else:
-            problems.append(Problem(str(given), "no such file or folder"))
+    for given in paths:
+        try:
+            for item in find_files(given, follow_symlinks=follow_symlinks):
+                (problems if isinstance(item, Problem) else found).append(item)
+        except LoadError as exc:
+            problems.append(Problem(str(given), str(exc)))
     return found, problems
 
 
-def load_file(source: SourceFile) -> Loaded:
+# -- loading one file ----------------------------------------------------------------------
+
+
+def load_file(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> Loaded:
+    """The articles of one file. LoadError when none can be had; per-record problems else."""
     suffix = source.path.suffix.lower()
+    text = read_text(source, limits)
     if suffix in JSON_SUFFIXES:
-        return _load_json(source)
-    text = _read_text(source.path)
+        return _load_json(source, text, limits)
     if suffix in MARKDOWN_SUFFIXES:
-        return Loaded([_load_markdown(source, text)], [])
+        return Loaded([_checked(_load_markdown(source, text, limits), limits)])
     if suffix in HTML_SUFFIXES:
-        return Loaded([_load_html(source, text)], [])
-    return Loaded(_load_plain_text(source, text), [])
+        return Loaded([_checked(_load_html(source, text), limits)])
+    articles: list[Article] = []
+    problems: list[Problem] = []
+    for article in _load_plain_text(source, text):
+        try:
+            articles.append(_checked(article, limits))
+        except LoadError as exc:
+            problems.append(Problem(article.source, str(exc)))
+    if not articles:
+        raise LoadError(
+            problems[0].reason if len(problems) == 1 else "no article within the limits"
+        )
+    return Loaded(articles, problems)
 
 
-# -- reading and paragraphs ------------------------------------------------------
+def _checked(article: Article, limits: IngestSettings) -> Article:
+    if len(article.title) > limits.max_title_chars:
+        raise LoadError(
+            f"the title is {len(article.title):,} characters long, over the limit of"
+            f" {limits.max_title_chars:,} ([ingest] max_title_chars)"
+        )
+    if len(article.text) > limits.max_article_chars:
+        raise LoadError(
+            f"the article is {len(article.text):,} characters long, over the limit of"
+            f" {limits.max_article_chars:,} ([ingest] max_article_chars)"
+        )
+    return article
 
 
-def _read_text(path: Path) -> str:
+# -- reading bytes --------------------------------------------------------------------------
+
+
+def read_bytes(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> bytes:
+    """The file's bytes, at most ``max_file_mb``; never opens a special file for reading.
+
+    The file is first opened as a path only (O_PATH: no read, no side effect on a
+    device), without following a final link; its type, size and, for a confined file,
+    real location are checked on that open file; only then is it opened for reading
+    through it, so nothing can be swapped in between the check and the read.
+    """
+    limit = limits.max_file_mb * 1024 * 1024
+    path_only = getattr(os, "O_PATH", 0)
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC | (path_only or (os.O_RDONLY | os.O_NONBLOCK))
     try:
-        data = path.read_bytes()
+        fd = os.open(source.path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LoadError("a link (links are read only through their folder)") from None
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise LoadError(f"not a regular file ({_kind(info.st_mode)}); not opened")
+        if source.confine is not None:
+            where = _open_path(fd)
+            if where is not None and not _inside(where, source.confine):
+                raise LoadError("it lies outside the source folder (--follow-symlinks reads it)")
+        if info.st_size > limit:
+            raise LoadError(_too_large(info.st_size, limits))
+        if path_only:
+            reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        else:
+            reader, fd = fd, -1
+        with open(reader, "rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as exc:
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > limit:
+        raise LoadError(_too_large(len(data), limits))
+    return data
+
+
+def _open_path(fd: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None  # no /proc: the check made when listing the folder stands
+
+
+def _too_large(size: int, limits: IngestSettings) -> str:
+    return f"larger than {limits.max_file_mb:,} MB ([ingest] max_file_mb)"
+
+
+def read_text(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> str:
+    data = read_bytes(source, limits)
     if b"\x00" in data[:8192]:
         raise LoadError("not a text file (binary content)")
     try:
@@ -95,7 +313,7 @@ def _read_text(path: Path) -> str:
             text = data.decode("cp1252")
         except UnicodeDecodeError:
             raise LoadError("not UTF-8 or Windows-1252 text") from None
-        logger.info("%s is not UTF-8; read as Windows-1252", path)
+        logger.info("%s is not UTF-8; read as Windows-1252", source.name)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -131,7 +349,7 @@ def is_headline(line: str) -> bool:
 
 # -- plain text, with several articles in one file --------------------------------
 
-_EXPLICIT_SEPARATOR = re.compile(r"^[ \t]*(?:-{3,}|\f)[ \t]*$|\f", re.MULTILINE)
+_EXPLICIT_SEPARATOR = re.compile(r"^[ \t]*+(?:-{3,}+|\f)[ \t]*+$|\f", re.MULTILINE)
 _CREDIT = re.compile(
     r"^(?:translated|reporting|additional reporting|edited|compiled|written) by\b", re.IGNORECASE
 )
@@ -152,9 +370,14 @@ _HONORIFICS = {
 _BYLINE = re.compile(r"^(?P<name>[A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){1,3}) (?:is|was) (?:an?|the) ")
 
 
+def _has_words(text: str, count: int) -> bool:
+    """Whether ``text`` has at least ``count`` words, without splitting all of a long text."""
+    return len(text.split(maxsplit=count - 1)) >= count
+
+
 def is_sign_off(paragraph: str) -> bool:
     """An author line ("Jane Doe is a professor at ...") or a credit ("Translated by ...")."""
-    if len(paragraph.split()) > 30 or len(split_sentences(paragraph)) > 1:
+    if _has_words(paragraph, 31) or len(split_sentences(paragraph)) > 1:
         return False
     if _CREDIT.match(paragraph):
         return True
@@ -165,7 +388,7 @@ def is_sign_off(paragraph: str) -> bool:
 def is_cut_off(paragraph: str) -> bool:
     """A long paragraph that stops mid-sentence (on a word or a comma): an excerpt's end."""
     end = paragraph.rstrip()[-1]
-    return len(paragraph.split()) >= 50 and (end.isalnum() or end == ",")
+    return (end.isalnum() or end == ",") and _has_words(paragraph, 50)
 
 
 def _starts_sentence(paragraph: str) -> bool:
@@ -180,28 +403,39 @@ def split_articles(paragraphs: Sequence[str]) -> list[list[str]]:
     mid-sentence when the next paragraph starts a sentence (an excerpt, not a line break
     in the middle of a sentence).
     """
+    # Each paragraph is looked at once: linear in the number of paragraphs.
+    sign_off = [is_sign_off(p) for p in paragraphs]
     articles: list[list[str]] = []
     current: list[str] = []
+    body = 0  # paragraphs of the current article that are not sign-off lines
     for index, paragraph in enumerate(paragraphs):
         current.append(paragraph)
-        following = paragraphs[index + 1] if index + 1 < len(paragraphs) else None
-        if following is None:
+        body += not sign_off[index]
+        if index + 1 == len(paragraphs):
             break
-        body = [p for p in current if not is_sign_off(p)]
-        ends_sign_off = is_sign_off(paragraph) and not is_sign_off(following) and len(body) >= 2
+        following = paragraphs[index + 1]
+        ends_sign_off = sign_off[index] and not sign_off[index + 1] and body >= 2
         ends_excerpt = is_cut_off(paragraph) and _starts_sentence(following)
         if ends_sign_off or ends_excerpt:
             articles.append(current)
             current = []
+            body = 0
     if current:
         articles.append(current)
     return articles
 
 
+# A title made from an article's opening words is cut to this many characters.
+EXCERPT_TITLE_CHARS = 120
+
+
 def _excerpt_title(paragraphs: Sequence[str], words: int = 12) -> str:
     first = split_sentences(paragraphs[0])[0] if paragraphs else ""
-    tokens = first.split()
-    return " ".join(tokens[:words]) + ("…" if len(tokens) > words else "")
+    tokens = first.split(maxsplit=words)
+    title = " ".join(tokens[:words])
+    if len(title) > EXCERPT_TITLE_CHARS:
+        return title[: EXCERPT_TITLE_CHARS - 1].rstrip() + "…"
+    return title + ("…" if len(tokens) > words else "")
 
 
 def _load_plain_text(source: SourceFile, text: str) -> list[Article]:
@@ -234,23 +468,67 @@ def _load_plain_text(source: SourceFile, text: str) -> list[Article]:
 
 # -- markdown ----------------------------------------------------------------------
 
-_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*$\n?", re.DOTALL | re.MULTILINE)
 
 
-def _load_markdown(source: SourceFile, text: str) -> Article:
-    import frontmatter
+def _front_matter_loader() -> type:
+    """A safe YAML loader for front matter: no aliases (a few hundred bytes of nested
+    aliases expand to gigabytes), and dates kept as the text they are written as."""
     import yaml
 
+    class FrontMatterLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise LoadError("bad front matter: YAML aliases (*name) are not allowed")
+            return super().compose_node(parent, index)
+
+    timestamp = "tag:yaml.org,2002:timestamp"
+    FrontMatterLoader.yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag != timestamp]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return FrontMatterLoader
+
+
+def _front_matter(text: str, limits: IngestSettings) -> tuple[dict[str, Any], str]:
+    """YAML front matter (between two ``---`` lines at the start) and the body after it."""
+    import yaml
+
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
     try:
-        post = frontmatter.loads(text)
+        meta = yaml.load(match.group(1), Loader=_front_matter_loader())
     except yaml.YAMLError as exc:
-        raise LoadError(f"bad front matter: {exc}") from None
-    meta = post.metadata
-    body = post.content.strip()
-    title = _string(meta.get("title"))
+        raise LoadError(f"bad front matter: {_one_line(exc)}") from None
+    except (ValueError, RecursionError) as exc:  # an int too long to convert; deep nesting
+        raise LoadError(f"bad front matter: {_one_line(exc)}") from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise LoadError("bad front matter: not a list of `key: value` lines")
+    _check_depth(meta, limits)
+    return meta, text[match.end() :]
+
+
+def _markdown_heading(line: str) -> str | None:
+    """The text of an ATX heading of level 1 ("# Title", optionally "# Title #")."""
+    if not line.startswith("#") or not line[1:2].isspace():
+        return None
+    title = line[1:].strip()
+    stripped = title.rstrip("#")
+    if stripped != title and (not stripped or stripped[-1].isspace()):
+        title = stripped.rstrip()
+    return title or None
+
+
+def _load_markdown(source: SourceFile, text: str, limits: IngestSettings) -> Article:
+    meta, body = _front_matter(text, limits)
+    body = body.strip()
+    title = _field(meta, "title")
     first_line, _, rest = body.partition("\n")
-    if not title and (heading := _HEADING.match(first_line)):
-        title, body = heading.group(1), rest
+    if not title and (heading := _markdown_heading(first_line)):
+        title, body = heading, rest
     paragraphs = split_paragraphs(body)
     if not paragraphs:
         raise LoadError("no text")
@@ -259,25 +537,57 @@ def _load_markdown(source: SourceFile, text: str) -> Article:
         title=title or title_from_name(source.name),
         text=_join(paragraphs),
         source=source.name,
-        url=_string(meta.get("url")),
-        date=_string(meta.get("date")),
-        author=_string(meta.get("author")),
+        url=_field(meta, "url"),
+        date=_field(meta, "date"),
+        author=_field(meta, "author"),
     )
 
 
 # -- html ----------------------------------------------------------------------------
 
+# Below this share of its letters and digits outside links, an extraction is a menu.
+MIN_TEXT_OUTSIDE_LINKS = 0.5
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _letters(text: str | None) -> int:
+    return len(_NOT_WORD.sub("", text)) if text else 0
+
+
+def _letters_outside_links(tree: Any) -> int:
+    """Letters and digits of the page's body that are not the text of a link."""
+    hidden = {"a", "head", "script", "style", "noscript", "template", "title"}
+    count = 0
+    stack = [tree]
+    while stack:  # iterative: a deeply nested page must not exhaust the stack
+        element = stack.pop()
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if tag.lower() not in hidden:
+            count += _letters(element.text)
+            stack.extend(element)
+        # A tail is the text after an element, inside its parent.
+        parent = element.getparent()
+        if parent is not None and str(parent.tag).lower() not in hidden:
+            count += _letters(element.tail)
+    return count
+
 
 def _load_html(source: SourceFile, html: str) -> Article:
     import trafilatura
 
+    tree = trafilatura.load_html(html)
+    if tree is None:
+        raise LoadError("no article text found in the HTML")
+    outside_links = _letters_outside_links(tree)
     # Precision mode: a page with no article (only menus and a footer) yields nothing
     # rather than its navigation text.
     document = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, favor_precision=True
+        tree, with_metadata=True, include_comments=False, favor_precision=True
     )
     if document is None or not (document.text or "").strip():
         raise LoadError("no article text found in the HTML")
+    if outside_links < MIN_TEXT_OUTSIDE_LINKS * _letters(document.text):
+        raise LoadError("no article text found in the HTML (only links, such as a menu)")
     lines = [line.strip() for line in document.text.splitlines() if line.strip()]
     title = (document.title or "").strip()
     if lines and title and lines[0] == title:
@@ -298,22 +608,70 @@ def _load_html(source: SourceFile, html: str) -> Article:
 # -- json and json lines ----------------------------------------------------------------
 
 
-def _string(value: Any) -> str | None:
+def _field(record: dict[str, Any], key: str) -> str | None:
+    """A text field of a record or front matter; a list of texts (several authors) is
+    joined; anything else (an object, a list of lists) is a problem."""
+    value = record.get(key)
+    if isinstance(value, list) and all(_is_scalar(v) for v in value):
+        value = ", ".join(str(v).strip() for v in value if v is not None and str(v).strip())
     if value is None:
         return None
-    text = str(value).strip()
-    return text or None
+    if not _is_scalar(value):
+        raise LoadError(f'"{key}" is not text')
+    text = value.isoformat() if isinstance(value, date) else str(value)
+    return text.strip() or None
 
 
-def _load_json(source: SourceFile) -> Loaded:
-    text = _read_text(source.path)
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | date) and not isinstance(value, bool)
+
+
+def _check_depth(value: Any, limits: IngestSettings) -> None:
+    """LoadError when ``value`` nests lists and objects deeper than the limit (iteratively:
+    the check itself must not recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        if depth > limits.max_nesting_depth:
+            raise LoadError(_too_deep(limits))
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _too_deep(limits: IngestSettings) -> str:
+    return f"nested more than {limits.max_nesting_depth} levels deep ([ingest] max_nesting_depth)"
+
+
+def _parse_json(text: str, limits: IngestSettings) -> Any:
+    """Parsed JSON; LoadError for invalid JSON, numbers too long to convert, or deep nesting."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LoadError(
+            f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise LoadError(_too_deep(limits)) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise LoadError(f"invalid JSON: {_one_line(exc)}") from None
+    _check_depth(value, limits)
+    return value
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _load_json(source: SourceFile, text: str, limits: IngestSettings) -> Loaded:
     records: list[tuple[str, Any]] = []
     problems: list[Problem] = []
     if source.path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise LoadError(f"invalid JSON: {exc}") from None
+        data = _parse_json(text, limits)
         if isinstance(data, dict) and isinstance(data.get("articles"), list):
             data = data["articles"]
         items = data if isinstance(data, list) else [data]
@@ -324,13 +682,13 @@ def _load_json(source: SourceFile) -> Loaded:
                 continue
             where = f"{source.name}:{number}"
             try:
-                records.append((where, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(where, f"invalid JSON: {exc.msg}"))
+                records.append((where, _parse_json(line, limits)))
+            except LoadError as exc:
+                problems.append(Problem(where, str(exc)))
     articles = []
     for where, record in records:
         try:
-            articles.append(_article_from_record(record, where))
+            articles.append(_checked(_article_from_record(record, where), limits))
         except LoadError as exc:
             problems.append(Problem(where, str(exc)))
     if not articles and not problems:
@@ -345,21 +703,13 @@ def _article_from_record(record: Any, where: str) -> Article:
     if not isinstance(body, str) or not body.strip():
         raise LoadError('no "text"')
     paragraphs = split_paragraphs(body)
-    title = _string(record.get("title")) or _excerpt_title(paragraphs)
+    title = _field(record, "title") or _excerpt_title(paragraphs)
     return Article(
-        id=_string(record.get("id")) or where,
+        id=_field(record, "id") or where,
         title=title,
         text=_join(paragraphs),
         source=where,
-        url=_string(record.get("url")),
-        date=_string(record.get("date")),
-        author=_string(record.get("author")),
+        url=_field(record, "url"),
+        date=_field(record, "date"),
+        author=_field(record, "author"),
     )
-
-
-def iter_articles(files: Sequence[SourceFile]) -> Iterator[tuple[SourceFile, Loaded | LoadError]]:
-    for source in files:
-        try:
-            yield source, load_file(source)
-        except LoadError as exc:
-            yield source, exc

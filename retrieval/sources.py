@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .errors import LoadError
 from .records import Article, Problem
+from .text import printable
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -34,8 +35,9 @@ class SourceOutcome:
     complete: bool = True
     # Article ids the source itself reports deleted (an HTTP 404 or 410, say).
     gone: frozenset[str] = frozenset()
-    # Documents found but not read fully (a bad file, a bad line in it), named as their
-    # articles' ``source`` is up to a "#N" or ":LINE" suffix: their indexed articles stay.
+    # Documents (or folders) found but not read fully (a bad file, a bad line in it, an
+    # unreadable folder), named as their articles' ``source`` is up to a "#N" or ":LINE"
+    # suffix (or a "/..." for a folder): their indexed articles stay.
     kept: frozenset[str] = frozenset()
     # Documents (files, pages) read, for the report.
     documents: int = 0
@@ -45,7 +47,8 @@ class SourceOutcome:
         if not self.kept:
             return False
         return any(
-            source == name or source.startswith((f"{name}#", f"{name}:")) for name in self.kept
+            source == name or source.startswith((f"{name}#", f"{name}:", f"{name}/"))
+            for name in self.kept
         )
 
 
@@ -74,11 +77,16 @@ def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
 
 
 class FileSource:
-    """A file or a folder (read recursively, hidden entries skipped)."""
+    """A file or a folder (read recursively, hidden entries skipped).
+
+    Files are parsed in worker processes within the ``[ingest]`` limits; links that lead
+    outside the folder are skipped unless ``follow_symlinks``; special files are never
+    opened (see ``loaders.find_files`` and ``workers.load_files``).
+    """
 
     def __init__(self, given: str | os.PathLike[str], settings: Settings) -> None:
         self.path = Path(given)
-        self.settings = settings
+        self.limits = settings.ingest
         self._root = os.path.abspath(os.fspath(given))
         self._outcome: SourceOutcome | None = None
 
@@ -93,30 +101,42 @@ class FileSource:
         return self._outcome
 
     def read(self) -> Iterator[Article | Problem]:
-        from .loaders import discover, load_file
+        from .loaders import SourceFile, Unreadable, find_files
+        from .workers import load_files
 
-        files, problems = discover([self.path])
-        if not files:
-            reason = problems[0].reason if problems else "no articles found"
-            self._outcome = SourceOutcome(failure=reason)
-            yield Problem(str(self.path), reason)
+        if self._root != printable(self._root):
+            yield from self._fail("the path is not valid UTF-8 (rename it)")
             return
-        yield from problems
+        try:
+            # Absolute: workers may run in another working directory.
+            listing = list(find_files(self._root, follow_symlinks=self.limits.follow_symlinks))
+        except LoadError as exc:
+            yield from self._fail(str(exc))
+            return
+        files = [item for item in listing if isinstance(item, SourceFile)]
         kept: set[str] = set()
+        for item in listing:
+            if isinstance(item, Problem):
+                if isinstance(item, Unreadable):
+                    kept.add(item.where.rstrip("/"))
+                yield item
         articles = 0
-        for file in files:
-            try:
-                loaded = load_file(file)
-            except LoadError as exc:
+        for file, loaded in load_files(files, self.limits):
+            if isinstance(loaded, Problem):
                 kept.add(file.name)
-                yield Problem(file.name, str(exc))
+                yield loaded
                 continue
             if loaded.problems:
                 kept.add(file.name)
             yield from loaded.problems
             articles += len(loaded.articles)
             yield from loaded.articles
-        failure = None if articles else "no articles found"
-        if failure:
-            yield Problem(str(self.path), failure)
-        self._outcome = SourceOutcome(failure=failure, kept=frozenset(kept), documents=len(files))
+        if not articles:
+            reason = f"none of its {len(files):,} files could be read" if files else None
+            yield from self._fail(reason or "no articles found", documents=len(files))
+            return
+        self._outcome = SourceOutcome(kept=frozenset(kept), documents=len(files))
+
+    def _fail(self, reason: str, documents: int = 0) -> Iterator[Problem]:
+        self._outcome = SourceOutcome(failure=reason, documents=documents)
+        yield Problem(printable(str(self.path)), reason)

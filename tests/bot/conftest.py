@@ -15,7 +15,7 @@ import pytest
 from bot.app import BotConfig, CitebotClient
 from bot.services import Cooldown, IndexFolder, IndexHolder, SearcherLike
 from bot.store import BotStore, feedback_path
-from retrieval.config import BotSettings, Settings
+from retrieval.config import BotSettings, IngestSettings, Settings
 from retrieval.ingest import IngestReport, ingest
 from tests.fakes import FakeEmbedder
 
@@ -46,7 +46,12 @@ def build_settings(root: Path, **bot: object) -> Settings:
         cooldown_seconds=0.0, feedback_db=str(root / "feedback.sqlite"), follow_seconds=0.0
     )
     return Settings(
-        index_dir=root / "index", sources=(str(sources),), bot=replace(bot_settings, **bot)
+        index_dir=root / "index",
+        sources=(str(sources),),
+        bot=replace(bot_settings, **bot),
+        # simcord runs the bot on a virtual clock (time.monotonic stands still), on which
+        # the time limits of parsing workers never expire: parse in the test process.
+        ingest=IngestSettings(workers=0),
     )
 
 
