@@ -21,6 +21,10 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 # Tokens a chunk must have left for its own text after the title prefix.
 MIN_TEXT_TOKENS = 16
+# Characters a chunk may hold per token of its budget. A tokenizer turns a long run of
+# characters it does not know (a 5 MB "word") into one unknown token, so counting
+# tokens alone would let a single chunk hold megabytes; prose uses about 5 a token.
+MAX_CHARS_PER_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class Chunker:
         return self._pack(article, units, budget)
 
     def _units(self, text: str, budget: int) -> list[_Unit]:
+        max_chars = budget * MAX_CHARS_PER_TOKEN
         spans: list[tuple[int, int, int]] = []
         offset = 0
         for number, paragraph in enumerate(text.split(PARAGRAPH_SEPARATOR), start=1):
@@ -68,11 +73,14 @@ class Chunker:
             return []
         # Counted without special tokens: the overhead already holds them.
         special = self.count_tokens([""])[0]
-        counts = self.count_tokens([text[a:b] for a, b, _ in spans])
+        # A sentence longer than a chunk may hold is cut without counting it whole.
+        short = [(a, b) for a, b, _ in spans if b - a <= max_chars]
+        counts = iter(self.count_tokens([text[a:b] for a, b in short]))
         units: list[_Unit] = []
-        for (a, b, number), count in zip(spans, counts, strict=True):
-            if count - special <= budget:
-                units.append(_Unit(a, b, number, count - special))
+        for a, b, number in spans:
+            count = next(counts) - special if b - a <= max_chars else budget + 1
+            if count <= budget:
+                units.append(_Unit(a, b, number, count))
             else:
                 units.extend(self._split_long(text, a, b, number, budget, special))
         return units
@@ -81,14 +89,19 @@ class Chunker:
         self, text: str, start: int, end: int, paragraph: int, budget: int, special: int
     ) -> Iterator[_Unit]:
         """Cut an over-long sentence into pieces that fit the budget: between words, or
-        inside a word only when one word alone is too long (a long URL)."""
+        inside a word only when one word alone is too long (a long URL).
+
+        Each piece is looked for within ``max_chars`` of its start, so the tokenizer
+        never sees more than that at once: linear in the sentence's length."""
 
         def tokens(a: int, b: int) -> int:
             return self.count_tokens([text[a:b]])[0] - special
 
+        max_chars = budget * MAX_CHARS_PER_TOKEN
         while start < end:
             # The longest prefix that fits, by binary search on its end: few tokenizer calls.
-            low, high = start + 1, end
+            window = min(end, start + max_chars)
+            low, high = start + 1, window
             while low < high:
                 middle = (low + high + 1) // 2
                 if tokens(start, middle) <= budget:
@@ -111,6 +124,7 @@ class Chunker:
     def _pack(self, article: Article, units: list[_Unit], budget: int) -> list[Chunk]:
         chunks: list[Chunk] = []
         current: list[_Unit] = []
+        max_chars = budget * MAX_CHARS_PER_TOKEN
 
         def size(us: list[_Unit]) -> int:
             # One token between two units stands for the space or newline joining them.
@@ -131,20 +145,24 @@ class Chunker:
             )
 
         index = 0
+        total = 0  # size(current), kept as units come and go: linear in the units
         while index < len(units):
             unit = units[index]
-            new_paragraph = current and unit.paragraph != current[-1].paragraph
-            if new_paragraph and size(current) >= budget // 2:
+            new_paragraph = bool(current) and unit.paragraph != current[-1].paragraph
+            if new_paragraph and total >= budget // 2:
                 # A paragraph break is the best place to cut: a chunk half full stops
                 # there, so chunks stay on one topic; shorter paragraphs are packed.
                 emit()
-                current = []
+                current, total = [], 0
                 continue
-            if current and size([*current, unit]) > budget:
+            grown = total + unit.tokens + (1 if current else 0)
+            if current and (grown > budget or unit.end - current[0].start > max_chars):
                 emit()
-                current = self._overlap(current, unit, budget) if not new_paragraph else []
+                current = [] if new_paragraph else self._overlap(current, unit, budget)
+                total = size(current)
                 continue
             current.append(unit)
+            total = grown
             index += 1
         if current:
             emit()
@@ -154,11 +172,17 @@ class Chunker:
         """Trailing sentences of the previous chunk (same paragraph) to repeat in the next."""
         carried: list[_Unit] = []
         total = 0
+        max_chars = budget * MAX_CHARS_PER_TOKEN
         for unit in reversed(previous[1:]):
             if unit.paragraph != following.paragraph:
                 break
             total += unit.tokens + 1
-            if total > self.settings.overlap_tokens or total + following.tokens + 1 > budget:
+            if (
+                total > self.settings.overlap_tokens
+                or total + following.tokens + 1 > budget
+                or following.end - unit.start > max_chars
+            ):
                 break
-            carried.insert(0, unit)
+            carried.append(unit)
+        carried.reverse()
         return carried
