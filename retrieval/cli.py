@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ import click
 from .config import Settings, load_settings
 from .errors import CitebotError
 from .records import Answer, Passage
+from .text import printable
 
 if TYPE_CHECKING:
     from .embedding import Embedder
@@ -33,6 +34,16 @@ SAMPLE_QUESTION = "How do libraries lend tools?"
 
 class CitebotGroup(click.Group):
     """Turns library errors into user messages; finds plugin commands (the bot) by entry point."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # The OS hands over arguments that are not UTF-8 with their bytes escaped as lone
+        # surrogates, which fail later wherever text is written (SQLite, the terminal).
+        for number, arg in enumerate(args, start=1):
+            if arg != printable(arg):
+                raise click.UsageError(
+                    f"argument {number} ({printable(arg)!r}) is not valid UTF-8 text", ctx
+                )
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -157,6 +168,11 @@ def _open_searcher(settings: Settings) -> Any:
     help="Prune even when that removes more than [ingest] max_prune_share of the index.",
 )
 @click.option("--rebuild", is_flag=True, help="Start the index afresh (after changing the model).")
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Read files and folders that links lead to outside PATHS (skipped by default).",
+)
 @_json_option
 @config_option
 @click.pass_context
@@ -167,6 +183,7 @@ def ingest(
     prune: bool,
     force: bool,
     rebuild: bool,
+    follow_symlinks: bool,
     as_json: bool,
 ) -> None:
     """Add the articles in PATHS (files and folders) to the index.
@@ -180,6 +197,8 @@ def ingest(
     from .ingest import ingest as run_ingest
 
     settings = _settings(ctx, index)
+    if follow_symlinks:
+        settings = replace(settings, ingest=replace(settings.ingest, follow_symlinks=True))
     sources = list(paths) or list(settings.sources)
     if not sources:
         raise click.UsageError("give files or folders to ingest, or set `sources` in the config")
@@ -253,21 +272,38 @@ def render_answer(answer: Answer, color: bool = False) -> str:
     return "\n\n".join(blocks)
 
 
-def read_batch(path: Path) -> list[str | None]:
-    """Questions of a JSON Lines file, in order; None for a line without a usable question."""
+@dataclass(frozen=True)
+class BatchLine:
+    """A line of a batch file: its question, or why it has none."""
+
+    number: int
+    question: str | None = None
+    error: str | None = None
+
+
+def read_batch(path: Path) -> list[BatchLine]:
+    """The non-blank lines of a JSON Lines file of questions, in order."""
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        # utf-8-sig: a byte order mark is not part of the first line.
+        lines = path.read_text(encoding="utf-8-sig").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise CitebotError(f"cannot read {path}: {exc}") from None
-    questions: list[str | None] = []
-    for line in filter(str.strip, lines):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        question = record.get("question") if isinstance(record, dict) else None
-        questions.append(question if isinstance(question, str) else None)
-    return questions
+    return [_batch_line(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+
+
+def _batch_line(number: int, line: str) -> BatchLine:
+    try:
+        record = json.loads(line)
+    except RecursionError:
+        return BatchLine(number, error="not a question: nested too deeply")
+    except ValueError:  # not JSON, or a number too long to convert
+        return BatchLine(number, error='not JSON: each line must be {"question": ...}')
+    question = record.get("question") if isinstance(record, dict) else None
+    if not isinstance(question, str):
+        return BatchLine(number, error='line has no "question" string')
+    if question != printable(question):
+        return BatchLine(number, error="the question is not valid Unicode text")
+    return BatchLine(number, question)
 
 
 @cli.command()
@@ -308,25 +344,26 @@ def ask(
             click.echo(render_answer(answer, color=sys.stdout.isatty()))
         return
     assert batch is not None
-    for text in read_batch(batch):
+    for line in read_batch(batch):
         try:
-            if text is None:
-                raise CitebotError('line has no "question" string')
-            answer = searcher.search(text, k)
-        except CitebotError as exc:
+            if line.error is not None:
+                raise CitebotError(line.error)
+            assert line.question is not None
+            answer = searcher.search(line.question, k)
+        except Exception as exc:  # one bad line costs only its own answer
+            if not isinstance(exc, CitebotError):
+                logger.warning("line %d of %s failed", line.number, batch, exc_info=True)
+            error = str(exc) if isinstance(exc, CitebotError) else f"could not answer: {exc}"
             if as_json:
-                click.echo(
-                    json.dumps(
-                        {"question": text, "error": str(exc), "answered": False, "results": []}
-                    )
-                )
+                record = {"line": line.number, "question": line.question, "error": error}
+                click.echo(json.dumps({**record, "answered": False, "results": []}))
             else:
-                click.echo(f"Q: {text}\n{exc}\n")
+                click.echo(f"Q: {line.question}\n{error}\n")
             continue
         if as_json:
             click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
-            click.echo(f"Q: {text}\n{render_answer(answer)}\n")
+            click.echo(f"Q: {line.question}\n{render_answer(answer)}\n")
 
 
 # -- look-up ------------------------------------------------------------------------------

@@ -156,7 +156,8 @@ def check_question(question: str, settings: SearchSettings) -> str:
     limit = settings.max_question_chars
     if len(question) > limit:
         raise BadQuestionError(
-            f"That question is {len(question):,} characters long; please keep it under {limit:,}."
+            f"That question is {len(question):,} characters long; please keep it to"
+            f" {limit:,} or fewer."
         )
     return question
 

@@ -495,3 +495,92 @@ def test_every_command_is_documented_in_the_readme() -> None:
     readme = README.read_text(encoding="utf-8")
     missing = [n for n in names if not re.search(rf"\bcitebot {re.escape(n)}\b", readme)]
     assert missing == []
+
+
+# -- bad batch lines and arguments --------------------------------------------------------------
+
+
+def test_ask_batch_bad_lines_each_get_an_error_line(
+    index: Path, fake_model: FakeEmbedder, tmp_path: Path
+) -> None:
+    """A line nested 5,000 deep, a 5,000-digit number or a lone surrogate lost the whole batch."""
+    good = json.dumps({"question": "How many return crossings will the winter ferry make?"})
+    batch = tmp_path / "questions.jsonl"
+    batch.write_text(
+        "\n".join(
+            [
+                "[" * 5_000 + "]" * 5_000,
+                '{"question": "x", "n": ' + "9" * 5_000 + "}",
+                '{"question": "What about \\ud800 this?"}',
+                good,
+            ]
+        )
+    )
+    result = run("ask", "--batch", batch, "--index", index, "--json")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line.get("line") for line in lines[:3]] == [1, 2, 3]
+    assert lines[0]["error"] == "not a question: nested too deeply"
+    assert lines[1]["error"].startswith("not JSON")
+    assert lines[2]["error"] == "the question is not valid Unicode text"
+    assert lines[3]["results"][0]["article"]["id"] == "ferry"
+
+
+def test_ask_batch_with_a_byte_order_mark_keeps_its_first_line(
+    index: Path, fake_model: FakeEmbedder, tmp_path: Path
+) -> None:
+    batch = tmp_path / "questions.jsonl"
+    question = {"question": "How many return crossings will the winter ferry make?"}
+    batch.write_bytes(b"\xef\xbb\xbf" + json.dumps(question).encode() + b"\n")
+    result = run("ask", "--batch", batch, "--index", index, "--json")
+    (line,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert "error" not in line
+    assert line["results"][0]["article"]["id"] == "ferry"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", "Caf\udce9 hours?"],
+        ["article", "\udcff"],
+        ["ingest", "caf\udce9"],
+    ],
+    ids=["question", "article", "path"],
+)
+def test_an_argument_that_is_not_utf8_is_a_one_line_error(
+    index: Path, fake_model: FakeEmbedder, args: list[str]
+) -> None:
+    """Python keeps bytes that are not UTF-8 as lone surrogates, which failed when written."""
+    result = run(*args, "--index", index)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "is not valid UTF-8 text" in result.stderr
+    assert "\ufffd" in result.stderr
+
+
+def test_ingest_follow_symlinks(tmp_path: Path, fake_model: FakeEmbedder) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "ferry.txt").symlink_to(CORPUS / "ferry.txt")  # outside the folder
+    refused = run("ingest", folder, "--index", tmp_path / "index")
+    assert refused.exit_code == 2
+    assert "skipped ferry.txt: a link to a file outside the source folder" in refused.stderr
+    followed = run("ingest", "--follow-symlinks", folder, "--index", tmp_path / "index")
+    assert followed.exit_code == 0, followed.output
+    assert "1 added" in followed.stdout
+
+
+def test_a_huge_word_gives_an_answer_of_bounded_size(
+    tmp_path: Path, fake_model: FakeEmbedder
+) -> None:
+    """A 5 MB single word was one chunk and `ask "Word"` printed 21 MB of JSON."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "word.txt").write_text("Word\n\n" + "Word" * 200_000 + "\n")
+    assert run("ingest", folder, "--index", tmp_path / "index").exit_code == 0
+    result = run("ask", "Word", "--index", tmp_path / "index", "--json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["results"]
+    assert len(result.stdout) < 100_000

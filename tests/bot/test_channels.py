@@ -79,7 +79,7 @@ async def test_too_long_and_cooldown_get_friendly_replies(
     _, general, _, alice = world
     mention = f"<@{simcord_bot.user.id}>"
     await alice.send(general, f"{mention} {'why ' * 300}")
-    assert "please keep it under 1,000" in general.last_message.content
+    assert "please keep it to 1,000 or fewer" in general.last_message.content
     simcord_bot.cooldown.seconds = 20
     await alice.send(general, f"{mention} how do libraries lend tools?")
     assert general.last_message.embeds

@@ -91,7 +91,7 @@ async def test_not_covered_answer_names_nearest_articles(simcord_env, world) -> 
 
 @pytest.mark.parametrize(
     ("question", "expected"),
-    [("   ", "Please ask a question"), ("why " * 300, "please keep it under 1,000")],
+    [("   ", "Please ask a question"), ("why " * 300, "please keep it to 1,000 or fewer")],
 )
 async def test_bad_question_gets_a_friendly_ephemeral_reply(
     simcord_env, world, question, expected
