@@ -74,8 +74,9 @@ class Chunker:
         # Counted without special tokens: the overhead already holds them.
         special = self.count_tokens([""])[0]
         # A sentence longer than a chunk may hold is cut without counting it whole.
-        short = [(a, b) for a, b, _ in spans if b - a <= max_chars]
-        counts = iter(self.count_tokens([text[a:b] for a, b in short]))
+        short = [text[a:b] for a, b, _ in spans if b - a <= max_chars]
+        # (A tokenizer may fail on an empty batch: every sentence may be long.)
+        counts = iter(self.count_tokens(short) if short else [])
         units: list[_Unit] = []
         for a, b, number in spans:
             count = next(counts) - special if b - a <= max_chars else budget + 1

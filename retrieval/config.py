@@ -86,7 +86,7 @@ class IngestSettings:
     # Limits on what one file may cost; a file or record over a limit is reported and
     # skipped, and the rest is ingested.
     max_file_mb: int = 32
-    max_article_chars: int = 1_000_000
+    max_article_chars: int = 200_000
     max_title_chars: int = 300
     # Nesting of lists and objects in JSON files and markdown front matter.
     max_nesting_depth: int = 64

@@ -183,7 +183,10 @@ def _ingest(
         for item, digest in pending:
             try:
                 chunks = chunker.chunk(item.article)
-            except CitebotError as exc:
+            except Exception as exc:  # nothing is written yet: only this article is lost
+                if not isinstance(exc, CitebotError):
+                    logger.debug("chunking %s failed", item.article.source, exc_info=True)
+                    exc = CitebotError(f"cannot be chunked: {type(exc).__name__}: {exc}")
                 _skip(report, item.source, Problem(item.article.source, str(exc)))
                 continue
             chunked.append((item, digest, chunks))
@@ -226,7 +229,7 @@ def _ingest(
 
 
 def _skip(report: IngestReport, counts: SourceReport, problem: Problem) -> None:
-    logger.warning("skipped %s", problem)
+    logger.info("skipped %s", problem)  # callers report problems (CLI, bot)
     report.skipped.append(problem)
     counts.skipped += 1
 

@@ -618,7 +618,7 @@ def _field(record: dict[str, Any], key: str) -> str | None:
         return None
     if not _is_scalar(value):
         raise LoadError(f'"{key}" is not text')
-    text = value.isoformat() if isinstance(value, date) else str(value)
+    text = value.isoformat() if isinstance(value, date) else printable(str(value))
     return text.strip() or None
 
 
@@ -702,7 +702,8 @@ def _article_from_record(record: Any, where: str) -> Article:
     body = record.get("text")
     if not isinstance(body, str) or not body.strip():
         raise LoadError('no "text"')
-    paragraphs = split_paragraphs(body)
+    # JSON may spell lone surrogates ("\ud800"), which no UTF-8 store accepts.
+    paragraphs = split_paragraphs(printable(body))
     title = _field(record, "title") or _excerpt_title(paragraphs)
     return Article(
         id=_field(record, "id") or where,

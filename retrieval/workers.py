@@ -1,27 +1,33 @@
-"""Parse files in worker processes, each within a time and a memory limit.
+"""Parse files in worker processes, each file within a time and a memory limit.
 
 Whatever one file does to its parser (loops, balloons, crashes, raises anything at all)
 costs only that file: it comes back as a Problem naming the file and the reason, and
-the next file is read by a fresh worker. Workers start from a fork server launched
-before anything else runs in it (never forked from a process whose model threads are
-running), with the parsing modules preloaded, so a new worker costs milliseconds.
+the next file is read by a fresh worker. A worker is a new interpreter
+(``python -m retrieval.workers``), never a fork of this process (whose model threads may
+be running, and whose main module may not even be importable); it talks to this process
+over a socket, and its own output goes nowhere near ours.
 
-Results come back in the order of the files, as an iterator, a few files ahead of the
-consumer, so reading overlaps with whatever the consumer does with the articles.
+Workers are kept for the life of the process, so a second ingest (the bot's /reindex,
+a test suite) starts reading at once. Results come back in the order of the files, as
+an iterator, a few files ahead of the consumer, so reading overlaps with whatever the
+consumer does with the articles.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 
 from .config import IngestSettings
 from .errors import LoadError
@@ -30,10 +36,11 @@ from .records import Problem
 
 logger = logging.getLogger(__name__)
 
-# Modules every worker needs, imported once in the fork server.
-_PRELOAD = ["retrieval.loaders", "yaml", "trafilatura"]
 # Files handed to the workers ahead of the one being returned, per worker.
 _AHEAD_PER_WORKER = 4
+# A worker that has not said it is ready by then is taken as unable to start.
+_START_SECONDS = 60.0
+_READY = "ready"
 
 
 def load_files(
@@ -46,32 +53,6 @@ def load_files(
         return
     with _pool(limits) as pool:
         yield from pool.read(files, limits)
-
-
-# Workers are kept for the life of the process: starting one costs a fork and the
-# imports of the main module (a fraction of a second), so a second ingest (the bot's
-# /reindex, a test suite) starts reading at once.
-_pools: dict[int, _Pool] = {}
-_pools_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _pool(limits: IngestSettings) -> Iterator[_Pool]:
-    """The process's pool for this memory limit, or, while another thread reads with it,
-    a pool of this thread's own."""
-    key = limits.max_parse_memory_mb
-    with _pools_lock:
-        pool = _pools.setdefault(key, _Pool(limits.max_parse_memory_mb))
-        shared = pool.lock.acquire(blocking=False)
-    if not shared:
-        pool = _Pool(limits.max_parse_memory_mb)
-    try:
-        yield pool
-    finally:
-        if shared:
-            pool.lock.release()
-        else:
-            pool.close()
 
 
 def load_safely(file: SourceFile, limits: IngestSettings) -> Loaded | Problem:
@@ -100,16 +81,54 @@ def _memory_message(limits: IngestSettings) -> str:
     )
 
 
-class _Worker:
-    """One parsing process and the pipe to it; it reads one file at a time."""
+# -- the pool ------------------------------------------------------------------------------
 
-    def __init__(self, context: multiprocessing.context.BaseContext, memory_mb: int) -> None:
-        self.conn, child = context.Pipe()
-        self.process = context.Process(
-            target=_serve, args=(child, memory_mb), name="citebot-reader", daemon=True
-        )
-        self.process.start()
-        child.close()
+_pools: dict[int, _Pool] = {}
+_pools_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pool(limits: IngestSettings) -> Iterator[_Pool]:
+    """The process's pool for this memory limit, or, while another thread reads with it,
+    a pool of this thread's own."""
+    with _pools_lock:
+        pool = _pools.setdefault(limits.max_parse_memory_mb, _Pool(limits.max_parse_memory_mb))
+        shared = pool.lock.acquire(blocking=False)
+    if not shared:
+        pool = _Pool(limits.max_parse_memory_mb)
+    try:
+        yield pool
+    finally:
+        if shared:
+            pool.lock.release()
+        else:
+            pool.close()
+
+
+class _WorkerFailed(Exception):
+    """A worker could not start."""
+
+
+class _Worker:
+    """One parsing process and the socket to it; it reads one file at a time."""
+
+    def __init__(self, memory_mb: int) -> None:
+        ours, theirs = socket.socketpair()
+        # The worker imports this very copy of the package, wherever the caller found it.
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        path = os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "retrieval.workers", str(theirs.fileno()), str(memory_mb)],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": path},
+            )
+        self.conn = Connection(ours.detach())
+        self.ready = False
+        self.started = time.monotonic()
         # The file being read: its position in the order, and when its time is up.
         self.task: tuple[int, SourceFile] | None = None
         self.deadline = 0.0
@@ -119,9 +138,15 @@ class _Worker:
         self.task = (number, file)
         self.deadline = time.monotonic() + limits.max_seconds_per_file
 
+    def how_it_ended(self) -> str:
+        code = self.process.poll()
+        if code is not None and code < 0:
+            return f"was killed by signal {-code}"
+        return f"exited ({code})"
+
     def kill(self) -> None:
         self.process.kill()
-        self.process.join()
+        self.process.wait()
         self.conn.close()
 
     def close(self) -> None:
@@ -129,29 +154,19 @@ class _Worker:
         if self.task is None:
             with contextlib.suppress(OSError):
                 self.conn.send(None)
-            self.process.join(timeout=2)
-        if self.process.is_alive():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=2)
+        if self.process.poll() is None:
             self.process.kill()
-            self.process.join()
+            self.process.wait()
         self.conn.close()
 
 
-def _serve(conn: Connection, memory_mb: int) -> None:
-    """A worker's loop: read each file it is given, send back articles or a problem."""
-    _limit_memory(memory_mb)
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            return
-        if task is None:
-            return
-        file, limits = task
-        result = load_safely(file, limits)
-        try:
-            conn.send(result)
-        except Exception as exc:  # a result that cannot be sent (too large for memory, say)
-            conn.send(Problem(file.name, f"cannot be read: {type(exc).__name__}"))
+@dataclass(frozen=True)
+class _Lost:
+    """A worker that had to be killed, or died, while reading a file."""
+
+    problem: Problem
 
 
 class _Pool:
@@ -161,6 +176,8 @@ class _Pool:
         self.memory_mb = memory_mb
         self.workers: list[_Worker] = []
         self.lock = threading.Lock()  # one reader at a time
+        # Why workers cannot start here (then files are read in this process).
+        self.broken: str | None = None
 
     def read(
         self, files: Iterable[SourceFile], limits: IngestSettings
@@ -188,28 +205,100 @@ class _Pool:
                     continue
                 if exhausted and returned == taken:
                     return
-                while waiting and (worker := self._idle_worker(limits.workers)):
-                    worker.give(*waiting.popleft(), limits)
-                for worker, result in _wait_for_results(self.workers, limits):
+                if self.broken and waiting:
+                    number, file = waiting.popleft()
+                    done[number] = (file, load_safely(file, limits))
+                    continue
+                while waiting and (worker := self._free_worker(limits.workers)):
+                    try:
+                        worker.give(*waiting[0], limits)
+                    except OSError:  # it died before taking the file: try another
+                        self._drop(worker)
+                        continue
+                    waiting.popleft()
+                for worker, result in self._wait(limits):
                     assert worker.task is not None
                     number, file = worker.task
                     worker.task = None
                     if isinstance(result, _Lost):
-                        self.workers.remove(worker)  # killed: a fresh one reads the next file
+                        self._drop(worker)  # a fresh worker reads the next file
                         result = result.problem
                     done[number] = (file, result)
         finally:
             # A reader that stopped early leaves no file half read for the next one.
             for worker in [w for w in self.workers if w.task is not None]:
-                worker.kill()
-                self.workers.remove(worker)
+                self._drop(worker)
 
-    def _idle_worker(self, most: int) -> _Worker | None:
-        idle = next((w for w in self.workers if w.task is None), None)
-        if idle is None and len(self.workers) < most:
-            idle = _Worker(_context(), self.memory_mb)
-            self.workers.append(idle)
-        return idle
+    def _free_worker(self, most: int) -> _Worker | None:
+        """A ready worker with nothing to do; else start one, if there may be more."""
+        free = next((w for w in self.workers if w.ready and w.task is None), None)
+        if free is None and len(self.workers) < most and not self.broken:
+            try:
+                self.workers.append(_Worker(self.memory_mb))
+            except OSError as exc:
+                self._give_up(f"cannot start a parsing worker: {exc}")
+        return free
+
+    def _wait(self, limits: IngestSettings) -> list[tuple[_Worker, Loaded | Problem | _Lost]]:
+        """Wait until a worker is ready, sends a result, dies, or runs out of time."""
+        if not self.workers:
+            return []
+        now = time.monotonic()
+        deadlines = [w.deadline if w.task else w.started + _START_SECONDS for w in self.workers]
+        ready = set(wait([w.conn for w in self.workers], max(0.0, min(deadlines) - now)))
+        finished: list[tuple[_Worker, Loaded | Problem | _Lost]] = []
+        now = time.monotonic()
+        for worker in list(self.workers):
+            message: object = None
+            if worker.conn in ready:
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    message = None  # it died
+            if not worker.ready:
+                if message == _READY:
+                    worker.ready = True
+                elif worker.conn in ready or now >= worker.started + _START_SECONDS:
+                    self._drop(worker)
+                    self._give_up(f"a parsing worker {worker.how_it_ended()} while starting")
+                continue
+            if worker.task is None:
+                if worker.conn in ready:  # an idle worker died
+                    self._drop(worker)
+                continue
+            name = worker.task[1].name
+            if isinstance(message, Loaded | Problem):
+                finished.append((worker, message))
+            elif worker.conn in ready:
+                worker.kill()
+                reason = (
+                    f"its reader {worker.how_it_ended()} (out of memory, or a crash in a"
+                    " library); not read"
+                )
+                finished.append((worker, _Lost(Problem(name, reason))))
+            elif now >= worker.deadline:
+                worker.kill()
+                reason = (
+                    f"took longer than {limits.max_seconds_per_file:g} s to read"
+                    " ([ingest] max_seconds_per_file)"
+                )
+                finished.append((worker, _Lost(Problem(name, reason))))
+        return finished
+
+    def _drop(self, worker: _Worker) -> None:
+        if worker in self.workers:
+            self.workers.remove(worker)
+        if worker.process.poll() is None:
+            worker.kill()
+        else:
+            worker.conn.close()
+
+    def _give_up(self, reason: str) -> None:
+        if not self.broken:
+            logger.warning(
+                "%s; reading files in this process, without the time and memory limits", reason
+            )
+        self.broken = reason
 
     def close(self) -> None:
         for worker in self.workers:
@@ -217,58 +306,7 @@ class _Pool:
         self.workers.clear()
 
 
-@dataclass(frozen=True)
-class _Lost:
-    """A worker that had to be killed, or died, while reading a file."""
-
-    problem: Problem
-
-
-def _wait_for_results(
-    workers: list[_Worker], limits: IngestSettings
-) -> list[tuple[_Worker, Loaded | Problem | _Lost]]:
-    """Wait until a busy worker sends its result, dies, or runs out of time."""
-    busy = [w for w in workers if w.task is not None]
-    if not busy:
-        return []
-    timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-    ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout))
-    finished: list[tuple[_Worker, Loaded | Problem | _Lost]] = []
-    now = time.monotonic()
-    for worker in busy:
-        assert worker.task is not None
-        name = worker.task[1].name
-        if worker.conn in ready:
-            try:
-                finished.append((worker, worker.conn.recv()))
-                continue
-            except (EOFError, OSError):
-                pass  # it died: told below
-        if worker.conn in ready or worker.process.sentinel in ready:
-            worker.kill()
-            code = worker.process.exitcode
-            how = f"was killed by signal {-code}" if code and code < 0 else f"exited ({code})"
-            reason = f"its reader {how} (out of memory, or a crash in a library); not read"
-            finished.append((worker, _Lost(Problem(name, reason))))
-        elif now >= worker.deadline:
-            worker.kill()
-            reason = (
-                f"took longer than {limits.max_seconds_per_file:g} s to read"
-                " ([ingest] max_seconds_per_file)"
-            )
-            finished.append((worker, _Lost(Problem(name, reason))))
-    return finished
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    """A fork server (or, where there is none, spawn): never a plain fork of this process,
-    which may have model threads running."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # Applies when the fork server starts (once a process): workers inherit the imports.
-    context.set_forkserver_preload(_PRELOAD)
-    return context
+# -- the worker's side ---------------------------------------------------------------------
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -276,13 +314,40 @@ def _limit_memory(megabytes: int) -> None:
     allocation fails (MemoryError) instead of the machine running out of memory."""
     import resource
 
-    try:
-        with open("/proc/self/statm") as statm:
-            used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = used + megabytes * 1024 * 1024
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (OSError, ValueError) as exc:  # no /proc: run without the cap, but say so
-        logger.warning("cannot cap the memory of a parsing worker: %s", exc)
+    with open("/proc/self/statm") as statm:
+        used = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = used + megabytes * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _serve(fd: int, memory_mb: int) -> None:
+    """A worker's life: say it is ready, then read each file it is given and send back
+    its articles or a problem, until told to stop."""
+    conn = Connection(fd)
+    # Imported before the memory cap, so they do not count against a file's share.
+    import trafilatura  # noqa: F401
+    import yaml  # noqa: F401
+
+    with contextlib.suppress(OSError, ValueError):  # no /proc: no cap
+        _limit_memory(memory_mb)
+    conn.send(_READY)
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        file, limits = task
+        result = load_safely(file, limits)
+        try:
+            conn.send(result)
+        except Exception as exc:  # a result that cannot be sent (too large for memory, say)
+            conn.send(Problem(file.name, f"cannot be read: {type(exc).__name__}"))
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), int(sys.argv[2]))
