@@ -131,7 +131,12 @@ def _ingest(
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
-    sources = [open_source(p, settings) if isinstance(p, str | os.PathLike) else p for p in paths]
+    # A root given twice is read once (its articles would all be duplicates).
+    unique: dict[str, Source] = {}
+    for path in paths:
+        source = open_source(path, settings) if isinstance(path, str | os.PathLike) else path
+        unique.setdefault(source.root, source)
+    sources = list(unique.values())
     with lock.next_generation(embedder.dimension, settings.chunking) as index:
         indexed = index.store.indexed_articles()
         found: dict[str, _Found] = {}

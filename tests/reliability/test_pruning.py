@@ -378,3 +378,23 @@ def test_a_custom_source_plugs_into_ingest(settings: Settings) -> None:
     )
     assert report.removed == 1
     assert set(article_roots(settings)) == {"post-1"}
+
+
+def test_a_root_that_is_not_a_file_or_folder_is_never_pruned_from(
+    settings: Settings, two_roots: tuple[Path, Path]
+) -> None:
+    """An unreadable root (here a named pipe where the folder was) keeps its articles."""
+    corpus, extra = two_roots
+    shutil.rmtree(extra)
+    os.mkfifo(extra)
+    report = ingest([corpus, extra], settings, FakeEmbedder(), prune=True)
+    assert report.removed == 0
+    assert report.failed[0].failure == "not a file or folder (a named pipe)"
+    assert len(article_ids(settings)) == 8
+
+
+def test_a_root_given_twice_is_read_once(settings: Settings, two_roots: tuple[Path, Path]) -> None:
+    corpus, extra = two_roots
+    report = ingest([corpus, extra, corpus], settings, FakeEmbedder())
+    assert report.skipped == []
+    assert [s.root for s in report.sources] == [str(corpus), str(extra)]
