@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import discord
@@ -314,4 +315,14 @@ class Admin(commands.Cog):
     def skipped(self, report: IngestReport) -> list[tuple[str, str]]:
         """Each skipped file by its name under its source, with the reason; no server paths."""
         sources = self.bot.config.sources
-        return [(source_name(p.where, sources), self.bot.redact(p.reason)) for p in report.skipped]
+        return [
+            (
+                # A file or record is named relative to its source; a failed source by itself.
+                source_name(p.where, sources)
+                if Path(p.where).is_absolute()
+                else f"{Path(source.root).name}/{p.where}",
+                self.bot.redact(p.reason),
+            )
+            for source in report.sources
+            for p in source.problems
+        ]

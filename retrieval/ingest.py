@@ -41,13 +41,21 @@ class SourceReport:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
-    # Files and records of this root that were skipped.
-    skipped: int = 0
     # Why the root as a whole could not be read; nothing was pruned from it.
     failure: str | None = None
+    # What was skipped: files and records, named relative to the root (or, for a root
+    # that failed, the root as given).
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.problems)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        del data["problems"]  # listed once, in the report's "skipped"
+        data["skipped"] = self.skipped
+        return data
 
 
 @dataclass
@@ -236,7 +244,7 @@ def _ingest(
 def _skip(report: IngestReport, counts: SourceReport, problem: Problem) -> None:
     logger.info("skipped %s", problem)  # callers report problems (CLI, bot)
     report.skipped.append(problem)
-    counts.skipped += 1
+    counts.problems.append(problem)
 
 
 def prune_plan(
