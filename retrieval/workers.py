@@ -15,6 +15,7 @@ consumer does with the articles.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -85,6 +86,15 @@ def _memory_message(limits: IngestSettings) -> str:
 
 _pools: dict[int, _Pool] = {}
 _pools_lock = threading.Lock()
+
+
+@atexit.register
+def _close_pools() -> None:
+    """Workers end with the process (and are waited for, not left to be reaped by init)."""
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()
 
 
 @contextlib.contextmanager
