@@ -147,27 +147,7 @@ def _ingest(
     sources = list(unique.values())
     with lock.next_generation(embedder.dimension, settings.chunking) as index:
         indexed = index.store.indexed_articles()
-        found: dict[str, _Found] = {}
-        outcomes: dict[str, SourceOutcome] = {}
-        for source in sources:
-            counts = SourceReport(source.root)
-            report.sources.append(counts)
-            for item in source.read():
-                if isinstance(item, Problem):
-                    _skip(report, counts, item)
-                elif item.id in found:
-                    problem = Problem(
-                        item.source, f"duplicate article id {item.id!r}; kept the first"
-                    )
-                    _skip(report, counts, problem)
-                else:
-                    found[item.id] = _Found(item, counts)
-                    counts.articles += 1
-            outcome = source.outcome
-            outcomes[source.root] = outcome
-            counts.failure = outcome.failure
-            counts.documents = outcome.documents
-        report.files = sum(s.documents for s in report.sources)
+        found, outcomes = _read(sources, report)
 
         pending: list[tuple[_Found, str]] = []
         for item in found.values():
@@ -239,6 +219,32 @@ def _ingest(
         report.seconds,
     )
     return report
+
+
+def _read(
+    sources: Sequence[Source], report: IngestReport
+) -> tuple[dict[str, _Found], dict[str, SourceOutcome]]:
+    """Every source's articles by id (the first of a duplicated id), and its outcome."""
+    found: dict[str, _Found] = {}
+    outcomes: dict[str, SourceOutcome] = {}
+    for source in sources:
+        counts = SourceReport(source.root)
+        report.sources.append(counts)
+        for item in source.read():
+            if isinstance(item, Problem):
+                _skip(report, counts, item)
+            elif item.id in found:
+                problem = Problem(item.source, f"duplicate article id {item.id!r}; kept the first")
+                _skip(report, counts, problem)
+            else:
+                found[item.id] = _Found(item, counts)
+                counts.articles += 1
+        outcome = source.outcome
+        outcomes[source.root] = outcome
+        counts.failure = outcome.failure
+        counts.documents = outcome.documents
+    report.files = sum(s.documents for s in report.sources)
+    return found, outcomes
 
 
 def _skip(report: IngestReport, counts: SourceReport, problem: Problem) -> None:

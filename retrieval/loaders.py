@@ -17,7 +17,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -126,10 +126,10 @@ def find_files(
             found = _classify(entry, name, root, follow_symlinks)
             if isinstance(found, Path):
                 folders.append((name, found))
-            elif isinstance(found, Problem):
-                yield found
+            elif isinstance(found, SourceFile):
+                yield replace(found, confine=confine)
             elif found is not None:
-                yield SourceFile(found[0], printable(name), confine)
+                yield found
         for name, folder in reversed(folders):
             try:
                 info = folder.stat()
@@ -150,9 +150,9 @@ def _sorted_entries(folder: Path) -> list[os.DirEntry[str]]:
 
 def _classify(
     entry: os.DirEntry[str], name: str, root: str, follow_symlinks: bool
-) -> Path | Problem | tuple[Path] | None:
-    """A folder to walk (its path), a file to read (a 1-tuple of its path), a problem, or
-    None for an entry passed over quietly (unsupported, or a link to a folder inside)."""
+) -> Path | SourceFile | Problem | None:
+    """A folder to walk (its path), a file to read, a problem, or None for an entry passed
+    over quietly (an unsupported file, or a link to a folder inside the root)."""
     supported = Path(entry.name).suffix.lower() in SUPPORTED_SUFFIXES
     try:
         if entry.is_symlink():
@@ -181,9 +181,9 @@ def _classify(
     return _regular(Path(entry.path), mode, name) if supported else None
 
 
-def _regular(path: Path, mode: int, name: str) -> tuple[Path] | Problem:
+def _regular(path: Path, mode: int, name: str) -> SourceFile | Problem:
     if stat.S_ISREG(mode):
-        return (path,)
+        return SourceFile(path, printable(name))
     return Problem(printable(name), f"not a regular file ({_kind(mode)}); not opened")
 
 
@@ -262,7 +262,8 @@ def read_bytes(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> b
         fd = os.open(source.path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise LoadError("a link (links are read only through their folder)") from None
+            # Listing resolved every link: this one was swapped in since.
+            raise LoadError("it became a link after its folder was listed; not read") from None
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None
     try:
         info = os.fstat(fd)
@@ -273,7 +274,7 @@ def read_bytes(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> b
             if where is not None and not _inside(where, source.confine):
                 raise LoadError("it lies outside the source folder (--follow-symlinks reads it)")
         if info.st_size > limit:
-            raise LoadError(_too_large(info.st_size, limits))
+            raise LoadError(_too_large(limits))
         if path_only:
             reader = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
         else:
@@ -286,7 +287,7 @@ def read_bytes(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> b
         if fd >= 0:
             os.close(fd)
     if len(data) > limit:
-        raise LoadError(_too_large(len(data), limits))
+        raise LoadError(_too_large(limits))
     return data
 
 
@@ -297,7 +298,7 @@ def _open_path(fd: int) -> str | None:
         return None  # no /proc: the check made when listing the folder stands
 
 
-def _too_large(size: int, limits: IngestSettings) -> str:
+def _too_large(limits: IngestSettings) -> str:
     return f"larger than {limits.max_file_mb:,} MB ([ingest] max_file_mb)"
 
 

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .errors import LoadError
+from .loaders import SourceFile, Unreadable, find_files
 from .records import Article, Problem
 from .text import printable
+from .workers import load_files
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -43,13 +45,15 @@ class SourceOutcome:
     documents: int = 0
 
     def keeps(self, source: str) -> bool:
-        """Whether an indexed article cited as ``source`` belongs to a document in ``kept``."""
+        """Whether an indexed article cited as ``source`` belongs to a document (or lies in
+        a folder) in ``kept``. Looks up the few names it could belong to, so pruning a
+        large index costs one set look-up per name, whatever the size of ``kept``."""
         if not self.kept:
             return False
-        return any(
-            source == name or source.startswith((f"{name}#", f"{name}:", f"{name}/"))
-            for name in self.kept
-        )
+        names = {source, source.rsplit("#", 1)[0], source.rsplit(":", 1)[0]}
+        parts = source.split("/")
+        names.update("/".join(parts[:end]) for end in range(1, len(parts)))
+        return not self.kept.isdisjoint(names)
 
 
 @runtime_checkable
@@ -101,9 +105,6 @@ class FileSource:
         return self._outcome
 
     def read(self) -> Iterator[Article | Problem]:
-        from .loaders import SourceFile, Unreadable, find_files
-        from .workers import load_files
-
         if self._root != printable(self._root):
             yield from self._fail("the path is not valid UTF-8 (rename it)")
             return
