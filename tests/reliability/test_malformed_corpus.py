@@ -10,29 +10,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
-import retrieval.cli as cli_module
-from retrieval.cli import cli
+from retrieval.cli import Runtime, cli
+from retrieval.config import SearchSettings, Settings
 from tests.fakes import FakeEmbedder
 from tests.reliability.malformed import GOOD_QUESTIONS, unexplained, write_corpus
 
 
-@pytest.fixture
-def fake_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(cli_module, "_embedder", lambda settings: FakeEmbedder())
-    config = tmp_path / "answer-everything.toml"
-    config.write_text("[search]\nmin_confidence = 0.0\n")
-    monkeypatch.setenv("CITEBOT_CONFIG", str(config))
+def run(*args: str | Path) -> Result:
+    """The CLI with the fake model, given through its public Runtime. The fake model's
+    similarities are not calibrated for "not covered": every question is answered."""
+    settings = Settings(search=SearchSettings(min_confidence=0.0))
+    runtime = Runtime(settings=settings, make_embedder=lambda s, **options: FakeEmbedder())
+    return CliRunner().invoke(cli, [str(a) for a in args], obj=runtime)
 
 
-def test_malformed_corpus(tmp_path: Path, fake_model: None) -> None:
+def test_malformed_corpus(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "articles", variants=8, seed=7)
     assert len(corpus.bad) >= 250
     index = tmp_path / "index"
 
-    result = CliRunner().invoke(cli, ["ingest", str(corpus.folder), "--index", str(index)])
+    result = run("ingest", corpus.folder, "--index", index)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     skipped = dict(
@@ -47,7 +46,7 @@ def test_malformed_corpus(tmp_path: Path, fake_model: None) -> None:
 
     batch = tmp_path / "questions.jsonl"
     batch.write_text("\n".join(json.dumps({"question": q}) for q in GOOD_QUESTIONS.values()))
-    asked = CliRunner().invoke(cli, ["ask", "--batch", str(batch), "--index", str(index), "--json"])
+    asked = run("ask", "--batch", batch, "--index", index, "--json")
     assert asked.exit_code == 0, asked.output
     answers = [json.loads(line) for line in asked.stdout.splitlines()]
     firsts = [a["results"][0]["article"]["id"] for a in answers]

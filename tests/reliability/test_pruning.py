@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import retrieval.cli as cli_module
-from retrieval.cli import cli
+from retrieval.cli import Runtime, cli
 from retrieval.config import IngestSettings, Settings
 from retrieval.errors import PruneRefusedError
 from retrieval.index import read_manifest
@@ -59,22 +58,17 @@ def two_roots(tmp_path: Path, settings: Settings) -> tuple[Path, Path]:
     return corpus, extra
 
 
-@pytest.fixture
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEmbedder]:
-    embedder = FakeEmbedder()
-    monkeypatch.setattr(cli_module, "_embedder", lambda settings: embedder)
-    yield embedder
-
-
 def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args])
+    """The CLI with the fake model, given through its public Runtime."""
+    runtime = Runtime(make_embedder=lambda settings, **options: FakeEmbedder())
+    return CliRunner().invoke(cli, [str(a) for a in args], obj=runtime)
 
 
 # -- a root that cannot be read is never pruned from ----------------------------------------
 
 
 def test_prune_with_a_missing_root_keeps_its_articles(
-    settings: Settings, two_roots: tuple[Path, Path], fake_model: FakeEmbedder
+    settings: Settings, two_roots: tuple[Path, Path]
 ) -> None:
     corpus, extra = two_roots
     before = article_ids(settings)
@@ -88,7 +82,7 @@ def test_prune_with_a_missing_root_keeps_its_articles(
 
 
 def test_prune_with_only_a_missing_root_changes_nothing(
-    settings: Settings, two_roots: tuple[Path, Path], tmp_path: Path, fake_model: FakeEmbedder
+    settings: Settings, two_roots: tuple[Path, Path], tmp_path: Path
 ) -> None:
     """The issue's repro: `citebot ingest --prune /missing` emptied the index."""
     before = article_ids(settings)
@@ -200,7 +194,7 @@ def test_the_share_is_configurable(settings: Settings, two_roots: tuple[Path, Pa
 
 
 def test_the_cli_refuses_a_large_prune_in_one_line(
-    settings: Settings, two_roots: tuple[Path, Path], fake_model: FakeEmbedder
+    settings: Settings, two_roots: tuple[Path, Path]
 ) -> None:
     corpus, _ = two_roots
     shutil.rmtree(corpus)
@@ -238,7 +232,7 @@ def test_a_relative_root_is_recorded_as_an_absolute_path(
 
 
 def test_the_json_report_lists_each_source(
-    settings: Settings, two_roots: tuple[Path, Path], fake_model: FakeEmbedder, tmp_path: Path
+    settings: Settings, two_roots: tuple[Path, Path], tmp_path: Path
 ) -> None:
     corpus, extra = two_roots
     missing = tmp_path / "missing"
