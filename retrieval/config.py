@@ -115,6 +115,27 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    # Sent with every request. Site owners read it in their logs: add a way to reach you.
+    user_agent: str = "citebot/0.1 (indexes articles to answer questions with cited passages)"
+    # Seconds between two requests to one host (a robots.txt Crawl-delay may ask for more).
+    delay_seconds: float = 1.0
+    # Seconds a request may take, from connecting to the last byte.
+    timeout_seconds: float = 20.0
+    # A response larger than this (after decompression) is refused.
+    max_bytes: int = 20_000_000
+    max_redirects: int = 5
+    # Pages read from one feed or sitemap at most.
+    max_urls: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.delay_seconds < 0 or self.timeout_seconds <= 0:
+            raise ConfigError("[web] delay_seconds must be >= 0 and timeout_seconds > 0")
+        if self.max_bytes < 1 or self.max_redirects < 0 or self.max_urls < 1:
+            raise ConfigError("[web] max_bytes and max_urls must be positive, max_redirects >= 0")
+
+
+@dataclass(frozen=True)
 class BotSettings:
     # Channels in which every message is treated as a question.
     channels: tuple[int, ...] = ()
@@ -144,6 +165,7 @@ class Settings:
     search: SearchSettings = field(default_factory=SearchSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     bot: BotSettings = field(default_factory=BotSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     def with_index(self, index_dir: Path | str | None) -> Settings:
         return self if index_dir is None else replace(self, index_dir=Path(index_dir))
@@ -155,6 +177,7 @@ _SECTIONS = {
     "search": SearchSettings,
     "ingest": IngestSettings,
     "bot": BotSettings,
+    "web": WebSettings,
 }
 
 

@@ -39,3 +39,21 @@ class LoadError(CitebotError):
 
 class PruneRefusedError(CitebotError):
     """Pruning would remove more of the index than the configured share allows."""
+
+
+class FetchError(LoadError):
+    """A URL could not be fetched, or its content was refused (robots.txt, size, type).
+
+    ``status`` is the HTTP status when the server answered with an error, so callers can
+    tell a page that is gone (404, 410) from one that failed for a while.
+    """
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.url = url
+        self.reason = reason
+        self.status = status
+
+    @property
+    def gone(self) -> bool:
+        return self.status in (404, 410)
