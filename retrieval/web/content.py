@@ -1,0 +1,108 @@
+"""What a response holds (a page, a feed, a sitemap, a PDF), and its text decoded right.
+
+The kind is read from the content first (a PDF's signature, an XML document's root
+element) and from the declared Content-Type only when the content does not say: servers
+often send feeds as text/html or PDFs as application/octet-stream.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import zlib
+from typing import Literal
+
+from ..errors import LoadError
+
+Kind = Literal["html", "feed", "sitemap", "pdf"]
+
+FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/rdf+xml"})
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_FEED_ROOTS = frozenset({"rss", "feed", "rdf"})
+_SITEMAP_ROOTS = frozenset({"urlset", "sitemapindex"})
+# Skipped before a document's first element: white space, <?xml ...?>, comments, a doctype.
+_PROLOGUE = re.compile(rb"(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>)*", re.DOTALL | re.IGNORECASE)
+_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+# WHATWG: pages labelled Latin-1 or ASCII are decoded as Windows-1252 by every browser.
+_AS_WINDOWS_1252 = frozenset({"iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii", "l1"})
+
+
+def root_element(body: bytes) -> str | None:
+    """The local name of the first element (``rss``, ``feed``, ``html``...), lower case."""
+    head = body[:4096].removeprefix(codecs.BOM_UTF8)
+    match = _ROOT.match(head, _PROLOGUE.match(head).end())  # type: ignore[union-attr]
+    return match.group(1).decode("ascii").rpartition(":")[2].lower() if match else None
+
+
+def detect_kind(content_type: str, body: bytes) -> Kind | None:
+    """What the response is, from its content, else its Content-Type; None for anything else."""
+    if body.lstrip()[:5] == b"%PDF-":
+        return "pdf"
+    root = root_element(body)
+    if root in _FEED_ROOTS:
+        return "feed"
+    if root in _SITEMAP_ROOTS:
+        return "sitemap"
+    if root == "html":
+        return "html"
+    if content_type == "application/pdf":
+        return "pdf"
+    if content_type in FEED_TYPES:
+        return "feed"
+    head = body[:4096].lower()
+    if content_type in HTML_TYPES or b"<html" in head or b"<!doctype html" in head:
+        return "html"
+    return None
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """A gzip file's content (a ``sitemap.xml.gz`` served as is), at most ``limit`` bytes."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise LoadError(f"bad gzip data: {exc}") from None
+    if len(data) > limit:
+        raise LoadError(f"larger than the {limit:,}-byte limit once decompressed ([web] max_bytes)")
+    return data
+
+
+def is_gzip(body: bytes) -> bool:
+    return body[:2] == b"\x1f\x8b"
+
+
+def decode_html(body: bytes, declared: str | None) -> str:
+    """The page's text, even when its declared encoding is wrong.
+
+    Valid UTF-8 is taken as UTF-8 whatever the label says (text in another encoding is
+    almost never valid UTF-8, while pages labelled Latin-1 often are UTF-8); otherwise the
+    declared charset (the header's, then the page's ``<meta>``), else Windows-1252.
+    """
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16")):
+        if body.startswith(bom) or (encoding == "utf-16" and body.startswith(codecs.BOM_UTF16_BE)):
+            return body.decode(encoding, errors="replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    meta = _META_CHARSET.search(body[:4096])
+    for label in (declared, meta.group(1).decode("ascii") if meta else None):
+        encoding = _codec(label)
+        if encoding and encoding != "utf-8":
+            try:
+                return body.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+    return body.decode("cp1252", errors="replace")
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    if label.strip().lower() in _AS_WINDOWS_1252:
+        return "cp1252"
+    try:
+        return codecs.lookup(label.strip()).name
+    except LookupError:
+        return None
