@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from retrieval.records import Answer, Article, ArticleRef, ArticleSummary, IndexStats, Passage
+from retrieval.records import (
+    Answer,
+    Article,
+    ArticleRef,
+    ArticleSummary,
+    IndexStats,
+    Passage,
+    paragraphs_label,
+)
 from retrieval.text import sentence_spans, split_sentences
 
 if TYPE_CHECKING:
@@ -159,25 +167,32 @@ def quote_passage(passage: Passage, budget: int = PASSAGE_BUDGET) -> str:
     return "\n".join(f"> {line}" if line.strip() else ">" for line in body.splitlines())
 
 
-def paragraphs_label(first: int, last: int) -> str:
-    return f"¶ {first}" if first == last else f"¶ {first}–{last}"
+def citation(
+    number: int, article: ArticleRef, location: str | None = None, link: str | None = None
+) -> str:
+    """``[n] Title (linked) · source · date · ¶ p`` on one line, never split.
 
-
-def citation(number: int, article: ArticleRef, paragraphs: tuple[int, int] | None = None) -> str:
-    """``[n] Title (linked when a url is known) · source · date · ¶ p`` on one line, never split."""
+    The title links to ``link`` (the passage's place on the page) when given, else to the
+    article's url.
+    """
     title = escape(shorten(article.title, 200))
-    url = article.url if article.url and article.url.startswith(("http://", "https://")) else None
-    named = f"[{title}](<{url}>)" if url and len(url) <= 512 else f"*{title}*"
+    url = next((u for u in (link, article.url) if _linkable(u)), None)
+    named = f"[{title}](<{url}>)" if url else f"*{title}*"
     parts = [f"**[{number}]** {named}", escape(shorten(article.source, 120))]
     if article.date:
         parts.append(escape(article.date[:32]))
-    if paragraphs:
-        parts.append(paragraphs_label(*paragraphs))
+    if location:
+        parts.append(location)
     return " · ".join(parts)
 
 
+def _linkable(url: str | None) -> bool:
+    return bool(url and url.startswith(("http://", "https://")) and len(url) <= 512)
+
+
 def passage_block(passage: Passage, budget: int = PASSAGE_BUDGET) -> str:
-    return f"{quote_passage(passage, budget)}\n{citation(passage.rank, passage.article, passage.paragraphs)}"
+    cited = citation(passage.rank, passage.article, passage.location, passage.link)
+    return f"{quote_passage(passage, budget)}\n{cited}"
 
 
 def _title(prefix: str, text: str) -> str:
@@ -240,8 +255,12 @@ def answer_pages(answer: Answer, *, budget: int = PAGE_BUDGET) -> AnswerPages:
 
 def article_pages(article: Article, *, budget: int = PAGE_BUDGET) -> list[discord.Embed]:
     """The article's metadata and its full text, paginated at paragraph boundaries."""
+
+    def label(i: int) -> str:
+        return f"p. {article.pages[i - 1]} ¶{i}" if article.pages else f"¶{i}"
+
     numbered = [
-        f"`¶{i}` {escape(p)}" for i, p in enumerate(article.paragraphs, start=1) if p.strip()
+        f"`{label(i)}` {escape(p)}" for i, p in enumerate(article.paragraphs, start=1) if p.strip()
     ]
     pages = pack(numbered or ["(This article has no text.)"], budget)
     url = article.url if article.url and article.url.startswith(("http://", "https://")) else None

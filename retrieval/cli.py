@@ -241,9 +241,7 @@ def ingest(
 
 def citation(passage: Passage) -> str:
     article = passage.article
-    first, last = passage.paragraphs
-    paragraphs = f"¶{first}" if first == last else f"¶{first}–{last}"
-    parts = [article.title, article.source, article.date, paragraphs]
+    parts = [article.title, article.source, article.date, passage.location]
     return " · ".join(p for p in parts if p)
 
 
@@ -265,8 +263,8 @@ def render_answer(answer: Answer, color: bool = False) -> str:
     blocks = []
     for passage in answer.passages:
         head = f"[{passage.rank}] {citation(passage)}"
-        if passage.article.url:
-            head += f"\n    {passage.article.url}"
+        if link := passage.link or passage.article.url:
+            head += f"\n    {link}"
         body = "\n".join("    " + line for line in marked_passage(passage, color).split("\n"))
         blocks.append(f"{head}\n{body}")
     return "\n\n".join(blocks)
@@ -411,13 +409,19 @@ def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: b
     found = _open_store_only(_settings(ctx, index)).article(id_or_title)
     if as_json:
         data = {**vars(found.ref), "paragraphs": found.paragraphs}
+        if found.pages:
+            data["pages"] = list(found.pages)
         click.echo(json.dumps(data, ensure_ascii=False))
         return
     click.echo(found.title)
     meta = [found.source, found.url, found.date, found.author]
     click.echo(" · ".join(m for m in meta if m))
     click.echo()
+    page = None
     for number, paragraph in enumerate(found.paragraphs, start=1):
+        if found.pages and found.pages[number - 1] != page:
+            page = found.pages[number - 1]
+            click.echo(f"— page {page} —\n")
         click.echo(f"[{number}] {paragraph}\n")
 
 

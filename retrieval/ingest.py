@@ -88,7 +88,11 @@ class IngestReport:
 
 def content_hash(article: Article, settings: Settings) -> str:
     """Changes when the article or anything that shapes its chunks changes."""
-    payload = {"article": asdict(article), "chunking": asdict(settings.chunking)}
+    fields = asdict(article)
+    if not article.pages:
+        # Articles without pages hash as they did before pages existed: not re-embedded.
+        del fields["pages"]
+    payload = {"article": fields, "chunking": asdict(settings.chunking)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

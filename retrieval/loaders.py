@@ -1,4 +1,4 @@
-"""Read articles from files: .txt, .md, .html and .json/.jsonl exports.
+"""Read articles from files: .txt, .md, .html, .pdf and .json/.jsonl exports.
 
 ``find_files`` walks a source root; ``load_file`` reads one file. A file that cannot
 be read at all raises LoadError; a file with some bad records (or some articles over
@@ -33,7 +33,10 @@ TEXT_SUFFIXES = (".txt", ".text")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES
+PDF_SUFFIXES = (".pdf",)
+SUPPORTED_SUFFIXES = (
+    TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES + PDF_SUFFIXES
+)
 
 DEFAULT_LIMITS = IngestSettings()
 
@@ -209,13 +212,15 @@ def discover(
 def load_file(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> Loaded:
     """The articles of one file. LoadError when none can be had; per-record problems else."""
     suffix = source.path.suffix.lower()
+    if suffix in PDF_SUFFIXES:
+        return Loaded([_checked(_load_pdf(source, limits), limits)])
     text = read_text(source, limits)
     if suffix in JSON_SUFFIXES:
         return _load_json(source, text, limits)
     if suffix in MARKDOWN_SUFFIXES:
         return Loaded([_checked(_load_markdown(source, text, limits), limits)])
     if suffix in HTML_SUFFIXES:
-        return Loaded([_checked(_load_html(source, text), limits)])
+        return Loaded([_checked(article_from_html(text, source.name), limits)])
     articles: list[Article] = []
     problems: list[Problem] = []
     for article in _load_plain_text(source, text):
@@ -573,7 +578,11 @@ def _letters_outside_links(tree: Any) -> int:
     return count
 
 
-def _load_html(source: SourceFile, html: str) -> Article:
+def article_from_html(html: str, name: str, url: str | None = None) -> Article:
+    """The article of an HTML page (files, web pages and feed entries alike), cited as ``name``.
+
+    ``url`` is where the page came from, when it came from the web.
+    """
     import trafilatura
 
     tree = trafilatura.load_html(html)
@@ -583,7 +592,7 @@ def _load_html(source: SourceFile, html: str) -> Article:
     # Precision mode: a page with no article (only menus and a footer) yields nothing
     # rather than its navigation text.
     document = trafilatura.bare_extraction(
-        tree, with_metadata=True, include_comments=False, favor_precision=True
+        tree, url=url, with_metadata=True, include_comments=False, favor_precision=True
     )
     if document is None or not (document.text or "").strip():
         raise LoadError("no article text found in the HTML")
@@ -596,13 +605,27 @@ def _load_html(source: SourceFile, html: str) -> Article:
     if not lines:
         raise LoadError("no article text found in the HTML")
     return Article(
-        id=source.name.rsplit(".", 1)[0],
-        title=title or title_from_name(source.name),
+        id=name.rsplit(".", 1)[0],
+        title=title or title_from_name(name),
         text=_join([re.sub(r"\s+", " ", line) for line in lines]),
-        source=source.name,
+        source=name,
         url=document.url,
         date=document.date,
         author=document.author,
+    )
+
+
+# -- pdf -------------------------------------------------------------------------------
+
+
+def _load_pdf(source: SourceFile, limits: IngestSettings) -> Article:
+    from .pdf import pdf_article
+
+    return pdf_article(
+        read_bytes(source, limits),
+        article_id=source.name.rsplit(".", 1)[0],
+        source=source.name,
+        fallback_title=title_from_name(source.name),
     )
 
 

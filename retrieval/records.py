@@ -8,6 +8,11 @@ from typing import Any
 PARAGRAPH_SEPARATOR = "\n\n"
 
 
+def paragraphs_label(first: int, last: int) -> str:
+    """``¶ 3`` or ``¶ 3–4`` (1-based, inclusive)."""
+    return f"¶ {first}" if first == last else f"¶ {first}–{last}"
+
+
 @dataclass(frozen=True)
 class Problem:
     """Something that was skipped while reading sources, and why.
@@ -46,10 +51,18 @@ class Article:
     url: str | None = None
     date: str | None = None
     author: str | None = None
+    # A paged document (PDF): the page number of each paragraph. Empty for other articles.
+    pages: tuple[int, ...] = ()
 
     @property
     def paragraphs(self) -> list[str]:
         return self.text.split(PARAGRAPH_SEPARATOR)
+
+    def page_span(self, first: int, last: int) -> tuple[int, int] | None:
+        """Pages of paragraphs ``first`` to ``last`` (1-based), or None if it has no pages."""
+        if not self.pages:
+            return None
+        return self.pages[first - 1], self.pages[last - 1]
 
     @property
     def ref(self) -> ArticleRef:
@@ -97,6 +110,21 @@ class Passage:
     char_start: int
     char_end: int
     chunk_ids: tuple[int, ...]
+    # First and last page, for a paged document (PDF).
+    pages: tuple[int, int] | None = None
+    # Where the passage is on the web: its article's URL with a text fragment, or the PDF
+    # page (see retrieval.links).
+    link: str | None = None
+
+    @property
+    def location(self) -> str:
+        """``¶ 3``, ``¶ 3–4``, ``p. 2, ¶ 5`` or ``pp. 2–3, ¶ 5–7``: where a reader finds it."""
+        paragraphs = paragraphs_label(*self.paragraphs)
+        if not self.pages:
+            return paragraphs
+        start, end = self.pages
+        pages = f"p. {start}" if start == end else f"pp. {start}–{end}"
+        return f"{pages}, {paragraphs}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +136,8 @@ class Passage:
             "paragraphs": list(self.paragraphs),
             "char_span": [self.char_start, self.char_end],
             "chunk_ids": list(self.chunk_ids),
+            "pages": list(self.pages) if self.pages else None,
+            "link": self.link,
             "article": asdict(self.article),
         }
 

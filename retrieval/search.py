@@ -22,6 +22,7 @@ from .config import SearchSettings, Settings
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import ArticleNotFoundError, BadQuestionError
 from .index import OpenIndex, open_index
+from .links import passage_link
 from .records import Answer, Article, ArticleRef, ArticleSummary, IndexStats, Passage
 from .store import ChunkRow
 from .text import keyword_terms, sentence_spans, stem, words
@@ -270,6 +271,11 @@ class Searcher:
         end = max(r.char_end for r in group.rows)
         text = article.text[start:end]
         h_start, h_end = best_sentences(question, text)
+        paragraphs = (
+            min(r.paragraph_start for r in group.rows),
+            max(r.paragraph_end for r in group.rows),
+        )
+        pages = article.page_span(*paragraphs)
         return Passage(
             rank=rank,
             score=group.score,
@@ -278,13 +284,12 @@ class Searcher:
             highlight_start=h_start,
             highlight_end=h_end,
             article=article.ref,
-            paragraphs=(
-                min(r.paragraph_start for r in group.rows),
-                max(r.paragraph_end for r in group.rows),
-            ),
+            paragraphs=paragraphs,
             char_start=start,
             char_end=end,
             chunk_ids=tuple(sorted(r.id for r in group.rows)),
+            pages=pages,
+            link=passage_link(article, start, end, pages),
         )
 
     # -- look-up: no model needed ------------------------------------------------------

@@ -6,16 +6,17 @@ half resolves to the same row here.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import IndexDamagedError
-from .records import Article, ArticleRef, ArticleSummary, Chunk
+from .records import PARAGRAPH_SEPARATOR, Article, ArticleRef, ArticleSummary, Chunk
 from .text import keyword_terms
 
 SCHEMA = """
@@ -48,6 +49,26 @@ CREATE TABLE IF NOT EXISTS chunks (
 -- Titles are indexed beside each chunk's text so that a title match counts for BM25.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
     title, body, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+-- Paged documents (PDF): paragraphs from first_paragraph on (1-based) are on page `page`,
+-- up to the next row's first_paragraph.
+CREATE TABLE IF NOT EXISTS article_pages (
+    article_id TEXT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+    first_paragraph INTEGER NOT NULL,
+    page INTEGER NOT NULL,
+    PRIMARY KEY (article_id, first_paragraph)
+);
+-- What the web sources last fetched, committed with the articles it produced, so that a
+-- conditional request never says "unchanged" of content that was not committed:
+-- `articles` maps each article id to its content_hash as committed here (JSON).
+CREATE TABLE IF NOT EXISTS web_resources (
+    url TEXT PRIMARY KEY,
+    etag TEXT,
+    last_modified TEXT,
+    lastmod TEXT,
+    articles TEXT NOT NULL,
+    listing TEXT NOT NULL,
+    fetched_at TEXT NOT NULL
 );
 """
 
@@ -100,8 +121,38 @@ class ChunkRow:
     paragraph_end: int
 
 
-def _article(row: sqlite3.Row) -> Article:
-    return Article(**{k: row[k] for k in row.keys()})  # noqa: SIM118 (Row has no __iter__ of keys)
+def _article(row: sqlite3.Row, pages: list[tuple[int, int]] | None = None) -> Article:
+    article = Article(**{k: row[k] for k in row.keys()})  # noqa: SIM118 (Row has no __iter__ of keys)
+    if not pages:
+        return article
+    # Runs of (first paragraph, page) back to one page number per paragraph.
+    count = article.text.count(PARAGRAPH_SEPARATOR) + 1
+    bounds = [first for first, _ in pages[1:]] + [count + 1]
+    numbers = [
+        page for (first, page), end in zip(pages, bounds, strict=True) for _ in range(first, end)
+    ]
+    return replace(article, pages=tuple(numbers))
+
+
+def _page_runs(pages: Sequence[int]) -> list[tuple[int, int]]:
+    """(first paragraph, page) for each run of paragraphs on one page."""
+    return [
+        (number, page)
+        for number, page in enumerate(pages, start=1)
+        if number == 1 or pages[number - 2] != page
+    ]
+
+
+@dataclass(frozen=True)
+class WebResourceRow:
+    """A ``web_resources`` row; ``articles`` maps ids to their committed content hashes."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    lastmod: str | None
+    articles: dict[str, str]
+    listing: list[dict[str, str | None]]
 
 
 def _ref(row: sqlite3.Row) -> ArticleRef:
@@ -125,6 +176,11 @@ class Store:
             self._add_root_column()
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys = ON")
+        # An index written before pages and web sources existed has neither table; a writer
+        # has just created them, a reader does without.
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        self._has_pages = "article_pages" in tables
+        self._has_web = "web_resources" in tables
 
     def close(self) -> None:
         self._db.close()
@@ -243,7 +299,43 @@ class Store:
                 (chunk_id, article.title, chunk.text),
             )
             ids.append(chunk_id)
+        if article.pages:
+            self._db.executemany(
+                "INSERT INTO article_pages (article_id, first_paragraph, page) VALUES (?, ?, ?)",
+                [(article.id, first, page) for first, page in _page_runs(article.pages)],
+            )
         return ids
+
+    def save_web_resources(self, rows: Iterable[WebResourceRow]) -> None:
+        """Record what was fetched, with the content hashes its articles have here and now.
+
+        An article that is not in the store (it was skipped) leaves its resource unrecorded,
+        so the next fetch of it is unconditional.
+        """
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        hashes = self.content_hashes()
+        for row in rows:
+            if any(article_id not in hashes for article_id in row.articles):
+                self._db.execute("DELETE FROM web_resources WHERE url = ?", (row.url,))
+                continue
+            committed = {article_id: hashes[article_id] for article_id in row.articles}
+            self._db.execute(
+                "INSERT OR REPLACE INTO web_resources"
+                " (url, etag, last_modified, lastmod, articles, listing, fetched_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.url,
+                    row.etag,
+                    row.last_modified,
+                    row.lastmod,
+                    json.dumps(committed, sort_keys=True),
+                    json.dumps(row.listing, sort_keys=True),
+                    now,
+                ),
+            )
+
+    def forget_web_resources(self, urls: Iterable[str]) -> None:
+        self._db.executemany("DELETE FROM web_resources WHERE url = ?", [(u,) for u in urls])
 
     # -- reading -----------------------------------------------------------------
 
@@ -285,18 +377,27 @@ class Store:
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE id IN ({marks})", ids
-        )
-        return {r["id"]: _article(r) for r in rows}
+        ).fetchall()
+        pages: dict[str, list[tuple[int, int]]] = {}
+        if self._has_pages:
+            for article_id, first, page in self._db.execute(
+                "SELECT article_id, first_paragraph, page FROM article_pages"
+                f" WHERE article_id IN ({marks}) ORDER BY article_id, first_paragraph",
+                ids,
+            ):
+                pages.setdefault(article_id, []).append((first, page))
+        return {r["id"]: _article(r, pages.get(r["id"])) for r in rows}
 
     def article(self, article_id: str) -> Article | None:
         return self.articles_by_id([article_id]).get(article_id)
 
     def articles_titled(self, title: str) -> list[Article]:
         rows = self._db.execute(
-            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE title = ? COLLATE NOCASE ORDER BY id",
-            (title,),
+            "SELECT id FROM articles WHERE title = ? COLLATE NOCASE ORDER BY id", (title,)
         )
-        return [_article(r) for r in rows]
+        ids = [r[0] for r in rows]
+        found = self.articles_by_id(ids)
+        return [found[i] for i in ids]
 
     def search_titles(self, text: str, limit: int) -> list[ArticleRef]:
         """Articles whose title contains ``text`` (case-insensitive), prefix matches first."""
@@ -318,3 +419,21 @@ class Store:
         return [
             ArticleSummary(_ref(r), r["chunk_count"], r["text"].count("\n\n") + 1) for r in rows
         ]
+
+    def web_resources(self) -> dict[str, WebResourceRow]:
+        if not self._has_web:
+            return {}
+        rows = self._db.execute(
+            "SELECT url, etag, last_modified, lastmod, articles, listing FROM web_resources"
+        )
+        return {
+            r["url"]: WebResourceRow(
+                r["url"],
+                r["etag"],
+                r["last_modified"],
+                r["lastmod"],
+                json.loads(r["articles"]),
+                json.loads(r["listing"]),
+            )
+            for r in rows
+        }

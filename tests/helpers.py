@@ -32,3 +32,36 @@ def build_index(
 def with_search(settings: Settings, **changes: object) -> Settings:
     """``settings`` with some search settings changed."""
     return replace(settings, search=replace(settings.search, **changes))
+
+
+def make_pdf(
+    pages: list[list[str]],
+    *,
+    title: str | None = None,
+    author: str | None = None,
+    running_head: str | None = None,
+    spaced: bool = True,
+) -> bytes:
+    """A real PDF (written by fpdf2) with these paragraphs on these pages; ``spaced``
+    paragraphs have a gap between them, others only their short last line."""
+    from datetime import UTC, datetime
+
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_creation_date(datetime(2024, 3, 5, tzinfo=UTC))
+    if title:
+        pdf.set_title(title)
+    if author:
+        pdf.set_author(author)
+    pdf.set_font("Helvetica", size=11)
+    for number, paragraphs in enumerate(pages, start=1):
+        pdf.add_page()
+        if running_head:
+            pdf.cell(0, 6, f"{running_head} {number}")
+            pdf.ln(10)
+        for paragraph in paragraphs:
+            pdf.multi_cell(0, 6, paragraph, new_x="LMARGIN", new_y="NEXT")
+            if spaced:
+                pdf.ln(4)
+    return bytes(pdf.output())

@@ -437,19 +437,25 @@ def test_discover_recurses_sorts_and_skips_hidden(tmp_path: Path) -> None:
     ]:
         write(tmp_path, name, "x")
     found, problems = discover([tmp_path])
-    assert [f.name for f in found] == ["a.md", "b.txt", "sub/d.html", "sub/deeper/c.JSONL"]
+    assert [f.name for f in found] == [
+        "a.md",
+        "b.txt",
+        "notes.pdf",
+        "sub/d.html",
+        "sub/deeper/c.JSONL",
+    ]
     assert all(f.path == tmp_path / f.name for f in found)
     # Unsupported files inside a folder are passed over quietly.
     assert problems == []
 
 
 def test_discover_reports_unsupported_and_missing_paths(tmp_path: Path) -> None:
-    pdf = write(tmp_path, "report.pdf", "x").path
+    docx = write(tmp_path, "report.docx", "x").path
     txt = write(tmp_path, "sub/one.txt", "x").path
-    found, problems = discover([pdf, txt, tmp_path / "nowhere"])
+    found, problems = discover([docx, txt, tmp_path / "nowhere"])
     assert [(f.path, f.name) for f in found] == [(txt, "one.txt")]
-    assert [p.where for p in problems] == [str(pdf), str(tmp_path / "nowhere")]
-    assert "unsupported" in problems[0].reason and ".pdf" in problems[0].reason
+    assert [p.where for p in problems] == [str(docx), str(tmp_path / "nowhere")]
+    assert "unsupported" in problems[0].reason and ".docx" in problems[0].reason
     assert "no such file" in problems[1].reason
 
 

@@ -51,7 +51,7 @@ async def test_ask_and_mention_end_to_end(
         followup = fake.answered[iid]
         description = followup["embeds"][0]["description"]
         assert (
-            "**[1]** [How tool libraries lend tools](<https://example.org/tool-libraries>)"
+            "**[1]** [How tool libraries lend tools](<https://example.org/tool-libraries#:~:text=A%20tool%20library%20is,"
             in description
         )
         assert followup["allowed_mentions"] == {"parse": []}

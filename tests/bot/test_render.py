@@ -50,7 +50,7 @@ def test_highlight_is_bold_and_citation_is_numbered_and_linked() -> None:
 
 def test_citation_without_url_is_not_a_link() -> None:
     ref = ArticleRef("b", "Bees", "bees.md")
-    line = render.citation(2, ref, (3, 3))
+    line = render.citation(2, ref, "¶ 3")
     assert "](" not in line
     assert line.startswith("**[2]** *Bees*") and line.endswith("¶ 3")
 

@@ -61,7 +61,7 @@ async def test_ask_defers_then_answers_with_bold_highlight_and_citations(
     embed = result.response.embeds[0]
     assert embed.title == f"❓ {QUESTION}"
     assert (
-        "**[1]** [How tool libraries lend tools](<https://example.org/tool-libraries>)"
+        "**[1]** [How tool libraries lend tools](<https://example.org/tool-libraries#:~:text=A%20tool%20library%20is,"
         in embed.description
     )
     assert "tool-libraries.md · 2024-03-01 · ¶" in embed.description
