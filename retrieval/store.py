@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS article_pages (
 -- `articles` maps each article id to its content_hash as committed here (JSON).
 CREATE TABLE IF NOT EXISTS web_resources (
     url TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
     etag TEXT,
     last_modified TEXT,
     lastmod TEXT,
@@ -148,6 +149,8 @@ class WebResourceRow:
     """A ``web_resources`` row; ``articles`` maps ids to their committed content hashes."""
 
     url: str
+    # "page", "feed", "sitemap" or "sitemapindex": what the URL was, so its listing is read right.
+    kind: str
     etag: str | None
     last_modified: str | None
     lastmod: str | None
@@ -321,10 +324,11 @@ class Store:
             committed = {article_id: hashes[article_id] for article_id in row.articles}
             self._db.execute(
                 "INSERT OR REPLACE INTO web_resources"
-                " (url, etag, last_modified, lastmod, articles, listing, fetched_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " (url, kind, etag, last_modified, lastmod, articles, listing, fetched_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.url,
+                    row.kind,
                     row.etag,
                     row.last_modified,
                     row.lastmod,
@@ -424,11 +428,12 @@ class Store:
         if not self._has_web:
             return {}
         rows = self._db.execute(
-            "SELECT url, etag, last_modified, lastmod, articles, listing FROM web_resources"
+            "SELECT url, kind, etag, last_modified, lastmod, articles, listing FROM web_resources"
         )
         return {
             r["url"]: WebResourceRow(
                 r["url"],
+                r["kind"],
                 r["etag"],
                 r["last_modified"],
                 r["lastmod"],

@@ -151,7 +151,7 @@ class Fetcher:
             if not is_web_url(current):
                 where = "" if current == url else f" (redirected to {current})"
                 raise FetchError(url, f"only http and https URLs are fetched{where}")
-            if not allow_private and self._is_private(current):
+            if not allow_private and self.is_private(current):
                 raise FetchError(
                     url, f"refused: {urlsplit(current).hostname} is a local or private address"
                 )
@@ -226,7 +226,7 @@ class Fetcher:
         elif status >= 500 or status == 429:
             host.robots_refusal = f"robots.txt could not be read (HTTP {status}); not fetching"
 
-    def _is_private(self, url: str) -> bool:
+    def is_private(self, url: str) -> bool:
         """True when the URL's host is, or resolves to, a non-public address."""
         hostname = urlsplit(url).hostname or ""
         with self._guard:

@@ -1,0 +1,131 @@
+"""What the index remembers of the web: validators, lastmods and listings, per URL.
+
+They live in the index's own store (table ``web_resources``), written in the same
+generation as the articles they describe, and are read back from the committed
+generation before anything is fetched. A remembered resource is trusted only while every
+article it produced is still in the index with the very content hash recorded with it:
+so "not modified" can never stand for content that was not committed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..records import Article
+from ..store import Store, WebResourceRow
+from .fetch import Validators
+
+
+@dataclass(frozen=True)
+class Link:
+    """A page that a feed or a sitemap lists, with what the listing says of it."""
+
+    url: str
+    # The listing's change stamp for the page (sitemap lastmod, feed entry update).
+    lastmod: str | None = None
+    # A feed entry's own title, date and author, which win over the page's.
+    title: str | None = None
+    date: str | None = None
+    author: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Link:
+        return cls(**{k: data.get(k) for k in ("url", "lastmod", "title", "date", "author")})
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What one URL gave when it was last fetched."""
+
+    url: str
+    # "page" (an HTML page or a PDF), "feed", "sitemap" (of pages) or "sitemapindex".
+    kind: str
+    validators: Validators = field(default_factory=Validators)
+    lastmod: str | None = None
+    # Ids of the articles it gave itself (a page's article; a feed's full-text entries).
+    articles: tuple[str, ...] = ()
+    # The pages it lists (feeds, sitemaps).
+    listing: tuple[Link, ...] = ()
+
+    def row(self) -> WebResourceRow:
+        return WebResourceRow(
+            url=self.url,
+            kind=self.kind,
+            etag=self.validators.etag,
+            last_modified=self.validators.last_modified,
+            lastmod=self.lastmod,
+            articles=dict.fromkeys(self.articles, ""),
+            listing=[link.to_json() for link in self.listing],
+        )
+
+
+class WebState:
+    """The committed generation's web resources and articles, for one ingest's reads."""
+
+    def __init__(self, store: Store | None) -> None:
+        self._store = store
+        self._rows = store.web_resources() if store else {}
+        self._hashes = store.content_hashes() if store and self._rows else {}
+
+    @classmethod
+    def open(cls, index_dir: Path) -> WebState:
+        """The state of the index at ``index_dir``; empty when there is no index yet."""
+        from ..errors import CitebotError
+        from ..index import STORE_FILE, read_manifest
+
+        try:
+            manifest = read_manifest(index_dir)
+            return cls(Store(index_dir / manifest.folder / STORE_FILE, read_only=True))
+        except (CitebotError, OSError, sqlite3.Error):
+            # No index yet, or none readable (the write will say so): everything is new.
+            return cls(None)
+
+    def __enter__(self) -> WebState:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def resource(self, url: str) -> Resource | None:
+        """What ``url`` gave last time, if every article it gave is still indexed as it was."""
+        row = self._rows.get(url)
+        if row is None:
+            return None
+        if any(self._hashes.get(i) != digest for i, digest in row.articles.items()):
+            return None
+        return Resource(
+            url=row.url,
+            kind=row.kind,
+            validators=Validators(row.etag, row.last_modified),
+            lastmod=row.lastmod,
+            articles=tuple(row.articles),
+            listing=tuple(Link.from_json(item) for item in row.listing),
+        )
+
+    def articles(self, ids: tuple[str, ...]) -> list[Article]:
+        if not ids or self._store is None:
+            return []
+        found = self._store.articles_by_id(ids)
+        return [found[i] for i in ids if i in found]
+
+    def has_article(self, article_id: str) -> bool:
+        if self._store is None:
+            return False
+        return self._store.article(article_id) is not None
