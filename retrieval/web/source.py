@@ -26,6 +26,7 @@ from ..records import Article
 from .content import Kind, decode_html, detect_kind, gunzip, is_gzip
 from .feeds import FULL_TEXT_MIN_WORDS, FeedEntry, parse_feed
 from .fetch import Fetched, Fetcher
+from .prefetch import prefetch
 from .sitemaps import parse_sitemap
 from .state import Link, Resource, WebState
 from .urls import is_web_url, normalize_url
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 ANY: frozenset[Kind] = frozenset({"html", "feed", "sitemap", "pdf"})
 ARTICLE_KINDS: frozenset[Kind] = frozenset({"html", "pdf"})
 SITEMAP_KINDS: frozenset[Kind] = frozenset({"sitemap"})
+# Articles fetched ahead of the reader.
+READ_AHEAD = 32
 # A web page with less text than this is not an article (trafilatura keeps a menu's few
 # words when a page has nothing else).
 MIN_PAGE_WORDS = 25
@@ -93,14 +96,23 @@ class WebSource:
         return self._outcome
 
     def read(self) -> Iterator[Article | Problem]:
+        """The articles and problems, fetched in a worker thread a few pages ahead of the
+        caller, so fetching overlaps whatever the caller does with them (embedding)."""
         fetcher = self._fetcher or Fetcher(self.settings.web)
-        try:
+        crawl: _Crawl | None = None
+
+        def crawl_all() -> Iterator[Article | Problem]:
+            nonlocal crawl
             with WebState.open(self.settings.index_dir) as state:
                 crawl = _Crawl(self, fetcher, state)
                 yield from crawl.visit(Link(self.url), ANY, root=True)
+
+        try:
+            yield from prefetch(crawl_all, READ_AHEAD)
         finally:
             if self._fetcher is None:
                 fetcher.close()
+        assert crawl is not None
         self._outcome = WebOutcome(
             failure=crawl.failure,
             gone=frozenset(crawl.gone),

@@ -1,0 +1,65 @@
+"""Run a generator in a worker thread, a bounded number of items ahead of its consumer."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_DONE = object()
+# How often a blocked worker checks whether the consumer has gone away.
+_POLL_SECONDS = 0.1
+
+
+def prefetch(produce: Callable[[], Iterator[T]], ahead: int) -> Iterator[T]:
+    """The items of ``produce()``, made in a worker thread at most ``ahead`` items early.
+
+    An exception in the worker is raised here, at the point it happened in the sequence.
+    When the consumer stops early (closes this generator), the worker stops at its next item.
+    """
+    items: queue.Queue[object] = queue.Queue(maxsize=max(1, ahead))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        made = produce()
+        try:
+            for item in made:
+                if not put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failure(exc))
+            return
+        finally:
+            made.close()  # type: ignore[attr-defined]  # a generator: runs its cleanup here
+        put(_DONE)
+
+    worker = threading.Thread(target=work, name="citebot-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                break
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
