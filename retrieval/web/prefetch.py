@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -14,7 +14,7 @@ _DONE = object()
 _POLL_SECONDS = 0.1
 
 
-def prefetch(produce: Callable[[], Iterator[T]], ahead: int) -> Iterator[T]:
+def prefetch(produce: Callable[[], Generator[T, None, None]], ahead: int) -> Iterator[T]:
     """The items of ``produce()``, made in a worker thread at most ``ahead`` items early.
 
     An exception in the worker is raised here, at the point it happened in the sequence.
@@ -42,7 +42,7 @@ def prefetch(produce: Callable[[], Iterator[T]], ahead: int) -> Iterator[T]:
             put(_Failure(exc))
             return
         finally:
-            made.close()  # type: ignore[attr-defined]  # a generator: runs its cleanup here
+            made.close()  # runs its cleanup (finally blocks) in this thread
         put(_DONE)
 
     worker = threading.Thread(target=work, name="citebot-prefetch", daemon=True)

@@ -14,7 +14,7 @@ out of a feed or a sitemap is kept; only a page answering 404 or 410 is reported
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from html import escape
 from urllib.parse import urlsplit
@@ -101,7 +101,7 @@ class WebSource:
         fetcher = self._fetcher or Fetcher(self.settings.web)
         crawl: _Crawl | None = None
 
-        def crawl_all() -> Iterator[Article | Problem]:
+        def crawl_all() -> Generator[Article | Problem, None, None]:
             nonlocal crawl
             with WebState.open(self.settings.index_dir) as state:
                 crawl = _Crawl(self, fetcher, state)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import pytest
 
@@ -15,7 +15,7 @@ def test_items_come_in_order_and_the_work_runs_ahead_in_another_thread() -> None
     made: list[tuple[int, float]] = []
     threads: set[str] = set()
 
-    def produce() -> Iterator[int]:
+    def produce() -> Generator[int, None, None]:
         for n in range(5):
             threads.add(threading.current_thread().name)
             made.append((n, time.monotonic()))
@@ -31,7 +31,7 @@ def test_items_come_in_order_and_the_work_runs_ahead_in_another_thread() -> None
 
 
 def test_an_error_in_the_worker_is_raised_where_it_happened() -> None:
-    def produce() -> Iterator[int]:
+    def produce() -> Generator[int, None, None]:
         yield 1
         raise ValueError("boom")
 
@@ -44,7 +44,7 @@ def test_an_error_in_the_worker_is_raised_where_it_happened() -> None:
 def test_a_consumer_that_stops_early_stops_the_worker() -> None:
     produced = []
 
-    def produce() -> Iterator[int]:
+    def produce() -> Generator[int, None, None]:
         for n in range(1000):
             produced.append(n)
             yield n
