@@ -68,8 +68,7 @@ CREATE TABLE IF NOT EXISTS web_resources (
     last_modified TEXT,
     lastmod TEXT,
     articles TEXT NOT NULL,
-    listing TEXT NOT NULL,
-    fetched_at TEXT NOT NULL
+    listing TEXT NOT NULL
 );
 """
 
@@ -313,28 +312,30 @@ class Store:
         """Record what was fetched, with the content hashes its articles have here and now.
 
         An article that is not in the store (it was skipped) leaves its resource unrecorded,
-        so the next fetch of it is unconditional.
+        so the next fetch of it is unconditional. A row that is already recorded as it is
+        is not written again, so a sync that changed nothing leaves the store unchanged.
         """
-        now = datetime.now(UTC).isoformat(timespec="seconds")
         hashes = self.content_hashes()
+        known = self.web_resources()
         for row in rows:
             if any(article_id not in hashes for article_id in row.articles):
                 self._db.execute("DELETE FROM web_resources WHERE url = ?", (row.url,))
                 continue
-            committed = {article_id: hashes[article_id] for article_id in row.articles}
+            row = replace(row, articles={i: hashes[i] for i in row.articles})
+            if known.get(row.url) == row:
+                continue
             self._db.execute(
                 "INSERT OR REPLACE INTO web_resources"
-                " (url, kind, etag, last_modified, lastmod, articles, listing, fetched_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " (url, kind, etag, last_modified, lastmod, articles, listing)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.url,
                     row.kind,
                     row.etag,
                     row.last_modified,
                     row.lastmod,
-                    json.dumps(committed, sort_keys=True),
+                    json.dumps(row.articles, sort_keys=True),
                     json.dumps(row.listing, sort_keys=True),
-                    now,
                 ),
             )
 
