@@ -83,11 +83,31 @@ class Fetched:
 
 
 @dataclass
-class _Host:
-    """Per origin: whose turn it is, when the next request may go, and its robots.txt."""
+class _Turn:
+    """Per origin, for the whole process: whose turn it is, and when the next request may go.
+
+    Shared by every Fetcher, so two sources on one host (or a sync and a re-index) still
+    take turns and keep the delay between them.
+    """
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     ready_at: float = 0.0
+
+
+_TURNS: dict[str, _Turn] = {}
+_TURNS_GUARD = threading.Lock()
+
+
+def _turn(key: str) -> _Turn:
+    with _TURNS_GUARD:
+        return _TURNS.setdefault(key, _Turn())
+
+
+@dataclass
+class _Host:
+    """Per origin, for one Fetcher: its turn, the delay it keeps, and its robots.txt."""
+
+    turn: _Turn
     delay: float = 0.0
     robots: Protego | None = None
     # Why every path of the host is off limits (robots.txt unreachable), if it is.
@@ -156,13 +176,13 @@ class Fetcher:
                     url, f"refused: {urlsplit(current).hostname} is a local or private address"
                 )
             host = self._host(current)
-            with host.lock:
+            with host.turn.lock:
                 self._check_robots(url, current, host)
                 self._wait_turn(host)
                 try:
                     response = self._send(url, current, validators)
                 finally:
-                    host.ready_at = time.monotonic() + host.delay
+                    host.turn.ready_at = time.monotonic() + host.delay
             if isinstance(response, str):
                 current = response
                 continue
@@ -175,12 +195,12 @@ class Fetcher:
         key = origin(url)
         with self._guard:
             if key not in self._hosts:
-                self._hosts[key] = _Host(delay=self.settings.delay_seconds)
+                self._hosts[key] = _Host(_turn(key), delay=self.settings.delay_seconds)
             return self._hosts[key]
 
     @staticmethod
     def _wait_turn(host: _Host) -> None:
-        pause = host.ready_at - time.monotonic()
+        pause = host.turn.ready_at - time.monotonic()
         if pause > 0:
             time.sleep(pause)
 
@@ -210,7 +230,7 @@ class Fetcher:
             host.robots_refusal = f"{_describe(exc, self.settings)} (reading robots.txt)"
             return
         finally:
-            host.ready_at = time.monotonic() + host.delay
+            host.turn.ready_at = time.monotonic() + host.delay
         if 200 <= status < 300:
             host.robots = Protego.parse(body.decode("utf-8", errors="replace"))
             crawl_delay = host.robots.crawl_delay(ROBOTS_TOKEN)

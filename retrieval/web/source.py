@@ -161,7 +161,7 @@ class _Crawl:
         prior = self.state.resource(url)
         if prior is not None and link.lastmod and prior.lastmod == link.lastmod:
             # The listing says the page has not changed since it was indexed.
-            yield from self._reuse(prior, prior, allowed)
+            yield from self._reuse(prior, link)
             return
         try:
             fetched = self.fetcher.get(
@@ -171,7 +171,9 @@ class _Crawl:
             yield from self._failed(link, exc, root=root)
             return
         if fetched.not_modified and prior is not None:
-            yield from self._reuse(prior, replace(prior, validators=fetched.validators), allowed)
+            # Remember the listing's new stamp too, so the next read need not ask.
+            current = replace(prior, validators=fetched.validators, lastmod=link.lastmod)
+            yield from self._reuse(current, link)
             return
         try:
             yield from self._read(link, fetched, allowed)
@@ -191,14 +193,14 @@ class _Crawl:
             self.failure = exc.reason
         yield Problem(link.url, exc.reason)
 
-    def _reuse(
-        self, prior: Resource, keep: Resource, allowed: frozenset[Kind]
-    ) -> Iterator[Article | Problem]:
-        """What ``prior`` gave last time, read back from the index; its listing visited again."""
+    def _reuse(self, resource: Resource, link: Link) -> Iterator[Article | Problem]:
+        """What ``resource`` gave last time, read back from the index (with what the listing
+        says of it now); its own listing visited again."""
         self.documents += 1
-        self.resources.append(keep)
-        yield from self.state.articles(prior.articles)
-        yield from self._follow(prior.listing, prior.kind)
+        self.resources.append(resource)
+        for article in self.state.articles(resource.articles):
+            yield _with_listing(article, link) if resource.kind == "page" else article
+        yield from self._follow(resource.listing, resource.kind)
 
     def _follow(self, listing: tuple[Link, ...], kind: str) -> Iterator[Article | Problem]:
         # A sitemap index lists sitemaps; a feed or a sitemap lists pages.
@@ -264,12 +266,7 @@ class _Crawl:
             article = replace(
                 article, id=page_id, source=link.url, url=canonical or fetched.final_url
             )
-        return replace(
-            article,
-            title=link.title or article.title,
-            date=link.date or article.date,
-            author=link.author or article.author,
-        )
+        return _with_listing(article, link)
 
     def _feed(self, link: Link, fetched: Fetched, body: bytes) -> Iterator[Article | Problem]:
         feed_url = normalize_url(link.url)
@@ -293,6 +290,16 @@ class _Crawl:
         )
         yield from articles
         yield from self._follow(tuple(listing), "feed")
+
+
+def _with_listing(article: Article, link: Link) -> Article:
+    """The article with the title, date and author its feed entry gives, where it gives them."""
+    return replace(
+        article,
+        title=link.title or article.title,
+        date=link.date or article.date,
+        author=link.author or article.author,
+    )
 
 
 def _entry_article(entry: FeedEntry, fallback_id: str) -> Article | LoadError | None:

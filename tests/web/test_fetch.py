@@ -228,3 +228,17 @@ def test_requests_are_counted(site: LocalSite, web_settings: WebSettings) -> Non
         first = fetcher.get(site.url("/e"), allow_private=True)
         fetcher.get(site.url("/e"), first.validators, allow_private=True)
         assert (fetcher.requests, fetcher.conditional_requests) == (3, 1)
+
+
+def test_the_delay_holds_across_fetchers(site: LocalSite, web_settings: WebSettings) -> None:
+    """Two sources on one host (each with its own fetcher) still keep the delay between them."""
+    site.routes["/a"] = Route(PAGE)
+    polite = replace(web_settings, delay_seconds=0.3)
+    with Fetcher(polite) as first:
+        first.get(site.url("/a"), allow_private=True)
+    with Fetcher(polite) as second:
+        second.get(site.url("/a"), allow_private=True)
+    hits = sorted(site.hits, key=lambda h: h.started)
+    gaps = [b.started - a.ended for a, b in itertools.pairwise(hits)]
+    assert [h.path for h in hits] == ["/robots.txt", "/a", "/robots.txt", "/a"]
+    assert min(gaps) >= 0.29
