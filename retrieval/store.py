@@ -68,7 +68,9 @@ CREATE TABLE IF NOT EXISTS web_resources (
     last_modified TEXT,
     lastmod TEXT,
     articles TEXT NOT NULL,
-    listing TEXT NOT NULL
+    listing TEXT NOT NULL,
+    -- The day (UTC) the URL last answered, to space out checks of unlisted pages.
+    checked TEXT
 );
 """
 
@@ -155,6 +157,7 @@ class WebResourceRow:
     lastmod: str | None
     articles: dict[str, str]
     listing: list[dict[str, str | None]]
+    checked: str | None = None
 
 
 def _ref(row: sqlite3.Row) -> ArticleRef:
@@ -326,8 +329,8 @@ class Store:
                 continue
             self._db.execute(
                 "INSERT OR REPLACE INTO web_resources"
-                " (url, kind, etag, last_modified, lastmod, articles, listing)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " (url, kind, etag, last_modified, lastmod, articles, listing, checked)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.url,
                     row.kind,
@@ -336,6 +339,7 @@ class Store:
                     row.lastmod,
                     json.dumps(row.articles, sort_keys=True),
                     json.dumps(row.listing, sort_keys=True),
+                    row.checked,
                 ),
             )
 
@@ -429,7 +433,8 @@ class Store:
         if not self._has_web:
             return {}
         rows = self._db.execute(
-            "SELECT url, kind, etag, last_modified, lastmod, articles, listing FROM web_resources"
+            "SELECT url, kind, etag, last_modified, lastmod, articles, listing, checked"
+            " FROM web_resources"
         )
         return {
             r["url"]: WebResourceRow(
@@ -440,6 +445,7 @@ class Store:
                 r["lastmod"],
                 json.loads(r["articles"]),
                 json.loads(r["listing"]),
+                r["checked"],
             )
             for r in rows
         }

@@ -28,7 +28,7 @@ from .feeds import FULL_TEXT_MIN_WORDS, FeedEntry, parse_feed
 from .fetch import Fetched, Fetcher
 from .prefetch import prefetch
 from .sitemaps import parse_sitemap
-from .state import Link, Resource, WebState
+from .state import Link, Resource, WebState, today
 from .urls import is_web_url, normalize_url
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,9 @@ class _Crawl:
             return
         if fetched.not_modified and prior is not None:
             # Remember the listing's new stamp too, so the next read need not ask.
-            current = replace(prior, validators=fetched.validators, lastmod=link.lastmod)
+            current = replace(
+                prior, validators=fetched.validators, lastmod=link.lastmod, checked=today()
+            )
             yield from self._reuse(current, link)
             return
         try:
@@ -225,7 +227,9 @@ class _Crawl:
         url = normalize_url(link.url)
         if kind in ARTICLE_KINDS:
             article = self._page(link, fetched, body, kind)
-            resource = Resource(url, "page", fetched.validators, link.lastmod, (article.id,))
+            resource = Resource(
+                url, "page", fetched.validators, link.lastmod, (article.id,), checked=today()
+            )
             self.resources.append(resource)
             yield article
         elif kind == "feed":
@@ -234,7 +238,9 @@ class _Crawl:
             sitemap = parse_sitemap(body, fetched.final_url)
             listing = tuple(Link(e.url, e.lastmod) for e in sitemap.entries)
             kind_name = "sitemapindex" if sitemap.is_index else "sitemap"
-            resource = Resource(url, kind_name, fetched.validators, link.lastmod, (), listing)
+            resource = Resource(
+                url, kind_name, fetched.validators, link.lastmod, (), listing, checked=today()
+            )
             self.resources.append(resource)
             yield from self._follow(listing, kind_name)
 
@@ -286,7 +292,15 @@ class _Crawl:
                 assert entry.link
                 listing.append(Link(entry.link, entry.stamp, entry.title, entry.date, entry.author))
         self.resources.append(
-            Resource(feed_url, "feed", fetched.validators, link.lastmod, tuple(own), tuple(listing))
+            Resource(
+                feed_url,
+                "feed",
+                fetched.validators,
+                link.lastmod,
+                tuple(own),
+                tuple(listing),
+                checked=today(),
+            )
         )
         yield from articles
         yield from self._follow(tuple(listing), "feed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -53,6 +54,8 @@ class Resource:
     articles: tuple[str, ...] = ()
     # The pages it lists (feeds, sitemaps).
     listing: tuple[Link, ...] = ()
+    # The day (UTC, YYYY-MM-DD) it last answered.
+    checked: str | None = None
 
     def row(self) -> WebResourceRow:
         return WebResourceRow(
@@ -63,7 +66,12 @@ class Resource:
             lastmod=self.lastmod,
             articles=dict.fromkeys(self.articles, ""),
             listing=[link.to_json() for link in self.listing],
+            checked=self.checked,
         )
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
 
 
 class WebState:
@@ -117,6 +125,7 @@ class WebState:
             lastmod=row.lastmod,
             articles=tuple(row.articles),
             listing=tuple(Link.from_json(item) for item in row.listing),
+            checked=row.checked,
         )
 
     def articles(self, ids: tuple[str, ...]) -> list[Article]:
