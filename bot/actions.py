@@ -20,6 +20,7 @@ from retrieval.records import Answer, ArticleSummary
 from retrieval.search import check_question
 
 from . import render
+from .errors import Redactor, public_message
 from .services import IndexHolder
 from .store import BotStore, ShownAnswer
 
@@ -201,8 +202,11 @@ async def sources(holder: IndexHolder) -> list[discord.Embed]:
     return render.sources_pages(summaries)
 
 
-async def stats(holder: IndexHolder) -> discord.Embed:
-    return render.stats_embed(await holder.stats())
+async def stats(holder: IndexHolder, redact: Redactor) -> discord.Embed:
+    """The index's statistics, with when the sources were last read in and what that did."""
+    result = holder.last_sync
+    error = public_message(result.error, redact) if result and result.error else None
+    return render.stats_embed(await holder.stats(), render.sync_line(result, error))
 
 
 async def suggest(holder: IndexHolder, text: str) -> list[tuple[str, str]]:

@@ -42,6 +42,8 @@ class BotConfig:
     cooldown_seconds: float = 10.0
     threads: bool = False
     follow_seconds: float = 5.0
+    # Seconds between two background syncs of the sources; 0: none.
+    sync_seconds: float = 0.0
     search: SearchSettings = field(default_factory=SearchSettings)
     # Where the articles and the index live: named in re-index reports, never shown as paths.
     sources: tuple[str, ...] = ()
@@ -59,6 +61,7 @@ class BotConfig:
             cooldown_seconds=bot.cooldown_seconds,
             threads=bot.threads,
             follow_seconds=bot.follow_seconds,
+            sync_seconds=bot.sync_interval_minutes * 60,
             search=settings.search,
             sources=tuple(settings.sources),
             index_dir=Path(settings.index_dir),
@@ -124,6 +127,8 @@ class CitebotClient(commands.Bot):
         self.add_dynamic_items(*dynamic_items())
         if self.config.follow_seconds > 0:
             self.spawn(self.holder.follow(self.config.follow_seconds))
+        if self.config.sync_seconds > 0:
+            self.spawn(self.holder.sync_every(self.config.sync_seconds))
         state = self.config.state_file
         if state is None or self.application_id is None:
             logger.warning("no state file or application id; slash commands not synced")

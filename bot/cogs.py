@@ -230,7 +230,7 @@ class Library(commands.Cog):
     @app_commands.command(name="stats", description="Index size, model and last ingest.")
     async def stats(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await send(interaction, embed=await actions.stats(self.bot.holder))
+        await send(interaction, embed=await actions.stats(self.bot.holder, self.bot.redact))
 
 
 class Admin(commands.Cog):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from retrieval.ingest import IngestReport
 
     from .feedback import FeedbackReport
+    from .services import SyncResult
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 CONTENT_LIMIT = 2000
@@ -315,7 +316,17 @@ def human_size(size: int) -> str:
     return f"{value:.1f} GB"
 
 
-def stats_embed(stats: IndexStats) -> discord.Embed:
+def sync_line(result: SyncResult | None, error_message: str | None = None) -> str:
+    """When the sources were last read in (a sync or /reindex) and what that did."""
+    if result is None:
+        return "none since the bot started"
+    when = result.at.strftime("%Y-%m-%d %H:%M UTC")
+    if result.report is None:
+        return f"{when} · failed: {error_message or 'see the log'}"
+    return f"{when} · {result.report.changes_line()}"
+
+
+def stats_embed(stats: IndexStats, last_sync: str | None = None) -> discord.Embed:
     embed = discord.Embed(title="Index statistics", colour=COLOUR)
     embed.add_field(name="Articles", value=f"{stats.articles:,}")
     embed.add_field(name="Passages (chunks)", value=f"{stats.chunks:,}")
@@ -323,6 +334,8 @@ def stats_embed(stats: IndexStats) -> discord.Embed:
     embed.add_field(name="Model", value=shorten(f"{stats.model} ({stats.dimension}d)", 1000))
     embed.add_field(name="Created", value=shorten(stats.created or "unknown", 100))
     embed.add_field(name="Last ingest", value=shorten(stats.updated or "unknown", 100))
+    if last_sync is not None:
+        embed.add_field(name="Last sync", value=shorten(last_sync, FIELD_VALUE_LIMIT), inline=False)
     return embed
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -100,6 +101,16 @@ class ReindexBusyError(CitebotError):
         super().__init__("A re-index is already running.")
 
 
+@dataclass(frozen=True)
+class SyncResult:
+    """When the sources were last read into the index (a sync or /reindex), and how it went."""
+
+    at: datetime
+    report: IngestReport | None = None
+    # Why it failed (shown through bot.errors.public_message, never as is).
+    error: BaseException | None = None
+
+
 class IndexHolder:
     """The current searcher, swapped without a missed question when a newer index appears.
 
@@ -121,6 +132,8 @@ class IndexHolder:
         self._reindex_lock = asyncio.Lock()
         self._swap_lock = asyncio.Lock()
         self._last_problem: str | None = None
+        # The last sync or /reindex, for /stats.
+        self.last_sync: SyncResult | None = None
 
     @property
     def current(self) -> SearcherLike:
@@ -210,7 +223,12 @@ class IndexHolder:
             raise ReindexBusyError
         async with self._reindex_lock:
             started = time.perf_counter()
-            report = await asyncio.to_thread(self.source.rebuild)
+            try:
+                report = await asyncio.to_thread(self.source.rebuild)
+            except Exception as exc:
+                self.last_sync = SyncResult(datetime.now(UTC), error=exc)
+                raise
+            self.last_sync = SyncResult(datetime.now(UTC), report)
             committed = await asyncio.to_thread(self.source.generation)
             await self._switch(committed)
             logger.info(
@@ -219,6 +237,26 @@ class IndexHolder:
                 self.generation,
             )
             return report
+
+    async def sync_every(self, seconds: float) -> None:
+        """``reindex`` every ``seconds``, until cancelled: the configured sync schedule.
+
+        A sync due while a /reindex runs is skipped (that re-index is the sync); a failed
+        sync keeps the current index and is tried again at the next turn.
+        """
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                report = await self.reindex()
+            except ReindexBusyError:
+                continue
+            except CitebotError as exc:
+                logger.warning("background sync failed, the current index stays: %s", exc)
+                continue
+            except Exception:
+                logger.exception("background sync failed; keeping the current index")
+                continue
+            logger.info("background sync: %s", report.changes_line())
 
     async def _switch(self, committed: int) -> bool:
         async with self._swap_lock:

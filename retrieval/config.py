@@ -153,6 +153,13 @@ class BotSettings:
     # How often (seconds) the bot checks for a newer index written by the CLI or a sync;
     # 0 turns the check off.
     follow_seconds: float = 5.0
+    # Minutes between two background syncs of the sources (what `citebot sync` does),
+    # each swapped in without a restart like /reindex; 0 turns it off.
+    sync_interval_minutes: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.sync_interval_minutes < 0:
+            raise ConfigError("[bot] sync_interval_minutes must be 0 (off) or more")
 
 
 @dataclass(frozen=True)

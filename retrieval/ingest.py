@@ -79,6 +79,14 @@ class IngestReport:
         """The roots that could not be read at all (nothing was pruned from them)."""
         return [s for s in self.sources if s.failure]
 
+
+    def changes_line(self) -> str:
+        """``3 added, 1 updated, 0 removed, 2 failed, 40 unchanged``: what a sync did."""
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed,"
+            f" {len(self.skipped)} failed, {self.unchanged} unchanged"
+        )
+
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["skipped"] = [{"where": p.where, "reason": p.reason} for p in self.skipped]
