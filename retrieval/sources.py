@@ -1,7 +1,7 @@
 """Sources: the roots given to ingest, each read as a stream of articles and problems.
 
-A root is a file or a folder today (``FileSource``); URL, feed and sitemap sources plug
-in beside it through ``open_source``. Ingest reads every source, then uses each one's
+A root is a file or a folder (``FileSource``), or a URL of a page, a feed, a sitemap or a
+PDF (``retrieval.web.source.WebSource``); ``open_source`` picks the kind. Ingest reads every source, then uses each one's
 ``SourceOutcome`` to decide what pruning may remove: nothing from a root that failed,
 only what the source reports gone from a root it could not read completely, and
 otherwise every indexed article of the root that was not found again.
@@ -10,7 +10,7 @@ otherwise every indexed article of the root that was not found again.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -23,6 +23,7 @@ from .workers import load_files
 
 if TYPE_CHECKING:
     from .config import Settings
+    from .store import Store
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class SourceOutcome:
 
 @runtime_checkable
 class Source(Protocol):
-    """One root given to ingest: a file or folder today; a URL, feed or sitemap later."""
+    """One root given to ingest: a file or a folder, or a URL."""
 
     @property
     def root(self) -> str:
@@ -75,8 +76,40 @@ class Source(Protocol):
         ...
 
 
+@runtime_checkable
+class StatefulSource(Source, Protocol):
+    """A source that remembers what it read (HTTP validators, listings) in the index itself."""
+
+    def save_state(self, store: Store) -> None:
+        """Record what was read, in the generation being written, after its articles.
+
+        Called inside the write, so the state commits atomically with the articles it
+        describes (and is lost with them if the write fails).
+        """
+        ...
+
+
+@runtime_checkable
+class CheckingSource(Source, Protocol):
+    """A source that cannot list all it once gave (a feed rolls over), but can check articles.
+
+    With ``--prune``, ingest asks it about the indexed articles of its root that the read
+    did not find; only those it confirms deleted are removed.
+    """
+
+    def confirm_gone(self, article_ids: Sequence[str]) -> tuple[frozenset[str], list[Problem]]:
+        """Of ``article_ids``, those deleted at their origin; and what could not be checked."""
+        ...
+
+
 def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
-    """The source for a root as the user gave it (a path today; web kinds join here)."""
+    """The source for a root as the user gave it: a URL (page, feed, sitemap, PDF) or a path."""
+    from .web.urls import looks_like_url
+
+    if isinstance(given, str) and looks_like_url(given):
+        from .web.source import WebSource
+
+        return WebSource(given, settings)
     return FileSource(given, settings)
 
 

@@ -318,7 +318,7 @@ class Store:
         so the next fetch of it is unconditional. A row that is already recorded as it is
         is not written again, so a sync that changed nothing leaves the store unchanged.
         """
-        hashes = self.content_hashes()
+        hashes = {i: a.content_hash for i, a in self.indexed_articles().items()}
         known = self.web_resources()
         for row in rows:
             if any(article_id not in hashes for article_id in row.articles):

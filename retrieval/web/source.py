@@ -14,15 +14,17 @@ out of a feed or a sitemap is kept; only a page answering 404 or 410 is reported
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from html import escape
 from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import CitebotError, FetchError, LoadError
-from ..loaders import Problem, article_from_html, title_from_name
-from ..records import Article
+from ..loaders import article_from_html, title_from_name
+from ..records import Article, Problem
+from ..sources import SourceOutcome
+from ..store import Store
 from .content import Kind, decode_html, detect_kind, gunzip, is_gzip
 from .feeds import FULL_TEXT_MIN_WORDS, FeedEntry, parse_feed
 from .fetch import Fetched, Fetcher
@@ -42,20 +44,6 @@ READ_AHEAD = 32
 # words when a page has nothing else).
 MIN_PAGE_WORDS = 25
 _KIND_NAMES = {"html": "an HTML page", "feed": "a feed", "sitemap": "a sitemap", "pdf": "a PDF"}
-
-
-@dataclass(frozen=True)
-class WebOutcome:
-    """How reading went (the fields of ``retrieval.sources.SourceOutcome``), and what to remember."""
-
-    failure: str | None = None
-    # Never complete: a page missing from a feed or sitemap was not deleted.
-    complete: bool = False
-    gone: frozenset[str] = frozenset()
-    kept: frozenset[str] = frozenset()
-    documents: int = 0
-    # What was fetched, to be committed with the articles (Store.save_web_resources).
-    resources: tuple[Resource, ...] = ()
 
 
 def article_id(url: str) -> str:
@@ -83,14 +71,17 @@ class WebSource:
         self.settings = settings
         self._root = normalize_url(url)
         self._fetcher = fetcher
-        self._outcome: WebOutcome | None = None
+        self._outcome: SourceOutcome | None = None
+        # What was fetched, committed with the articles by save_state.
+        self._resources: tuple[Resource, ...] = ()
+        self._failed: frozenset[str] = frozenset()
 
     @property
     def root(self) -> str:
         return self._root
 
     @property
-    def outcome(self) -> WebOutcome:
+    def outcome(self) -> SourceOutcome:
         if self._outcome is None:
             raise RuntimeError("read() the source to the end before asking for its outcome")
         return self._outcome
@@ -113,12 +104,47 @@ class WebSource:
             if self._fetcher is None:
                 fetcher.close()
         assert crawl is not None
-        self._outcome = WebOutcome(
+        # Never complete: a page that is no longer in a feed or a sitemap was not deleted.
+        self._outcome = SourceOutcome(
             failure=crawl.failure,
+            complete=False,
             gone=frozenset(crawl.gone),
             documents=crawl.documents,
-            resources=tuple(crawl.resources),
         )
+        self._resources = tuple(crawl.resources)
+        self._failed = frozenset(crawl.failed)
+
+    def confirm_gone(self, article_ids: Sequence[str]) -> tuple[frozenset[str], list[Problem]]:
+        """Of articles this read did not find (no longer listed), those whose page now
+        answers 404 or 410: one conditional request each."""
+        gone: set[str] = set()
+        problems: list[Problem] = []
+        pages = [i for i in article_ids if is_web_url(i) and "#" not in i]
+        fetcher = self._fetcher or Fetcher(self.settings.web)
+        try:
+            with WebState.open(self.settings.index_dir) as state:
+                allow_private = fetcher.is_private(self.url)
+                for url in pages:
+                    prior = state.resource(url)
+                    try:
+                        fetcher.get(
+                            url, prior.validators if prior else None, allow_private=allow_private
+                        )
+                    except FetchError as exc:
+                        self._failed |= {url}
+                        if exc.gone:
+                            gone.add(url)
+                        problems.append(Problem(url, exc.reason))
+        finally:
+            if self._fetcher is None:
+                fetcher.close()
+        return frozenset(gone), problems
+
+    def save_state(self, store: Store) -> None:
+        """Remember what was fetched (validators, lastmods, listings) with its articles;
+        forget what could not be read."""
+        store.save_web_resources(resource.row() for resource in self._resources)
+        store.forget_web_resources(self._failed)
 
 
 @dataclass
@@ -130,6 +156,8 @@ class _Crawl:
     state: WebState
     failure: str | None = None
     gone: set[str] = field(default_factory=set)
+    # URLs that could not be read this time.
+    failed: set[str] = field(default_factory=set)
     documents: int = 0
     resources: list[Resource] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
@@ -180,6 +208,7 @@ class _Crawl:
         try:
             yield from self._read(link, fetched, allowed)
         except LoadError as exc:
+            self.failed.add(url)
             if root:
                 self.failure = str(exc)
             yield Problem(link.url, str(exc))
@@ -187,6 +216,9 @@ class _Crawl:
     # -- outcomes of one URL ------------------------------------------------------------
 
     def _failed(self, link: Link, exc: FetchError, *, root: bool) -> Iterator[Problem]:
+        # Whatever was remembered of it is forgotten: the next read asks afresh, rather than
+        # trusting a listing stamp or a validator for a page that may be gone.
+        self.failed.add(normalize_url(link.url))
         page = article_id(link.url)
         if exc.gone and (not root or self.state.has_article(page)):
             # The page was deleted: its article goes on --prune.

@@ -80,7 +80,8 @@ class WebState:
     def __init__(self, store: Store | None) -> None:
         self._store = store
         self._rows = store.web_resources() if store else {}
-        self._hashes = store.content_hashes() if store and self._rows else {}
+        indexed = store.indexed_articles() if store and self._rows else {}
+        self._hashes = {article_id: a.content_hash for article_id, a in indexed.items()}
 
     @classmethod
     def open(cls, index_dir: Path) -> WebState:

@@ -10,8 +10,7 @@ import pytest
 
 from retrieval.config import Settings, WebSettings
 from retrieval.errors import CitebotError
-from retrieval.loaders import Problem
-from retrieval.records import Article
+from retrieval.records import Article, Problem
 from retrieval.web.source import WebSource
 from tests.web import newsroom, samples
 from tests.web.server import LocalSite, Route
