@@ -289,10 +289,8 @@ def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> 
         for failed in report.failed:
             click.echo(f"nothing was removed from {failed.root}: {failed.failure}", err=True)
         click.echo(
-            f"synced {len(report.sources)} sources: {report.added} added, {report.updated}"
-            f" updated, {report.removed} removed, {len(report.skipped)} failed,"
-            f" {report.unchanged} unchanged; {report.chunks_embedded} chunks embedded"
-            f" in {report.seconds:.1f}s"
+            f"synced {len(report.sources)} sources: {report.changes_line()};"
+            f" {report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
         )
     if report.skipped:
         ctx.exit(2)

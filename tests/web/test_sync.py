@@ -262,3 +262,52 @@ def test_cli_ingest_reports_each_failure_by_url_and_exits_2(
         assert f"skipped {news.url(path)}: {reason}" in text.stderr
     # Read: the sitemap, the article, and the menu page (which held no article).
     assert "1 articles from 3 pages" in text.stdout
+
+
+def test_citebot_sync_prints_what_changed(
+    news: LocalSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("retrieval.cli._embedder", lambda settings: FakeEmbedder())
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "memo.md").write_text("# Memo\n\nThe memo says the harbour opens in May.\n")
+    (folder / "old.md").write_text("# Old\n\nAn old note about the bakery.\n")
+    news.routes["/feed.rss"] = Route(teaser_feed(news, range(1, 3)), "application/rss+xml")
+    config = tmp_path / "citebot.toml"
+    config.write_text(
+        f'index_dir = "index"\nsources = ["notes", "{news.url("/feed.rss")}"]\n'
+        "[web]\ndelay_seconds = 0.0\n"
+    )
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--config", str(config), "sync"])
+    assert first.exit_code == 0, first.output
+    assert f"added    Entry 1 ({news.url(newsroom.article_path(1))})" in first.stdout
+    assert "added    Memo (memo.md)" in first.stdout
+    assert "synced 2 sources: 4 added, 0 updated, 0 removed, 0 failed, 0 unchanged" in first.stdout
+
+    (folder / "old.md").unlink()
+    page = news.routes[newsroom.article_path(2)]
+    news.routes[newsroom.article_path(2)] = replace(
+        page, body=page.body.replace(b"harbour", b"harbor"), etag='"a2-v2"'
+    )
+    news.routes["/feed.rss"] = Route(
+        samples.rss(
+            [
+                samples.Entry(
+                    "Entry 1", news.url(newsroom.article_path(1)), None, "Ed", "2024-02-01"
+                ),
+                samples.Entry(
+                    "Entry 2", news.url(newsroom.article_path(2)), None, "Ed", "2024-02-05"
+                ),
+                samples.Entry("Entry 9", news.url("/missing"), None, "Ed", "2024-02-05"),
+            ]
+        ),
+        "application/rss+xml",
+    )
+    second = runner.invoke(cli, ["--config", str(config), "sync", "--force"])
+    assert second.exit_code == 2
+    lines = second.stdout.splitlines()
+    assert f"updated  Entry 2 ({news.url(newsroom.article_path(2))})" in lines
+    assert "removed  Old (old.md)" in lines
+    assert f"failed   {news.url('/missing')}: HTTP 404 Not Found" in second.stderr
+    assert "1 updated, 1 removed, 1 failed, 2 unchanged" in lines[-1]
