@@ -128,12 +128,17 @@ class WebSettings:
     max_redirects: int = 5
     # Pages read from one feed or sitemap at most.
     max_urls: int = 5000
+    # When pruning, a page no longer listed by its feed or sitemap is checked (one
+    # conditional request) at most once in this many days; 0 checks it every time.
+    recheck_days: int = 7
 
     def __post_init__(self) -> None:
         if self.delay_seconds < 0 or self.timeout_seconds <= 0:
             raise ConfigError("[web] delay_seconds must be >= 0 and timeout_seconds > 0")
-        if self.max_bytes < 1 or self.max_redirects < 0 or self.max_urls < 1:
-            raise ConfigError("[web] max_bytes and max_urls must be positive, max_redirects >= 0")
+        if self.max_bytes < 1 or self.max_urls < 1:
+            raise ConfigError("[web] max_bytes and max_urls must be at least 1")
+        if self.max_redirects < 0 or self.recheck_days < 0:
+            raise ConfigError("[web] max_redirects and recheck_days must be 0 or more")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from html import escape
 from urllib.parse import urlsplit
 
@@ -27,7 +28,7 @@ from ..sources import SourceOutcome
 from ..store import Store
 from .content import Kind, decode_html, detect_kind, gunzip, is_gzip
 from .feeds import FULL_TEXT_MIN_WORDS, FeedEntry, parse_feed
-from .fetch import Fetched, Fetcher
+from .fetch import Fetched, Fetcher, Validators
 from .prefetch import prefetch
 from .sitemaps import parse_sitemap
 from .state import Link, Resource, WebState, today
@@ -116,28 +117,40 @@ class WebSource:
 
     def confirm_gone(self, article_ids: Sequence[str]) -> tuple[frozenset[str], list[Problem]]:
         """Of articles this read did not find (no longer listed), those whose page now
-        answers 404 or 410: one conditional request each."""
+        answers 404 or 410: one conditional request each, at most once every
+        ``[web] recheck_days`` per page."""
         gone: set[str] = set()
         problems: list[Problem] = []
+        checked: list[Resource] = []
         pages = [i for i in article_ids if is_web_url(i) and "#" not in i]
+        since = date.fromisoformat(today()) - timedelta(days=self.settings.web.recheck_days)
         fetcher = self._fetcher or Fetcher(self.settings.web)
         try:
             with WebState.open(self.settings.index_dir) as state:
                 allow_private = fetcher.is_private(self.url)
                 for url in pages:
                     prior = state.resource(url)
+                    if prior and prior.checked and prior.checked > since.isoformat():
+                        continue
+                    validators = prior.validators if prior else Validators()
                     try:
-                        fetcher.get(
-                            url, prior.validators if prior else None, allow_private=allow_private
-                        )
+                        fetched = fetcher.get(url, validators, allow_private=allow_private)
                     except FetchError as exc:
                         self._failed |= {url}
                         if exc.gone:
                             gone.add(url)
                         problems.append(Problem(url, exc.reason))
+                        continue
+                    # It is still there. New validators vouch for the indexed article only
+                    # when the page is unchanged (304); a changed page is not re-read here.
+                    if fetched.not_modified:
+                        validators = fetched.validators
+                    base = prior or Resource(url, "page", articles=(url,))
+                    checked.append(replace(base, validators=validators, checked=today()))
         finally:
             if self._fetcher is None:
                 fetcher.close()
+        self._resources += tuple(checked)
         return frozenset(gone), problems
 
     def save_state(self, store: Store) -> None:

@@ -151,6 +151,8 @@ def test_a_validator_never_vouches_for_content_that_was_not_committed(
 
 
 def test_the_deletion_rule(news: LocalSite, settings: Settings) -> None:
+    # Pages no longer listed are checked on every prune (not once a week).
+    settings = replace(settings, web=replace(settings.web, recheck_days=0))
     feed = news.url("/feed.rss")
     news.routes["/feed.rss"] = Route(teaser_feed(news, range(1, 6)), "application/rss+xml")
     run([feed], settings)
@@ -193,6 +195,24 @@ def test_the_deletion_rule(news: LocalSite, settings: Settings) -> None:
         news.url(newsroom.article_path(4)): "HTTP 500 Internal Server Error",
         news.url(newsroom.article_path(5)): "HTTP 404 Not Found",
     }
+
+
+def test_unlisted_pages_are_checked_at_most_once_in_recheck_days(
+    news: LocalSite, settings: Settings
+) -> None:
+    feed = news.url("/feed.rss")
+    news.routes["/feed.rss"] = Route(teaser_feed(news, range(1, 3)), "application/rss+xml")
+    run([feed], settings)
+    news.routes["/feed.rss"] = Route(teaser_feed(news, range(2, 3)), "application/rss+xml")
+    del news.routes[newsroom.article_path(1)]
+    mark = len(news.hits)
+    report, _ = run([feed], settings, prune=True)
+    # Page 1 answered today: within [web] recheck_days (7) it is not asked again.
+    assert report.removed == 0
+    assert newsroom.article_path(1) not in [p for p, _, _ in requests_since(news, mark)]
+    daily = replace(settings, web=replace(settings.web, recheck_days=0))
+    report, _ = run([feed], daily, prune=True)
+    assert [c.id for c in report.changes] == [news.url(newsroom.article_path(1))]
 
 
 def test_an_unreachable_feed_removes_nothing(news: LocalSite, settings: Settings) -> None:
