@@ -189,10 +189,11 @@ def ingest(
     """Add the articles in PATHS (files, folders and URLs) to the index.
 
     Reads .txt, .md, .html, .pdf, .json and .jsonl files, and URLs of article pages,
-    RSS/Atom feeds, sitemaps and PDFs. With no PATHS, reads the config's `sources`. Unchanged articles are not embedded again. With --prune, removes the
-    articles no longer found, but never those of a path that is missing, unreadable
-    or holds no articles. Exits with status 2 when any path, file or record was
-    skipped.
+    RSS/Atom feeds, sitemaps and PDFs. With no PATHS, reads the config's `sources`.
+    Unchanged articles are not embedded again. With --prune, removes the articles no
+    longer found, but never those of a path that is missing, unreadable or holds no
+    articles, nor web articles that only dropped out of a feed or sitemap. Exits with
+    status 2 when any path, URL, file or record was skipped.
     """
     from .ingest import ingest as run_ingest
 
@@ -256,6 +257,7 @@ def _documents(count: int, roots: list[str]) -> str:
     help="Remove articles even when that is more than [ingest] max_prune_share of the index.",
 )
 @_json_option
+@config_option
 @click.pass_context
 def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> None:
     """Bring the index in step with the config's `sources`, and print what changed.

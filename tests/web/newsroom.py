@@ -20,7 +20,8 @@ FAULTS = {
     "/private/memo": "disallowed by robots.txt",
     "/loop": "more than 5 redirects",
     "/logo.png": "not an article page, feed, sitemap or PDF (image/png)",
-    "/menu": "not an article: 1 word of text (a menu or index page?)",
+    "/menu": "no article text found in the HTML (only links, such as a menu)",
+    "/stub": "not an article: 3 words of text (a menu or index page?)",
 }
 
 
@@ -67,6 +68,9 @@ def serve(site: LocalSite, articles: int = len(TOPICS)) -> None:
     routes["/loop"] = Route(status=302, location="/loop")
     routes["/logo.png"] = Route(b"\x89PNG\r\n\x1a\n", "image/png")
     routes["/menu"] = Route(b"<html><body><nav><a href='/'>Home</a></nav></body></html>")
+    routes["/stub"] = Route(
+        b"<html><body><article><p>Subscribe to read.</p></article></body></html>"
+    )
 
 
 def sitemap_of(site: LocalSite, paths: list[str], lastmod: str | None = "2024-03-01") -> bytes:

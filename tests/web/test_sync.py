@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from retrieval.cli import cli
+from retrieval.cli import Runtime, cli
 from retrieval.config import Settings, WebSettings
 from retrieval.ingest import IngestReport, ingest
 from retrieval.search import Searcher
@@ -34,6 +34,11 @@ def run(sources: list[str], settings: Settings, **options: bool) -> tuple[Ingest
     embedder = FakeEmbedder()
     report = ingest(sources, settings, embedder, **options)
     return report, len(embedder.embedded)
+
+
+def fake_model() -> Runtime:
+    """The CLI's seam for its model: the fake one, so no test loads the real model."""
+    return Runtime(make_embedder=lambda settings, **options: FakeEmbedder())
 
 
 def teaser_feed(site: LocalSite, numbers: range) -> bytes:
@@ -257,9 +262,8 @@ def test_passages_from_web_pages_link_to_the_quoted_text(
 
 
 def test_cli_ingest_reports_each_failure_by_url_and_exits_2(
-    news: LocalSite, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    news: LocalSite, settings: Settings
 ) -> None:
-    monkeypatch.setattr("retrieval.cli._embedder", lambda settings: FakeEmbedder())
     news.routes["/sitemap.xml"] = Route(
         newsroom.sitemap_of(news, [newsroom.article_path(1), *newsroom.FAULTS]), "application/xml"
     )
@@ -267,7 +271,7 @@ def test_cli_ingest_reports_each_failure_by_url_and_exits_2(
     config.write_text("[web]\ndelay_seconds = 0.0\ntimeout_seconds = 0.5\n")
     runner = CliRunner()
     args = ["--config", str(config), "ingest", "--index", str(settings.index_dir)]
-    result = runner.invoke(cli, [*args, news.url("/sitemap.xml"), "--json"])
+    result = runner.invoke(cli, [*args, news.url("/sitemap.xml"), "--json"], obj=fake_model())
     assert result.exit_code == 2, result.output
     report = json.loads(result.stdout)
     assert {s["where"]: s["reason"] for s in report["skipped"]} == {
@@ -276,18 +280,15 @@ def test_cli_ingest_reports_each_failure_by_url_and_exits_2(
     (source,) = report["sources"]
     assert source["root"] == news.url("/sitemap.xml")
     assert (source["articles"], source["added"], source["skipped"]) == (1, 1, len(newsroom.FAULTS))
-    text = runner.invoke(cli, [*args, news.url("/sitemap.xml")])
+    text = runner.invoke(cli, [*args, news.url("/sitemap.xml")], obj=fake_model())
     assert text.exit_code == 2
     for path, reason in newsroom.FAULTS.items():
         assert f"skipped {news.url(path)}: {reason}" in text.stderr
-    # Read: the sitemap, the article, and the menu page (which held no article).
-    assert "1 articles from 3 pages" in text.stdout
+    # Read: the sitemap, the article, and the menu and stub pages (which held no article).
+    assert "1 articles from 4 pages" in text.stdout
 
 
-def test_citebot_sync_prints_what_changed(
-    news: LocalSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("retrieval.cli._embedder", lambda settings: FakeEmbedder())
+def test_citebot_sync_prints_what_changed(news: LocalSite, tmp_path: Path) -> None:
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "memo.md").write_text("# Memo\n\nThe memo says the harbour opens in May.\n")
@@ -299,7 +300,7 @@ def test_citebot_sync_prints_what_changed(
         "[web]\ndelay_seconds = 0.0\n"
     )
     runner = CliRunner()
-    first = runner.invoke(cli, ["--config", str(config), "sync"])
+    first = runner.invoke(cli, ["--config", str(config), "sync"], obj=fake_model())
     assert first.exit_code == 0, first.output
     assert f"added    Entry 1 ({news.url(newsroom.article_path(1))})" in first.stdout
     assert "added    Memo (memo.md)" in first.stdout
@@ -324,7 +325,7 @@ def test_citebot_sync_prints_what_changed(
         ),
         "application/rss+xml",
     )
-    second = runner.invoke(cli, ["--config", str(config), "sync", "--force"])
+    second = runner.invoke(cli, ["--config", str(config), "sync", "--force"], obj=fake_model())
     assert second.exit_code == 2
     lines = second.stdout.splitlines()
     assert f"updated  Entry 2 ({news.url(newsroom.article_path(2))})" in lines
