@@ -70,7 +70,7 @@ async def test_a_failed_sync_keeps_the_index_and_is_tried_again(settings: Settin
 
 async def test_the_bot_starts_the_schedule_from_the_config(settings: Settings, store) -> None:
     settings = replace(settings, bot=replace(settings.bot, sync_interval_minutes=0.001))  # 60 ms
-    holder = IndexHolder(FakeSource(FakeSearcher(), FakeSearcher(), FakeSearcher()))
+    holder = IndexHolder(FakeSource(*(FakeSearcher() for _ in range(100))))
     client = CitebotClient(BotConfig.from_settings(settings), holder, store, cooldown=Cooldown(0))
     assert client.config.sync_seconds == 0.06
     async with simcord.run(client):
