@@ -60,8 +60,15 @@ class SearchSettings:
     # Weight of the dense half in convex fusion; the keyword half gets 1 - dense_weight.
     dense_weight: float = 0.4
     rrf_k: int = 60
-    # At most this many passages from one article in the top k.
+    # At most this many passages from one article before other articles' passages; an
+    # article's further passages come after the others' (see README: fair share).
     per_article: int = 2
+    # The first page shows the best passage and those scoring at least this share of
+    # its score; the others wait behind "More results". Calibrated: see README.
+    relevance_cutoff: float = 0.8
+    # A passage is shown trimmed to the paragraph(s) holding its highlight, cut between
+    # sentences to at most about this many characters.
+    context_chars: int = 700
     # Below this confidence (0.7 x best cosine similarity + 0.3 x share of the question's
     # words in the top passage), the answer is "not covered". Calibrated: see README.
     min_confidence: float = 0.375
@@ -74,6 +81,10 @@ class SearchSettings:
             raise ConfigError("[search] dense_weight must be between 0 and 1")
         if self.k < 1 or self.candidates < 1 or self.per_article < 1:
             raise ConfigError("[search] k, candidates and per_article must be at least 1")
+        if not 0.0 <= self.relevance_cutoff <= 1.0:
+            raise ConfigError("[search] relevance_cutoff must be between 0 and 1")
+        if self.context_chars < 1:
+            raise ConfigError("[search] context_chars must be at least 1")
 
 
 @dataclass(frozen=True)

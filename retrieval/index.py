@@ -42,7 +42,7 @@ import signal
 import sqlite3
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,10 +249,27 @@ class VectorIndex:
         if ids:
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
 
-    def search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        if len(self) == 0:
+    def search(
+        self, vector: np.ndarray, limit: int, among: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``limit`` nearest vectors (id, cosine), best first; only ids ``among`` if given."""
+        if len(self) == 0 or (among is not None and not among):
             return []
-        scores, ids = self._index.search(vector.reshape(1, -1), min(limit, len(self)))
+        params = None
+        if among is not None:
+            import faiss
+
+            # A bitmap over the id space: built in one numpy call, and a membership test
+            # is one bit read as FAISS skips the vectors outside it.
+            wanted = np.asarray(among, dtype=np.int64)
+            bits = np.zeros(int(wanted.max()) + 1, dtype=bool)
+            bits[wanted] = True
+            selector = faiss.IDSelectorBitmap(np.packbits(bits, bitorder="little"))
+            params = faiss.SearchParameters(sel=selector)
+            limit = min(limit, len(wanted))
+        scores, ids = self._index.search(
+            vector.reshape(1, -1), min(limit, len(self)), params=params
+        )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 

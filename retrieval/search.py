@@ -18,11 +18,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from .config import SearchSettings, Settings
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import ArticleNotFoundError, BadQuestionError
+from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
 from .index import OpenIndex, open_index
-from .records import Answer, Article, ArticleRef, ArticleSummary, IndexStats, Passage
+from .records import (
+    PARAGRAPH_SEPARATOR,
+    Answer,
+    Article,
+    ArticleRef,
+    ArticleSummary,
+    IndexStats,
+    Passage,
+    SearchFilter,
+)
 from .store import ChunkRow
 from .text import keyword_terms, sentence_spans, stem, words
 
@@ -32,6 +43,10 @@ logger = logging.getLogger(__name__)
 MAX_CHUNKS_PER_PASSAGE = 2
 # Articles named when a question is not covered.
 NEAREST_ARTICLES = 3
+# Under a filter, the dense half first takes this many times its candidates from the
+# whole index and keeps the admitted ones; only when too few are admitted does it search
+# again among the admitted chunks alone (both ways give the exact nearest admitted chunks).
+FILTER_OVERFETCH = 4
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,8 @@ class _Group:
     article_id: str
     rows: list[ChunkRow]
     score: float
+    # Above the relevance cut-off: shown on the first page.
+    relevant: bool = False
 
     def touches(self, row: ChunkRow) -> bool:
         return any(
@@ -89,30 +106,91 @@ class _Group:
         )
 
 
-def group_passages(
-    ranked: Sequence[_Candidate], rows: dict[int, ChunkRow], per_article: int, limit: int
-) -> list[_Group]:
-    """Collapse touching chunks of an article into one group; at most ``per_article`` groups each."""
+def group_passages(ranked: Sequence[_Candidate], rows: dict[int, ChunkRow]) -> list[_Group]:
+    """Collapse touching chunks of an article into passages, best first.
+
+    A passage takes the score of its best chunk and grows from at most
+    ``MAX_CHUNKS_PER_PASSAGE`` chunks.
+    """
     groups: list[_Group] = []
-    per: dict[str, int] = {}
     for candidate in ranked:
         row = rows.get(candidate.chunk_id)
         if row is None:
             continue
-        mates = [g for g in groups if g.article_id == row.article_id]
-        home = next((g for g in mates if g.touches(row)), None)
-        if home is not None:
-            if len(home.rows) < MAX_CHUNKS_PER_PASSAGE:
-                home.rows.append(row)
-            continue
-        if per.get(row.article_id, 0) >= per_article:
-            continue
-        if len(groups) >= limit:
-            # Later chunks may still widen a chosen passage, but start no new one.
-            continue
-        groups.append(_Group(row.article_id, [row], candidate.score))
-        per[row.article_id] = per.get(row.article_id, 0) + 1
+        home = next((g for g in groups if g.article_id == row.article_id and g.touches(row)), None)
+        if home is None:
+            groups.append(_Group(row.article_id, [row], candidate.score))
+        elif len(home.rows) < MAX_CHUNKS_PER_PASSAGE:
+            home.rows.append(row)
     return groups
+
+
+def rank_passages(
+    ranked: Sequence[_Candidate], rows: dict[int, ChunkRow], per_article: int, cutoff: float
+) -> list[_Group]:
+    """Passages in the order an answer lists them, the relevant ones (first page) first.
+
+    Relevant: the best passage and those scoring at least ``cutoff`` times its score.
+    Fair share: an article's passages past its best ``per_article`` are ordered as if they
+    scored ``cutoff`` times their score, so they come after other articles' passages that
+    are competitive with them (within the cut-off), but never after weaker ones, and they
+    never leave the first page. Nothing is dropped.
+    """
+    groups = group_passages(ranked, rows)
+    if not groups:
+        return []
+    bar = cutoff * groups[0].score
+    seen: dict[str, int] = {}
+    keys: dict[int, float] = {}
+    for group in groups:
+        group.relevant = group is groups[0] or group.score >= bar
+        extra = seen.get(group.article_id, 0) >= per_article
+        seen[group.article_id] = seen.get(group.article_id, 0) + 1
+        keys[id(group)] = group.score * (cutoff if extra else 1.0)
+    # A stable sort: equal keys keep the fused ranking's order.
+    return sorted(groups, key=lambda g: (not g.relevant, -keys[id(g)]))
+
+
+def sentence_window(
+    text: str, start: int, end: int, budget: int, lo: int = 0, hi: int | None = None
+) -> tuple[int, int]:
+    """The widest run of whole sentences of ``text[lo:hi]`` around ``[start, end)`` within ``budget``.
+
+    It grows by a sentence after, then before, while it fits. When even the sentences
+    holding ``[start, end)`` do not fit, it is ``[start, end)`` itself.
+    """
+    hi = len(text) if hi is None else hi
+    if hi - lo <= budget:
+        return lo, hi
+    bounds = sorted({lo, hi, *(lo + a for a, _ in sentence_spans(text[lo:hi]))})
+    left = max(b for b in bounds if b <= start)
+    right = min((b for b in bounds if b >= end), default=hi)
+    if right - left > budget:
+        return start, end
+    grew = True
+    while grew:
+        grew = False
+        after = next((b for b in bounds if b > right), None)
+        if after is not None and after - left <= budget:
+            right, grew = after, True
+        before = next((b for b in reversed(bounds) if b < left), None)
+        if before is not None and right - before <= budget:
+            left, grew = before, True
+    # Sentence starts are offsets after white space; the window ends at the text before it.
+    while right > left and text[right - 1].isspace():
+        right -= 1
+    return left, right
+
+
+def context_span(text: str, start: int, end: int, budget: int) -> tuple[int, int]:
+    """The trimmed view of ``text`` around its highlight ``[start, end)``: the paragraph(s)
+    holding it, or, when they are longer than ``budget``, the whole sentences around it that fit.
+    """
+    left = text.rfind(PARAGRAPH_SEPARATOR, 0, start)
+    left = 0 if left < 0 else left + len(PARAGRAPH_SEPARATOR)
+    right = text.find(PARAGRAPH_SEPARATOR, end)
+    right = len(text) if right < 0 else right
+    return sentence_window(text, start, end, budget, left, right)
 
 
 def best_sentences(question: str, text: str) -> tuple[int, int]:
@@ -221,11 +299,29 @@ class Searcher:
         clone.settings = replace(self.settings, **changes)
         return clone
 
-    def search(self, question: str, k: int | None = None, offset: int = 0) -> Answer:
-        question = check_question(question, self.settings)
-        return self._search(question, max(1, k or self.settings.k), max(0, offset))
+    def search(
+        self,
+        question: str,
+        k: int | None = None,
+        offset: int = 0,
+        filters: SearchFilter | None = None,
+    ) -> Answer:
+        """Passages ``offset + 1`` to ``offset + k`` of the answer to ``question``.
 
-    def _search(self, question: str, k: int, offset: int) -> Answer:
+        With ``filters``, only the articles they admit are searched (BadFilterError when
+        none is). Passages above the relevance cut-off on the first page (offset 0) are
+        marked ``shown``.
+        """
+        question = check_question(question, self.settings)
+        filters = filters or SearchFilter()
+        if filters:
+            with self._store_lock:
+                admitted = self.index.store.admits_any(filters)
+            if not admitted:
+                raise BadFilterError(f"No article matches {filters.describe()}.")
+        return self._search(question, max(1, k or self.settings.k), max(0, offset), filters)
+
+    def _search(self, question: str, k: int, offset: int, filters: SearchFilter) -> Answer:
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -238,38 +334,69 @@ class Searcher:
         vector = self.embedder.embed([question])[0]
         lap("embed_ms")
         candidates = max(self.settings.candidates, (offset + k) * 4)
-        # FAISS searches of a finished index are safe from several threads at once.
-        dense = self.index.vectors.search(vector, candidates)
+        dense = self._dense(vector, candidates, filters)
         lap("dense_ms")
+        settings = self.settings
         with self._store_lock:
-            keyword = self.index.store.keyword_search(question, candidates)
+            keyword = self.index.store.keyword_search(question, candidates, filters)
             lap("keyword_ms")
-            ranked = fuse(dense, keyword, self.settings)
+            ranked = fuse(dense, keyword, settings)
             rows = self.index.store.chunks(c.chunk_id for c in ranked)
-            groups = group_passages(ranked, rows, self.settings.per_article, offset + k)
-            articles = self.index.store.articles_by_id(g.article_id for g in groups)
+            groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
+            page = groups[offset : offset + k]
+            articles = self.index.store.articles_by_id(g.article_id for g in groups[:1] + page)
         confidence = 0.0
         if groups:
             top = groups[0].rows[0]
             top_text = articles[top.article_id].text[top.char_start : top.char_end]
             confidence = answer_confidence(question, dense, top_text)
-        if confidence < self.settings.min_confidence:
-            nearest = _distinct([articles[g.article_id].ref for g in groups])[:NEAREST_ARTICLES]
+        if confidence < settings.min_confidence:
+            nearest = _distinct([articles[g.article_id].ref for g in groups[:1] + page])
             lap("assemble_ms")
-            return Answer(question, False, (), tuple(nearest), confidence, offset, timings)
+            return Answer(
+                question,
+                False,
+                (),
+                tuple(nearest[:NEAREST_ARTICLES]),
+                confidence,
+                offset,
+                timings,
+                filters,
+            )
         passages = [
-            self._passage(question, rank, group, articles[group.article_id])
-            for rank, group in enumerate(groups[offset : offset + k], start=offset + 1)
+            self._passage(question, rank, group, articles[group.article_id], offset == 0)
+            for rank, group in enumerate(page, start=offset + 1)
         ]
         lap("assemble_ms")
-        return Answer(question, True, tuple(passages), (), confidence, offset, timings)
+        return Answer(question, True, tuple(passages), (), confidence, offset, timings, filters)
 
-    @staticmethod
-    def _passage(question: str, rank: int, group: _Group, article: Article) -> Passage:
+    def _dense(
+        self, vector: np.ndarray, limit: int, filters: SearchFilter
+    ) -> list[tuple[int, float]]:
+        """The nearest chunks admitted by ``filters``. FAISS searches of a finished index are
+        safe from several threads at once; the store is not."""
+        vectors = self.index.vectors
+        if not filters:
+            return vectors.search(vector, limit)
+        wide = vectors.search(vector, limit * FILTER_OVERFETCH)
+        with self._store_lock:
+            admitted = set(self.index.store.admitted_chunk_ids(filters, [i for i, _ in wide]))
+        near = [(i, s) for i, s in wide if i in admitted]
+        if len(near) >= limit or len(wide) == len(vectors):
+            return near[:limit]
+        with self._store_lock:
+            among = self.index.store.admitted_chunk_ids(filters)
+        return vectors.search(vector, limit, among=among)
+
+    def _passage(
+        self, question: str, rank: int, group: _Group, article: Article, first_page: bool
+    ) -> Passage:
         start = min(r.char_start for r in group.rows)
         end = max(r.char_end for r in group.rows)
         text = article.text[start:end]
         h_start, h_end = best_sentences(question, text)
+        c_start, c_end = context_span(text, h_start, h_end, self.settings.context_chars)
+        whole = article.text
         return Passage(
             rank=rank,
             score=group.score,
@@ -285,6 +412,17 @@ class Searcher:
             char_start=start,
             char_end=end,
             chunk_ids=tuple(sorted(r.id for r in group.rows)),
+            shown=first_page and group.relevant,
+            context_start=c_start,
+            context_end=c_end,
+            context_cut=(
+                not _starts_paragraph(whole, start + c_start),
+                not _ends_paragraph(whole, start + c_end),
+            ),
+            context_paragraphs=(
+                _paragraph_at(whole, start + c_start),
+                _paragraph_at(whole, start + c_end - 1),
+            ),
         )
 
     # -- look-up: no model needed ------------------------------------------------------
@@ -296,6 +434,16 @@ class Searcher:
     def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]:
         with self._store_lock:
             return self.index.store.search_titles(text, limit)
+
+    def suggest_sources(self, prefix: str, limit: int = 25) -> list[str]:
+        """Source filter values starting with ``prefix``: folders (ending in ``/``), files, sources."""
+        with self._store_lock:
+            return self.index.store.suggest_sources(prefix, limit)
+
+    def suggest_authors(self, prefix: str, limit: int = 25) -> list[str]:
+        """Authors containing ``prefix`` (case-insensitive), those starting with it first."""
+        with self._store_lock:
+            return self.index.store.suggest_authors(prefix, limit)
 
     def article(self, id_or_title: str) -> Article:
         """By exact id, else by exact title, else the one article whose title contains the text."""
@@ -329,6 +477,19 @@ class Searcher:
             updated=manifest.updated,
             path=str(self.index.path),
         )
+
+
+def _starts_paragraph(text: str, offset: int) -> bool:
+    return offset == 0 or text.startswith(PARAGRAPH_SEPARATOR, offset - len(PARAGRAPH_SEPARATOR))
+
+
+def _ends_paragraph(text: str, offset: int) -> bool:
+    return offset == len(text) or text.startswith(PARAGRAPH_SEPARATOR, offset)
+
+
+def _paragraph_at(text: str, offset: int) -> int:
+    """1-based number of the paragraph of ``text`` holding ``offset``."""
+    return text.count(PARAGRAPH_SEPARATOR, 0, max(0, offset)) + 1
 
 
 def _distinct(refs: Sequence[ArticleRef]) -> list[ArticleRef]:

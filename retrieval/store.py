@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .dates import iso_day
 from .errors import IndexDamagedError
-from .records import Article, ArticleRef, ArticleSummary, Chunk
+from .records import Article, ArticleRef, ArticleSummary, Chunk, SearchFilter
 from .text import keyword_terms
 
+# ``day`` is the calendar day that ``date`` names (YYYY-MM-DD, see retrieval.dates), for
+# date filters; NULL when it names none.
 SCHEMA = """
 -- root: the source root the article was read from (absolute path or URL, as given), so
 -- pruning can tell which root an article belongs to. NULL in indexes written before it
@@ -32,7 +35,8 @@ CREATE TABLE IF NOT EXISTS articles (
     author TEXT,
     content_hash TEXT NOT NULL,
     ingested_at TEXT NOT NULL,
-    root TEXT
+    root TEXT,
+    day TEXT
 );
 CREATE INDEX IF NOT EXISTS articles_title ON articles (title COLLATE NOCASE);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -76,6 +80,32 @@ class IdSummary:
     high: int
     total: int
     hashed: int
+
+
+# What may follow a source filter's value in the source of an article it matches.
+SOURCE_SEPARATORS = "/#:"
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern whose escape character is a backslash."""
+    return re.sub(r"([%_\\])", r"\\\1", text)
+
+
+def _source_option(source: str, typed: int) -> str:
+    """What a source suggests after its first ``typed`` characters: the next folder, or the file.
+
+    Like a shell's completion: ``business/`` for ``business/001.txt`` before the slash, and
+    ``feed.json`` for its articles ``feed.json#1`` and ``feed.json#2`` (which the source filter
+    ``feed.json`` matches together). A URL's ``//`` does not end a folder.
+    """
+    rest = source[typed:]
+    slash = rest.find("/")
+    while slash >= 0 and rest[slash + 1 : slash + 2] == "/":
+        slash = rest.find("/", slash + 2)
+    if slash >= 0:
+        return source[: typed + slash + 1]
+    whole = re.sub(r"[#:]\d+$", "", source)
+    return whole if len(whole) >= typed else source
 
 
 @dataclass(frozen=True)
@@ -125,6 +155,18 @@ class Store:
             self._add_root_column()
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.create_function("citebot_day", 1, iso_day, deterministic=True)
+        self._db.create_function("citebot_source_option", 2, _source_option, deterministic=True)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(articles)")}
+        if "day" not in columns and not read_only:
+            # An index written before date filters: add the day of every article it holds.
+            self._db.execute("ALTER TABLE articles ADD COLUMN day TEXT")
+            self._db.execute("UPDATE articles SET day = citebot_day(date)")
+            columns.add("day")
+        if not read_only:
+            self._db.execute("CREATE INDEX IF NOT EXISTS articles_day ON articles (day)")
+        # An older index opened read-only works out each day as a filter asks for it.
+        self._day = "a.day" if "day" in columns else "citebot_day(a.date)"
 
     def close(self) -> None:
         self._db.close()
@@ -207,8 +249,8 @@ class Store:
         """Insert an article (read from ``root``) and its chunks; returns the new chunk ids."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self._db.execute(
-            f"INSERT INTO articles ({_ARTICLE_COLUMNS}, content_hash, ingested_at, root)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO articles ({_ARTICLE_COLUMNS}, content_hash, ingested_at, root, day)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 article.id,
                 article.title,
@@ -220,6 +262,7 @@ class Store:
                 content_hash,
                 now,
                 root,
+                iso_day(article.date),
             ),
         )
         ids = []
@@ -252,19 +295,101 @@ class Store:
         chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         return articles, chunks
 
-    def keyword_search(self, question: str, limit: int) -> list[tuple[int, float]]:
-        """BM25 over titles and chunk texts: (chunk id, score), best first, higher is better."""
+    def keyword_search(
+        self, question: str, limit: int, filters: SearchFilter | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 over titles and chunk texts: (chunk id, score), best first, higher is better.
+
+        With ``filters``, only chunks of the articles they admit are ranked.
+        """
         terms = keyword_terms(question)
         if not terms:
             return []
         # Quoted terms OR-ed: any term may match, and no user text is read as FTS syntax.
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        if not filters:
+            rows = self._db.execute(
+                "SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts"
+                " WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?",
+                (TITLE_WEIGHT, BODY_WEIGHT, match, limit),
+            )
+            return [(r[0], r[1]) for r in rows]
+        # The filter is checked on each matching chunk (two primary-key look-ups), so the
+        # cost follows the matches, as unfiltered ranking's does.
+        condition, values = self._filter_condition(filters)
         rows = self._db.execute(
-            "SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts"
-            " WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?",
-            (TITLE_WEIGHT, BODY_WEIGHT, match, limit),
+            "SELECT f.rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts f"
+            " JOIN chunks c ON c.id = f.rowid JOIN articles a ON a.id = c.article_id"
+            f" WHERE chunks_fts MATCH ? AND {condition} ORDER BY score DESC LIMIT ?",
+            (TITLE_WEIGHT, BODY_WEIGHT, match, *values, limit),
         )
         return [(r[0], r[1]) for r in rows]
+
+    # -- filters -------------------------------------------------------------------
+
+    def _filter_condition(self, filters: SearchFilter) -> tuple[str, list[object]]:
+        """An SQL condition on the articles table (as ``a``) that admits what ``filters`` do."""
+        parts: list[str] = []
+        values: list[object] = []
+        if filters.source:
+            value = _like_escaped(filters.source)
+            # The source itself, or what lies under it as a folder ("/"), a file of several
+            # articles ("#2", ":14") or a site; a value ending in one of those is a prefix.
+            if filters.source[-1] in SOURCE_SEPARATORS:
+                patterns = [value + "%"]
+            else:
+                patterns = [value, *(value + mark + "%" for mark in SOURCE_SEPARATORS)]
+            parts.append("(" + " OR ".join("a.source LIKE ? ESCAPE '\\'" for _ in patterns) + ")")
+            values += patterns
+        if filters.author:
+            parts.append("a.author LIKE ? ESCAPE '\\'")
+            values.append(f"%{_like_escaped(filters.author)}%")
+        if filters.after:
+            parts.append(f"{self._day} >= ?")
+            values.append(filters.after.isoformat())
+        if filters.before:
+            parts.append(f"{self._day} <= ?")
+            values.append(filters.before.isoformat())
+        return " AND ".join(parts) or "1", values
+
+    def admits_any(self, filters: SearchFilter) -> bool:
+        """Whether any article passes ``filters``."""
+        condition, values = self._filter_condition(filters)
+        found = self._db.execute(f"SELECT 1 FROM articles a WHERE {condition} LIMIT 1", values)
+        return found.fetchone() is not None
+
+    def admitted_chunk_ids(
+        self, filters: SearchFilter, among: Sequence[int] | None = None
+    ) -> list[int]:
+        """Ids of the chunks whose articles pass ``filters``: all of them, or those ``among`` given."""
+        condition, values = self._filter_condition(filters)
+        sql = "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE " + condition
+        if among is None:
+            return [r[0] for r in self._db.execute(sql + " ORDER BY c.id", values)]
+        if not among:
+            return []
+        marks = ",".join("?" * len(among))
+        rows = self._db.execute(f"{sql} AND c.id IN ({marks})", [*values, *among])
+        return [r[0] for r in rows]
+
+    def suggest_sources(self, prefix: str, limit: int) -> list[str]:
+        """Folders, files and sources starting with ``prefix`` (case-insensitive), in order."""
+        rows = self._db.execute(
+            "SELECT DISTINCT citebot_source_option(source, ?) AS option FROM articles"
+            " WHERE source LIKE ? ESCAPE '\\' ORDER BY option COLLATE NOCASE LIMIT ?",
+            (len(prefix), _like_escaped(prefix) + "%", limit),
+        )
+        return [r[0] for r in rows]
+
+    def suggest_authors(self, text: str, limit: int) -> list[str]:
+        """Authors containing ``text`` (case-insensitive), those starting with it first."""
+        pattern = _like_escaped(text.strip())
+        rows = self._db.execute(
+            "SELECT DISTINCT author FROM articles WHERE author LIKE ? ESCAPE '\\'"
+            " ORDER BY author NOT LIKE ? ESCAPE '\\', author COLLATE NOCASE LIMIT ?",
+            (f"%{pattern}%", f"{pattern}%", limit),
+        )
+        return [r[0] for r in rows]
 
     def chunks(self, ids: Iterable[int]) -> dict[int, ChunkRow]:
         ids = list(ids)
@@ -300,7 +425,7 @@ class Store:
 
     def search_titles(self, text: str, limit: int) -> list[ArticleRef]:
         """Articles whose title contains ``text`` (case-insensitive), prefix matches first."""
-        pattern = re.sub(r"([%_\\])", r"\\\1", text.strip())
+        pattern = _like_escaped(text.strip())
         rows = self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS} FROM articles"
             " WHERE title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'"
