@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,7 @@ import click
 
 from .config import Settings, load_settings
 from .errors import CitebotError
-from .records import Answer, Passage
+from .records import Answer, Passage, SearchFilter
 from .text import printable
 
 if TYPE_CHECKING:
@@ -239,36 +240,70 @@ def ingest(
 # -- ask ----------------------------------------------------------------------------------
 
 
-def citation(passage: Passage) -> str:
+def citation(passage: Passage, paragraphs: tuple[int, int] | None = None) -> str:
     article = passage.article
-    first, last = passage.paragraphs
-    paragraphs = f"¶{first}" if first == last else f"¶{first}–{last}"
-    parts = [article.title, article.source, article.date, paragraphs]
+    first, last = paragraphs or passage.paragraphs
+    numbers = f"¶{first}" if first == last else f"¶{first}–{last}"
+    parts = [article.title, article.source, article.date, numbers]
     return " · ".join(p for p in parts if p)
 
 
-def marked_passage(passage: Passage, color: bool) -> str:
-    before = passage.text[: passage.highlight_start]
-    after = passage.text[passage.highlight_end :]
-    highlight = passage.highlight
+def marked_passage(passage: Passage, color: bool, full: bool = False) -> str:
+    """The trimmed view (or with ``full`` the whole passage), its highlight marked."""
+    if full:
+        text, start, end = passage.text, passage.highlight_start, passage.highlight_end
+    else:
+        text, start, end = passage.trimmed()
+    highlight = text[start:end]
     marked = click.style(highlight, bold=True, underline=True) if color else f"**{highlight}**"
-    return before + marked + after
+    return text[:start] + marked + text[end:]
 
 
-def render_answer(answer: Answer, color: bool = False) -> str:
+def _quote(passage: Passage, color: bool) -> str:
+    """The best sentence as a quote, with its citation: the answer at a glance."""
+    sentence = " ".join(passage.highlight.split())
+    quote = f"“{sentence}”"
+    cited = f"   — [{passage.rank}] {citation(passage, passage.context_paragraphs)}"
+    return f"{click.style(quote, bold=True) if color else quote}\n{cited}"
+
+
+def _block(passage: Passage, color: bool, full: bool) -> str:
+    paragraphs = None if full else passage.context_paragraphs
+    head = f"[{passage.rank}] {citation(passage, paragraphs)}"
+    if passage.article.url:
+        head += f"\n    {passage.article.url}"
+    body = "\n".join("    " + line for line in marked_passage(passage, color, full).split("\n"))
+    return f"{head}\n{body}"
+
+
+def render_answer(
+    answer: Answer, color: bool = False, *, show_all: bool = False, full: bool = False
+) -> str:
+    """The answer as the CLI prints it: the best sentence as a quote with its citation, then
+    each passage of the first page trimmed around its highlight; with ``show_all`` the other
+    results too, and with ``full`` whole passages."""
     if not answer.answered:
         lines = [f"The articles do not seem to cover: {answer.question}"]
+        if answer.filters:
+            lines[0] += f" (among articles with {answer.filters.describe()})"
         if answer.nearest:
             lines.append("Nearest articles:")
             lines += [f"  - {a.title} ({a.source})" for a in answer.nearest]
         return "\n".join(lines)
-    blocks = []
-    for passage in answer.passages:
-        head = f"[{passage.rank}] {citation(passage)}"
-        if passage.article.url:
-            head += f"\n    {passage.article.url}"
-        body = "\n".join("    " + line for line in marked_passage(passage, color).split("\n"))
-        blocks.append(f"{head}\n{body}")
+    if not answer.passages:
+        return "No more results."
+    shown = answer.shown or answer.passages[:1]
+    held_back = [p for p in answer.passages if p not in shown]
+    blocks = [_quote(answer.passages[0], color)] if answer.offset == 0 else []
+    blocks += [_block(p, color, full) for p in shown]
+    if held_back and show_all:
+        blocks.append("More results:")
+        blocks += [_block(p, color, full) for p in held_back]
+    elif held_back:
+        blocks.append(
+            f"({len(held_back)} more result{'s' if len(held_back) > 1 else ''} below the"
+            " relevance cut-off: --all shows them, --full whole passages.)"
+        )
     return "\n\n".join(blocks)
 
 
@@ -315,6 +350,18 @@ def _batch_line(number: int, line: str) -> BatchLine:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='JSON Lines file of {"question": ...} objects; one answer line per question.',
 )
+@click.option("--source", help="Only articles from this source, or a folder, file or site.")
+@click.option("--author", help="Only articles whose author contains this text.")
+@click.option(
+    "--after", type=click.DateTime(["%Y-%m-%d"]), help="Only articles dated on or after YYYY-MM-DD."
+)
+@click.option(
+    "--before",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Only articles dated on or before YYYY-MM-DD.",
+)
+@click.option("--all", "show_all", is_flag=True, help="Also print the results below the cut-off.")
+@click.option("--full", is_flag=True, help="Print whole passages, not the part around the answer.")
 @_json_option
 @config_option
 @click.pass_context
@@ -324,32 +371,51 @@ def ask(
     index: Path | None,
     k: int | None,
     batch: Path | None,
+    source: str | None,
+    author: str | None,
+    after: datetime | None,
+    before: datetime | None,
+    show_all: bool,
+    full: bool,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION with cited passages from the index."""
+    """Answer QUESTION with cited passages from the index.
+
+    Prints the best sentence as a quote with its citation, then the passages close enough
+    to the best one, each trimmed to the paragraph around its answer. JSON lists the top
+    k results, those on the first page marked "shown".
+    """
     if (question is None) == (batch is None):
         raise click.UsageError("give either a QUESTION or --batch FILE")
     settings = _settings(ctx, index)
+    filters = SearchFilter(
+        source=source,
+        author=author,
+        after=after.date() if after else None,
+        before=before.date() if before else None,
+    )
     if question is not None:
         # Checked before the model loads, so a bad question fails in milliseconds.
         from .search import check_question
 
         check_question(question, settings.search)
     searcher = _open_searcher(settings)
+    color = sys.stdout.isatty()
     if question is not None:
-        answer = searcher.search(question, k)
+        answer = searcher.search(question, k, filters=filters)
         if as_json:
             click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
-            click.echo(render_answer(answer, color=sys.stdout.isatty()))
+            click.echo(render_answer(answer, color, show_all=show_all, full=full))
         return
     assert batch is not None
+    searcher.check_filters(filters)  # once, rather than on every line
     for line in read_batch(batch):
         try:
             if line.error is not None:
                 raise CitebotError(line.error)
             assert line.question is not None
-            answer = searcher.search(line.question, k)
+            answer = searcher.search(line.question, k, filters=filters)
         except Exception as exc:  # one bad line costs only its own answer
             if not isinstance(exc, CitebotError):
                 logger.warning("line %d of %s failed", line.number, batch, exc_info=True)
@@ -363,7 +429,8 @@ def ask(
         if as_json:
             click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
-            click.echo(f"Q: {line.question}\n{render_answer(answer)}\n")
+            rendered = render_answer(answer, color, show_all=show_all, full=full)
+            click.echo(f"Q: {line.question}\n{rendered}\n")
 
 
 # -- look-up ------------------------------------------------------------------------------

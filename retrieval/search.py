@@ -314,12 +314,17 @@ class Searcher:
         """
         question = check_question(question, self.settings)
         filters = filters or SearchFilter()
-        if filters:
-            with self._store_lock:
-                admitted = self.index.store.admits_any(filters)
-            if not admitted:
-                raise BadFilterError(f"No article matches {filters.describe()}.")
+        self.check_filters(filters)
         return self._search(question, max(1, k or self.settings.k), max(0, offset), filters)
+
+    def check_filters(self, filters: SearchFilter) -> None:
+        """BadFilterError unless some article passes ``filters``."""
+        if not filters:
+            return
+        with self._store_lock:
+            admitted = self.index.store.admits_any(filters)
+        if not admitted:
+            raise BadFilterError(f"No article matches {filters.describe()}.")
 
     def _search(self, question: str, k: int, offset: int, filters: SearchFilter) -> Answer:
         timings: dict[str, float] = {}
