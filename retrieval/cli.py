@@ -535,7 +535,9 @@ def eval_command(
     """Measure retrieval on labelled QUESTIONS (JSON Lines: question, article_id, answers).
 
     Reports hit@1/3/5/10 and MRR@10 (a hit is a passage from article_id containing one
-    of the answers), latency p50/p99, and the questions that missed.
+    of the answers), latency p50/p99, what the first page shows (passages, the share from
+    the question's article, hit@3 among them, characters), how often the highlight of
+    the first hit passage holds an answer, and the questions that missed.
     """
     from .evaluate import evaluate, load_questions
 
@@ -553,6 +555,13 @@ def eval_command(
     click.echo(
         f"answered {report.answered:.1%}  latency p50 {report.latency_p50_ms:.1f} ms"
         f"  p99 {report.latency_p99_ms:.1f} ms"
+    )
+    page = report.page
+    click.echo(
+        f"first page: {page.passages:.2f} passages, {page.own_article_share:.1%} from the"
+        f" question's article, hit@3 {page.hit_at_3:.3f}, {page.chars_median:.0f} characters"
+        f" (median); highlight holds the answer in {page.highlight_right:.1%}"
+        f" of {page.highlight_questions} hit passages"
     )
     if report.misses and show_misses:
         click.echo(
