@@ -15,12 +15,13 @@ import numpy as np
 
 from .chunking import Chunker, embedding_text
 from .config import Settings
-from .embedding import Embedder
+from .embedding import Embedder, SpanEmbedder
 from .errors import CitebotError, PruneRefusedError
-from .index import VectorIndex, WriteLock, lock_for_writing
+from .index import IndexWriter, WriteLock, lock_for_writing
 from .records import Article, Chunk, Problem
 from .sources import Source, SourceOutcome, open_source
 from .store import IndexedArticle
+from .text import sentence_spans
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +192,7 @@ def _ingest(
                 counts.removed += 1
         ids: list[int] = []
         texts: list[str] = []
+        all_chunks: list[Chunk] = []
         for item, digest, chunks in chunked:
             if item.article.id in indexed:
                 index.vectors.remove(index.store.delete_article(item.article.id))
@@ -200,8 +202,9 @@ def _ingest(
             root = item.source.root
             ids.extend(index.store.add_article(item.article, digest, chunks, root))
             texts.extend(embedding_text(item.article.title, c.text, prefix) for c in chunks)
+            all_chunks.extend(chunks)
         report.chunks_embedded = len(texts)
-        _embed_into(index.vectors, embedder, ids, texts, show_progress)
+        _embed_into(index, embedder, ids, texts, all_chunks, show_progress)
 
     report.removed = len(gone)
     report.added = sum(s.added for s in report.sources)
@@ -290,18 +293,44 @@ def prune_plan(
 
 
 def _embed_into(
-    vectors: VectorIndex, embedder: Embedder, ids: list[int], texts: list[str], show_progress: bool
+    index: IndexWriter,
+    embedder: Embedder,
+    ids: list[int],
+    texts: list[str],
+    chunks: list[Chunk],
+    show_progress: bool,
 ) -> None:
     if not texts:
         return
     from tqdm import tqdm
 
+    # With a model that gives them, each chunk's sentence vectors come from the same pass.
+    with_sentences = isinstance(embedder, SpanEmbedder)
     # Longest first, so each batch holds texts of similar length (less padding), and
     # an out-of-memory error, if any, comes at once rather than at the end.
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     with tqdm(total=len(texts), unit="chunk", desc="embedding", disable=not show_progress) as bar:
         for start in range(0, len(order), EMBED_BATCH):
             batch = order[start : start + EMBED_BATCH]
-            embedded = embedder.embed([texts[i] for i in batch])
-            vectors.add([ids[i] for i in batch], np.asarray(embedded, dtype=np.float32))
+            batch_texts = [texts[i] for i in batch]
+            if with_sentences:
+                spans = [chunk_sentences(texts[i], chunks[i]) for i in batch]
+                embedded, pooled = embedder.embed_with_spans(
+                    batch_texts, [[s for s, _ in pairs] for pairs in spans]
+                )
+                for i, pairs, vectors in zip(batch, spans, pooled, strict=True):
+                    index.store.add_sentence_vectors(ids[i], [a for _, a in pairs], vectors)
+            else:
+                embedded = embedder.embed(batch_texts)
+            index.vectors.add([ids[i] for i in batch], np.asarray(embedded, dtype=np.float32))
             bar.update(len(batch))
+
+
+def chunk_sentences(text: str, chunk: Chunk) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The sentences of ``chunk`` as offsets in its embedded ``text`` (which may start with a
+    title) and in its article."""
+    shift = len(text) - len(chunk.text)
+    return [
+        ((shift + a, shift + b), (chunk.char_start + a, chunk.char_start + b))
+        for a, b in sentence_spans(chunk.text)
+    ]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from .dates import iso_day
 from .errors import IndexDamagedError
 from .records import Article, ArticleRef, ArticleSummary, Chunk, SearchFilter
@@ -48,6 +50,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     paragraph_start INTEGER NOT NULL,
     paragraph_end INTEGER NOT NULL,
     UNIQUE (article_id, ordinal)
+);
+-- The vectors of each chunk's sentences, for the highlight (see sentence_vectors).
+CREATE TABLE IF NOT EXISTS sentences (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
+    spans BLOB NOT NULL,
+    vectors BLOB NOT NULL,
+    scales BLOB NOT NULL
 );
 -- Titles are indexed beside each chunk's text so that a title match counts for BM25.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
@@ -167,6 +176,8 @@ class Store:
             self._db.execute("CREATE INDEX IF NOT EXISTS articles_day ON articles (day)")
         # An older index opened read-only works out each day as a filter asks for it.
         self._day = "a.day" if "day" in columns else "citebot_day(a.date)"
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        self._has_sentences = "sentences" in tables
 
     def close(self) -> None:
         self._db.close()
@@ -288,7 +299,54 @@ class Store:
             ids.append(chunk_id)
         return ids
 
+    def add_sentence_vectors(
+        self, chunk_id: int, spans: Sequence[tuple[int, int]], vectors: np.ndarray
+    ) -> None:
+        """Store the unit vectors of a chunk's sentences, ``spans`` as article offsets.
+
+        Stored as int8, each row scaled by its largest component (a quarter of the size of
+        float32; cosines change by about 0.001): int32 span pairs, int8 rows, float32 scales.
+        """
+        vectors = np.asarray(vectors, dtype=np.float32)
+        peaks = np.abs(vectors).max(axis=1, initial=0.0)
+        scales = np.where(peaks > 0, peaks / 127.0, 1.0).astype(np.float32)
+        quantized = np.round(vectors / scales[:, None]).astype(np.int8)
+        self._db.execute(
+            "INSERT OR REPLACE INTO sentences (chunk_id, spans, vectors, scales) VALUES (?, ?, ?, ?)",
+            (
+                chunk_id,
+                np.asarray(spans, dtype=np.int32).tobytes(),
+                quantized.tobytes(),
+                scales.tobytes(),
+            ),
+        )
+
     # -- reading -----------------------------------------------------------------
+
+    def sentence_vectors(
+        self, chunk_ids: Iterable[int]
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per chunk: its sentences' article offsets (n x 2) and vectors (n x dimension).
+
+        Chunks stored without them (an older index, or a model that gives none) are absent.
+        """
+        ids = list(chunk_ids)
+        if not ids or not self._has_sentences:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT chunk_id, spans, vectors, scales FROM sentences WHERE chunk_id IN ({marks})",
+            ids,
+        )
+        found = {}
+        for chunk_id, spans, vectors, scales in rows:
+            scale = np.frombuffer(scales, dtype=np.float32)
+            matrix = np.frombuffer(vectors, dtype=np.int8).reshape(len(scale), -1)
+            found[chunk_id] = (
+                np.frombuffer(spans, dtype=np.int32).reshape(-1, 2),
+                matrix.astype(np.float32) * scale[:, None],
+            )
+        return found
 
     def counts(self) -> tuple[int, int]:
         articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
