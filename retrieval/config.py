@@ -65,10 +65,14 @@ class SearchSettings:
     per_article: int = 2
     # The first page shows the best passage and those scoring at least this share of
     # its score; the others wait behind "More results". Calibrated: see README.
-    relevance_cutoff: float = 0.8
+    relevance_cutoff: float = 0.5
     # A passage is shown trimmed to the paragraph(s) holding its highlight, cut between
     # sentences to at most about this many characters.
     context_chars: int = 700
+    # The highlight is the sentence scoring best on this weight x its similarity of
+    # meaning to the question + the rest x the question's words it shares (0: words only).
+    # Calibrated: see README.
+    highlight_meaning_weight: float = 0.6
     # Below this confidence (0.7 x best cosine similarity + 0.3 x share of the question's
     # words in the top passage), the answer is "not covered". Calibrated: see README.
     min_confidence: float = 0.375
@@ -83,6 +87,8 @@ class SearchSettings:
             raise ConfigError("[search] k, candidates and per_article must be at least 1")
         if not 0.0 <= self.relevance_cutoff <= 1.0:
             raise ConfigError("[search] relevance_cutoff must be between 0 and 1")
+        if not 0.0 <= self.highlight_meaning_weight <= 1.0:
+            raise ConfigError("[search] highlight_meaning_weight must be between 0 and 1")
         if self.context_chars < 1:
             raise ConfigError("[search] context_chars must be at least 1")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -193,12 +194,32 @@ def context_span(text: str, start: int, end: int, budget: int) -> tuple[int, int
     return sentence_window(text, start, end, budget, left, right)
 
 
-def best_sentences(question: str, text: str) -> tuple[int, int]:
-    """Offsets of the sentence, or two adjacent sentences, of ``text`` that best answer ``question``.
+# A sentence next to the best one joins the highlight when it scores at least this share
+# of the best one's score: the answer is often in one of two strong neighbours.
+NEIGHBOUR_SHARE = 0.85
+# A highlight opening with one of these words refers back: the sentence before joins it,
+# so the quote can be read on its own ("He is the oldest quarterback ..." says who).
+_REFERS_BACK = re.compile(
+    r"[\"'“‘(]*(he|she|it|its|they|their|them|his|her|this|these|those|such)\b", re.IGNORECASE
+)
 
-    Sentences are scored by the question's content words they contain, each weighted by
-    how rare it is among the passage's sentences, so a sentence sharing the question's
-    specific words wins over one sharing only its common ones.
+
+def best_sentences(
+    question: str,
+    text: str,
+    meaning: Sequence[float] | None = None,
+    meaning_weight: float = 0.0,
+) -> tuple[int, int]:
+    """Offsets of the sentence, or few adjacent sentences, of ``text`` that best answer ``question``.
+
+    Each sentence scores ``meaning_weight`` x its similarity of meaning to the question
+    (``meaning``: one cosine per sentence of ``text``, when known) + the rest x the
+    question's content words it shares, each word weighted by how rare it is among the
+    passage's sentences and the sum scaled to the best sentence's. With meaning known, the
+    better neighbour of the best sentence joins it when it scores nearly as well
+    (``NEIGHBOUR_SHARE``), and so does the sentence before when the best one refers back
+    to it. Words alone (no meaning), the highlight is as it always was: the best sentence,
+    or two adjacent sentences when together they share words that neither shares alone.
     """
     spans = sentence_spans(text)
     if not spans:
@@ -208,22 +229,70 @@ def best_sentences(question: str, text: str) -> tuple[int, int]:
     count = len(spans)
     weight = {t: math.log(1 + count / (1 + sum(t in s for s in sentence_terms))) for t in terms}
 
-    def score(matched: set[str]) -> float:
+    def shared(matched: set[str]) -> float:
         return sum(weight[t] for t in matched)
 
-    best, best_score = (spans[0][0], spans[0][1]), 0.0
-    for i, matched in enumerate(sentence_terms):
-        if score(matched) > best_score:
-            best, best_score = spans[i], score(matched)
+    by_words = [shared(m) for m in sentence_terms]
+    scale = max(by_words) or 1.0
+    with_meaning = meaning is not None and meaning_weight > 0
+    similar = list(meaning) if meaning is not None and with_meaning else [0.0] * count
+    share = meaning_weight if with_meaning else 0.0
+
+    def score(similarity: float, words_shared: float) -> float:
+        return share * similarity + (1 - share) * words_shared / scale
+
+    scores = [score(m, w) for m, w in zip(similar, by_words, strict=True)]
+    first = max(range(count), key=lambda i: (scores[i], -i))
+    low = high = first
+    best_words, best_score = by_words[first], scores[first]
     for i in range(count - 1):
-        pair = score(sentence_terms[i] | sentence_terms[i + 1])
+        pair = shared(sentence_terms[i] | sentence_terms[i + 1])
+        pair_score = score(max(similar[i], similar[i + 1]), pair)
         # A pair wins only when its second sentence adds real evidence, not by length.
         if (
-            pair > best_score * 1.5
-            and min(score(sentence_terms[i]), score(sentence_terms[i + 1])) > 0
+            pair > best_words * 1.5
+            and min(by_words[i], by_words[i + 1]) > 0
+            and pair_score > best_score
         ):
-            best, best_score = (spans[i][0], spans[i + 1][1]), pair
-    return best
+            low, high, best_words, best_score = i, i + 1, pair, pair_score
+    if with_meaning and low == high:
+        neighbours = [i for i in (first - 1, first + 1) if 0 <= i < count]
+        near = max(neighbours, key=lambda i: scores[i], default=None)
+        if (
+            near is not None
+            and scores[first] > 0
+            and scores[near] >= NEIGHBOUR_SHARE * scores[first]
+        ):
+            low, high = min(first, near), max(first, near)
+        if low > 0 and _REFERS_BACK.match(text, spans[low][0]):
+            low -= 1
+    return spans[low][0], spans[high][1]
+
+
+def sentence_meaning(
+    question: np.ndarray,
+    text: str,
+    offset: int,
+    stored: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> list[float] | None:
+    """The cosine similarity of ``question`` to each sentence of ``text`` (which starts at
+    ``offset`` in its article), from the sentence vectors stored with its chunks; None
+    when a sentence has none (a chunk embedded by a model that gives none)."""
+    known: dict[tuple[int, int], float] = {}
+    for spans, vectors in stored:
+        for (a, b), similarity in zip(spans.tolist(), (vectors @ question).tolist(), strict=True):
+            known[(a, b)] = max(similarity, known.get((a, b), -1.0))
+    scores = []
+    for a, b in sentence_spans(text):
+        a, b = a + offset, b + offset
+        if (a, b) not in known:
+            # Split otherwise at a chunk's edge: the stored sentences it overlaps.
+            overlapping = [s for (x, y), s in known.items() if x < b and a < y]
+            if not overlapping:
+                return None
+            known[(a, b)] = max(overlapping)
+        scores.append(known[(a, b)])
+    return scores
 
 
 def check_question(question: str, settings: SearchSettings) -> str:
@@ -350,6 +419,7 @@ class Searcher:
             groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
             page = groups[offset : offset + k]
             articles = self.index.store.articles_by_id(g.article_id for g in groups[:1] + page)
+            sentences = self.index.store.sentence_vectors(r.id for g in page for r in g.rows)
         confidence = 0.0
         if groups:
             top = groups[0].rows[0]
@@ -369,7 +439,9 @@ class Searcher:
                 filters,
             )
         passages = [
-            self._passage(question, rank, group, articles[group.article_id], offset == 0)
+            self._passage(
+                question, vector, rank, group, articles[group.article_id], sentences, offset == 0
+            )
             for rank, group in enumerate(page, start=offset + 1)
         ]
         lap("assemble_ms")
@@ -394,12 +466,23 @@ class Searcher:
         return vectors.search(vector, limit, among=among)
 
     def _passage(
-        self, question: str, rank: int, group: _Group, article: Article, first_page: bool
+        self,
+        question: str,
+        vector: np.ndarray,
+        rank: int,
+        group: _Group,
+        article: Article,
+        sentences: dict[int, tuple[np.ndarray, np.ndarray]],
+        first_page: bool,
     ) -> Passage:
         start = min(r.char_start for r in group.rows)
         end = max(r.char_end for r in group.rows)
         text = article.text[start:end]
-        h_start, h_end = best_sentences(question, text)
+        stored = [sentences[r.id] for r in group.rows if r.id in sentences]
+        meaning = sentence_meaning(vector, text, start, stored) if stored else None
+        h_start, h_end = best_sentences(
+            question, text, meaning, self.settings.highlight_meaning_weight
+        )
         c_start, c_end = context_span(text, h_start, h_end, self.settings.context_chars)
         whole = article.text
         return Passage(
