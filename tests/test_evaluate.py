@@ -78,13 +78,12 @@ def test_evaluate_on_the_test_corpus(corpus_searcher: Searcher) -> None:
     assert set(data["page"]) >= {"own_article_share", "hit_at_3", "chars_median"}
 
 
-def test_eval_command(corpus_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_command(corpus_settings, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    import retrieval.cli as cli_module
+    from retrieval.cli import Runtime, cli
     from tests.fakes import FakeEmbedder
 
-    monkeypatch.setattr(cli_module, "_embedder", lambda settings: FakeEmbedder())
     questions = tmp_path / "questions.jsonl"
     questions.write_text(
         "\n".join(
@@ -95,7 +94,7 @@ def test_eval_command(corpus_settings, tmp_path: Path, monkeypatch: pytest.Monke
     assert len(load_questions(questions)) == 4
     config = tmp_path / "c.toml"
     config.write_text("[search]\nmin_confidence = 0.0\n")
-    runner = CliRunner()
+    runtime = Runtime(make_embedder=lambda settings, **options: FakeEmbedder())
     args = [
         "--config",
         str(config),
@@ -104,9 +103,9 @@ def test_eval_command(corpus_settings, tmp_path: Path, monkeypatch: pytest.Monke
         "--index",
         str(corpus_settings.index_dir),
     ]
-    result = runner.invoke(cli_module.cli, args)
+    result = CliRunner().invoke(cli, args, obj=runtime)
     assert result.exit_code == 0, result.output
     assert "hit@1 0.750" in result.output
     assert "first page: " in result.output and "highlight holds the answer in" in result.output
-    data = json.loads(runner.invoke(cli_module.cli, [*args, "--json"]).output)
+    data = json.loads(CliRunner().invoke(cli, [*args, "--json"], obj=runtime).output)
     assert data["page"]["highlight_questions"] == 3
