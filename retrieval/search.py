@@ -200,7 +200,7 @@ NEIGHBOUR_SHARE = 0.85
 # A highlight opening with one of these words refers back: the sentence before joins it,
 # so the quote can be read on its own ("He is the oldest quarterback ..." says who).
 _REFERS_BACK = re.compile(
-    r"[\"'“‘(]*(he|she|it|its|they|their|them|his|her|this|these|those|such)\b", re.IGNORECASE
+    r"[\"'“‘(]*(he|she|it|its|they|their|them|his|her|this|that|these|those|such)\b", re.IGNORECASE
 )
 
 
