@@ -72,7 +72,7 @@ class SearchSettings:
     # The highlight is the sentence scoring best on this weight x its similarity of
     # meaning to the question + the rest x the question's words it shares (0: words only).
     # Calibrated: see README.
-    highlight_meaning_weight: float = 0.6
+    highlight_meaning_weight: float = 0.8
     # Below this confidence (0.7 x best cosine similarity + 0.3 x share of the question's
     # words in the top passage), the answer is "not covered". Calibrated: see README.
     min_confidence: float = 0.375

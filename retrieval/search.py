@@ -114,13 +114,17 @@ def group_passages(ranked: Sequence[_Candidate], rows: dict[int, ChunkRow]) -> l
     ``MAX_CHUNKS_PER_PASSAGE`` chunks.
     """
     groups: list[_Group] = []
+    by_article: dict[str, list[_Group]] = {}
     for candidate in ranked:
         row = rows.get(candidate.chunk_id)
         if row is None:
             continue
-        home = next((g for g in groups if g.article_id == row.article_id and g.touches(row)), None)
+        mates = by_article.setdefault(row.article_id, [])
+        home = next((g for g in mates if g.touches(row)), None)
         if home is None:
-            groups.append(_Group(row.article_id, [row], candidate.score))
+            group = _Group(row.article_id, [row], candidate.score)
+            groups.append(group)
+            mates.append(group)
         elif len(home.rows) < MAX_CHUNKS_PER_PASSAGE:
             home.rows.append(row)
     return groups
@@ -209,6 +213,7 @@ def best_sentences(
     text: str,
     meaning: Sequence[float] | None = None,
     meaning_weight: float = 0.0,
+    spans: Sequence[tuple[int, int]] | None = None,
 ) -> tuple[int, int]:
     """Offsets of the sentence, or few adjacent sentences, of ``text`` that best answer ``question``.
 
@@ -221,7 +226,7 @@ def best_sentences(
     to it. Words alone (no meaning), the highlight is as it always was: the best sentence,
     or two adjacent sentences when together they share words that neither shares alone.
     """
-    spans = sentence_spans(text)
+    spans = sentence_spans(text) if spans is None else spans
     if not spans:
         return 0, len(text)
     terms = {stem(t) for t in keyword_terms(question)}
@@ -271,19 +276,19 @@ def best_sentences(
 
 def sentence_meaning(
     question: np.ndarray,
-    text: str,
+    spans: Sequence[tuple[int, int]],
     offset: int,
     stored: Sequence[tuple[np.ndarray, np.ndarray]],
 ) -> list[float] | None:
-    """The cosine similarity of ``question`` to each sentence of ``text`` (which starts at
-    ``offset`` in its article), from the sentence vectors stored with its chunks; None
-    when a sentence has none (a chunk embedded by a model that gives none)."""
+    """The cosine similarity of ``question`` to each sentence (``spans`` of a passage that
+    starts at ``offset`` in its article), from the sentence vectors stored with its chunks;
+    None when a sentence has none (a chunk embedded by a model that gives none)."""
     known: dict[tuple[int, int], float] = {}
-    for spans, vectors in stored:
-        for (a, b), similarity in zip(spans.tolist(), (vectors @ question).tolist(), strict=True):
+    for offsets, vectors in stored:
+        for (a, b), similarity in zip(offsets.tolist(), (vectors @ question).tolist(), strict=True):
             known[(a, b)] = max(similarity, known.get((a, b), -1.0))
     scores = []
-    for a, b in sentence_spans(text):
+    for a, b in spans:
         a, b = a + offset, b + offset
         if (a, b) not in known:
             # Split otherwise at a chunk's edge: the stored sentences it overlaps.
@@ -479,9 +484,10 @@ class Searcher:
         end = max(r.char_end for r in group.rows)
         text = article.text[start:end]
         stored = [sentences[r.id] for r in group.rows if r.id in sentences]
-        meaning = sentence_meaning(vector, text, start, stored) if stored else None
+        spans = sentence_spans(text)
+        meaning = sentence_meaning(vector, spans, start, stored) if stored else None
         h_start, h_end = best_sentences(
-            question, text, meaning, self.settings.highlight_meaning_weight
+            question, text, meaning, self.settings.highlight_meaning_weight, spans
         )
         c_start, c_end = context_span(text, h_start, h_end, self.settings.context_chars)
         whole = article.text

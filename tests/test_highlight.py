@@ -157,5 +157,6 @@ def test_sentence_meaning_maps_passage_sentences_to_stored_ones() -> None:
     first = (np.array(spans[:2]), np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
     # The last sentence was stored split differently (a chunk's edge): overlap counts.
     second = (np.array([[spans[2][0] - 3, spans[2][1]]]), np.array([[0.6, 0.8]], dtype=np.float32))
-    assert sentence_meaning(question, text, 10, [first, second]) == pytest.approx([1.0, 0.0, 0.6])
-    assert sentence_meaning(question, text, 10, [first]) is None
+    local = sentence_spans(text)
+    assert sentence_meaning(question, local, 10, [first, second]) == pytest.approx([1.0, 0.0, 0.6])
+    assert sentence_meaning(question, local, 10, [first]) is None
