@@ -174,6 +174,12 @@ class Store:
             columns.add("day")
         if not read_only:
             self._db.execute("CREATE INDEX IF NOT EXISTS articles_day ON articles (day)")
+            # What filters read, apart from the article rows: a row's columns after its
+            # text are read through the whole text, so a filter on the table itself would
+            # read every article (15 ms on BBC, measured).
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS articles_filter ON articles (id, source, author, day)"
+            )
         # An older index opened read-only works out each day as a filter asks for it.
         self._day = "a.day" if "day" in columns else "citebot_day(a.date)"
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
@@ -374,11 +380,12 @@ class Store:
             return [(r[0], r[1]) for r in rows]
         # The filter is checked on each matching chunk (two primary-key look-ups), so the
         # cost follows the matches, as unfiltered ranking's does.
-        condition, values = self._filter_condition(filters)
+        admitted, values = self._admitted_articles(filters)
         rows = self._db.execute(
             "SELECT f.rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts f"
-            " JOIN chunks c ON c.id = f.rowid JOIN articles a ON a.id = c.article_id"
-            f" WHERE chunks_fts MATCH ? AND {condition} ORDER BY score DESC LIMIT ?",
+            " JOIN chunks c ON c.id = f.rowid"
+            f" WHERE chunks_fts MATCH ? AND c.article_id IN ({admitted})"
+            " ORDER BY score DESC LIMIT ?",
             (TITLE_WEIGHT, BODY_WEIGHT, match, *values, limit),
         )
         return [(r[0], r[1]) for r in rows]
@@ -410,6 +417,12 @@ class Store:
             values.append(filters.before.isoformat())
         return " AND ".join(parts) or "1", values
 
+    def _admitted_articles(self, filters: SearchFilter) -> tuple[str, list[object]]:
+        """A subquery for the ids of the articles ``filters`` admit. Evaluated once per
+        query, over the index ``articles_filter`` alone (never the article texts)."""
+        condition, values = self._filter_condition(filters)
+        return f"SELECT a.id FROM articles a WHERE {condition}", values
+
     def admits_any(self, filters: SearchFilter) -> bool:
         """Whether any article passes ``filters``."""
         condition, values = self._filter_condition(filters)
@@ -420,8 +433,8 @@ class Store:
         self, filters: SearchFilter, among: Sequence[int] | None = None
     ) -> list[int]:
         """Ids of the chunks whose articles pass ``filters``: all of them, or those ``among`` given."""
-        condition, values = self._filter_condition(filters)
-        sql = "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE " + condition
+        admitted, values = self._admitted_articles(filters)
+        sql = f"SELECT c.id FROM chunks c WHERE c.article_id IN ({admitted})"
         if among is None:
             return [r[0] for r in self._db.execute(sql + " ORDER BY c.id", values)]
         if not among:

@@ -225,6 +225,7 @@ def test_suggest_authors(corpus_searcher: Searcher) -> None:
 def drop_day_column(store_path: Path) -> None:
     db = sqlite3.connect(store_path)
     db.execute("DROP INDEX articles_day")
+    db.execute("DROP INDEX articles_filter")
     db.execute("ALTER TABLE articles DROP COLUMN day")
     db.commit()
     db.close()
