@@ -44,10 +44,6 @@ logger = logging.getLogger(__name__)
 MAX_CHUNKS_PER_PASSAGE = 2
 # Articles named when a question is not covered.
 NEAREST_ARTICLES = 3
-# Under a filter, the dense half first takes this many times its candidates from the
-# whole index and keeps the admitted ones; only when too few are admitted does it search
-# again among the admitted chunks alone (both ways give the exact nearest admitted chunks).
-FILTER_OVERFETCH = 4
 
 
 @dataclass(frozen=True)
@@ -460,12 +456,8 @@ class Searcher:
         vectors = self.index.vectors
         if not filters:
             return vectors.search(vector, limit)
-        wide = vectors.search(vector, limit * FILTER_OVERFETCH)
-        with self._store_lock:
-            admitted = set(self.index.store.admitted_chunk_ids(filters, [i for i, _ in wide]))
-        near = [(i, s) for i, s in wide if i in admitted]
-        if len(near) >= limit or len(wide) == len(vectors):
-            return near[:limit]
+        # Among the admitted chunks from the start: measured faster than keeping the admitted
+        # ones of a wider search (which a broad filter often leaves short): bench_filters.py.
         with self._store_lock:
             among = self.index.store.admitted_chunk_ids(filters)
         return vectors.search(vector, limit, among=among)

@@ -147,12 +147,11 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Searcher, Path]:
 @pytest.mark.parametrize(
     ("source", "candidates"),
     [
-        # Few candidates, and the nearest chunks overall are not admitted: the dense half
-        # searches again among the admitted chunks alone.
+        # Few candidates; the nearest chunks overall are not admitted.
         ("clubs.json", 1),
-        # Few candidates, most chunks admitted: the wider search holds enough of them.
+        # Few candidates; most chunks admitted.
         ("more/", 1),
-        # More candidates than chunks: one search covers the whole index.
+        # More candidates than chunks.
         ("clubs.json", 50),
     ],
 )
