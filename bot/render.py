@@ -22,6 +22,7 @@ from retrieval.records import (
     ArticleSummary,
     IndexStats,
     Passage,
+    SearchFilter,
 )
 from retrieval.search import sentence_window
 from retrieval.text import split_sentences
@@ -344,6 +345,11 @@ def stats_embed(stats: IndexStats) -> discord.Embed:
     embed.add_field(name="Created", value=shorten(stats.created or "unknown", 100))
     embed.add_field(name="Last ingest", value=shorten(stats.updated or "unknown", 100))
     return embed
+
+
+def filters_line(filters: SearchFilter) -> str:
+    """The filters an answer was searched with, as one small line above it."""
+    return shorten(f"-# Filtered: {escape(filters.describe())}", CONTENT_LIMIT)
 
 
 def reindex_summary(report: IngestReport, stats: IndexStats) -> str:
