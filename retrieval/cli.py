@@ -65,11 +65,14 @@ class CitebotGroup(click.Group):
         return command
 
 
-def load_model(settings: Settings, **options: Any) -> Embedder:
-    """The configured model: what the commands embed with unless a Runtime says otherwise."""
-    from .embedding import SentenceTransformerEmbedder
+def load_model(settings: Settings, *, rebuild: bool = False, **options: Any) -> Embedder:
+    """The model of the index in ``settings.index_dir``, run the way it was built (an ONNX
+    index brings its own model file: no torch); for a new index or a ``rebuild``, the
+    configured model and backend. Not loaded yet. What the commands embed with unless a
+    Runtime says otherwise."""
+    from .embedding import load_embedder
 
-    return SentenceTransformerEmbedder(settings.model)
+    return load_embedder(settings, rebuild=rebuild)
 
 
 @dataclass
@@ -145,14 +148,16 @@ def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
     _use_config(ctx, config)
 
 
-def _embedder(settings: Settings) -> Any:
+def _embedder(settings: Settings, **options: Any) -> Any:
     runtime = click.get_current_context().find_object(Runtime) or Runtime()
-    return runtime.make_embedder(settings)
+    return runtime.make_embedder(settings, **options)
 
 
 def _open_searcher(settings: Settings) -> Any:
+    from .index import read_manifest
     from .search import Searcher
 
+    read_manifest(settings.index_dir)  # no index: say so before choosing a model
     return Searcher.open(settings, _embedder(settings))
 
 
@@ -206,7 +211,7 @@ def ingest(
     report = run_ingest(
         sources,
         settings,
-        _embedder(settings),
+        _embedder(settings, rebuild=rebuild),
         prune=prune,
         force=force,
         rebuild=rebuild,

@@ -27,11 +27,24 @@ def default_index_dir() -> Path:
     return Path(data_home) / "citebot" / "index"
 
 
+# How the model runs. "onnx-int8": ONNX Runtime, int8 weights (the fastest on a CPU);
+# "onnx": ONNX Runtime in fp32; "torch": sentence-transformers (any model, and GPUs);
+# "auto": an existing index keeps the backend it was built with, a new one gets
+# "onnx-int8" for the bundled model and "torch" for any other.
+BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     name: str = BUNDLED_MODEL
+    backend: str = "auto"
+    # Used by the torch backend; the ONNX backends run on the CPU.
     device: str = "cpu"
     batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"[model] backend must be one of {', '.join(BACKENDS)}")
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,9 @@ def ingest(
     """
     # The lock and the index checks come before reading files or loading the model, so
     # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
-    with lock_for_writing(settings.index_dir, embedder.name, rebuild=rebuild) as lock:
+    with lock_for_writing(
+        settings.index_dir, embedder.name, rebuild=rebuild, backend=embedder.backend
+    ) as lock:
         return _ingest(
             paths, settings, embedder, lock, prune=prune, force=force, show_progress=show_progress
         )
@@ -146,7 +148,7 @@ def _ingest(
         source = open_source(path, settings) if isinstance(path, str | os.PathLike) else path
         unique.setdefault(source.root, source)
     sources = list(unique.values())
-    with lock.next_generation(embedder.dimension, settings.chunking) as index:
+    with lock.next_generation(embedder.dimension, settings.chunking, embedder.artifact) as index:
         indexed = index.store.indexed_articles()
         found, outcomes = _read(sources, report)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import SearchSettings, Settings
-from .embedding import Embedder, SentenceTransformerEmbedder
+from .embedding import Embedder, load_embedder
 from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
 from .index import OpenIndex, open_index
 from .records import (
@@ -343,8 +343,10 @@ class Searcher:
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Searcher:
-        embedder = embedder or SentenceTransformerEmbedder(settings.model)
-        return cls(open_index(Path(settings.index_dir), embedder.name), embedder, settings.search)
+        """The index in ``settings.index_dir``; by default with the model it was built with."""
+        embedder = embedder or load_embedder(settings)
+        index = open_index(Path(settings.index_dir), embedder.name, embedder.backend)
+        return cls(index, embedder, settings.search)
 
     def close(self) -> None:
         with self._store_lock:

@@ -19,6 +19,8 @@ class FakeEmbedder:
     """
 
     name = "fake-hashing-embedder"
+    backend = "fake"
+    artifact = None
 
     def __init__(
         self, dimension: int = 64, max_tokens: int = 128, synonyms: dict[str, str] | None = None

