@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.config import Settings
-from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.config import BACKENDS, ModelSettings, Settings
+from retrieval.embedding import Embedder, load_embedder
 from retrieval.evaluate import EvalReport, LabelledQuestion, evaluate, load_questions
 from retrieval.ingest import ingest
 from retrieval.search import Searcher, answer_confidence, fuse
@@ -87,7 +87,7 @@ class RememberingEmbedder:
     612 questions, and on a busy machine embedding them again would be most of the run.
     Latency columns after the first method therefore leave out the question embedding."""
 
-    def __init__(self, model: SentenceTransformerEmbedder) -> None:
+    def __init__(self, model: Embedder) -> None:
         self.model = model
         self._vectors: dict[str, np.ndarray] = {}
 
@@ -115,6 +115,29 @@ def page_row(name: str, report: EvalReport) -> str:
     )
 
 
+def build(
+    index_dir: Path, paths: list[Path], backend: str = "auto", embedder: Embedder | None = None
+) -> Settings:
+    """The quality index (labelled articles plus distractors) with ``backend``."""
+    settings = Settings(index_dir=index_dir, model=ModelSettings(backend=backend))
+    report = ingest(paths, settings, embedder or load_embedder(settings), show_progress=True)
+    print(f"index: {report.articles} articles ({report.chunks_embedded} chunks embedded now)")
+    return settings
+
+
+def open_for_quality(settings: Settings, questions: list[LabelledQuestion]) -> Searcher:
+    """Quality is measured with "not covered" off, so the threshold does not mix in."""
+    searcher = Searcher.open(settings).with_settings(min_confidence=-1.0)
+    searcher.search(questions[0].question)  # warm-up
+    return searcher
+
+
+def evaluate_methods(
+    searcher: Searcher, questions: list[LabelledQuestion], methods: dict[str, dict] = METHODS
+) -> dict[str, EvalReport]:
+    return {name: evaluate(searcher.with_settings(**c), questions) for name, c in methods.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -125,11 +148,15 @@ def main() -> None:
     parser.add_argument("--index", type=Path, help="reuse (or build) the index here")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--parts", nargs="*", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="citebot-quality-") as scratch:
-        settings = Settings(index_dir=args.index or Path(scratch) / "index")
-        embedder = SentenceTransformerEmbedder(settings.model)
+        settings = Settings(
+            index_dir=args.index or Path(scratch) / "index",
+            model=ModelSettings(backend=args.backend),
+        )
+        embedder = load_embedder(settings)
         report = ingest([args.articles, *args.distractors], settings, embedder, show_progress=True)
         print(f"index: {report.articles} articles ({report.chunks_embedded} chunks embedded now)")
         questions = load_questions(args.questions)

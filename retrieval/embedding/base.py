@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..config import BUNDLED_MODEL
-
 import numpy as np
+
+from ..config import BUNDLED_MODEL
 
 if TYPE_CHECKING:
     from .onnx_backend import OnnxModel
