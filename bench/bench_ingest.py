@@ -117,7 +117,7 @@ def main() -> None:
         index = workdir / "index"
         settings = Settings(index_dir=index)
         ingest_wall, ingest_cpu, report = ingest_in_child(args.folder, index)
-        again_wall, again_cpu, again = ingest_in_child(args.folder, index)
+        again_wall, _, again = ingest_in_child(args.folder, index)
 
         searcher = Searcher.open(settings)
         texts, titles = chunk_texts(searcher, settings)
