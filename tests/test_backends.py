@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from retrieval.cli import cli
 from retrieval.config import ModelSettings, Settings
 from retrieval.embedding import OnnxEmbedder, OnnxModel, SentenceTransformerEmbedder, load_embedder
-from retrieval.embedding.onnx_backend import MODEL_FILE, TOKENIZER_FILE, file_sha256, token_batches
+from retrieval.embedding.onnx_backend import MODEL_FILE, TOKENIZER_FILE, file_sha256
 from retrieval.errors import ConfigError, IndexMismatchError
 from retrieval.index import MANIFEST, read_manifest
 from retrieval.ingest import ingest
@@ -52,18 +52,6 @@ class ExportedFake(FakeEmbedder):
     def __init__(self, artifact: OnnxModel) -> None:
         super().__init__()
         self.artifact = artifact  # type: ignore[assignment]
-
-
-def test_token_batches_keep_padding_small_and_within_budget() -> None:
-    lengths = [5, 250, 12, 7, 256, 30, 31, 6, 128, 3]
-    batches = list(token_batches(lengths, budget=256))
-    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
-    for batch in batches:
-        assert len(batch) * max(lengths[i] for i in batch) <= 256 or len(batch) == 1
-    # Similar lengths together: each batch holds a run of the sorted lengths.
-    runs = [[lengths[i] for i in batch] for batch in batches]
-    assert [n for run in runs for n in run] == sorted(lengths)
-    assert runs[0] == [3, 5, 6, 7, 12, 30, 31]  # 7 texts x 31 tokens <= 256
 
 
 def test_backend_setting_is_checked() -> None:

@@ -60,6 +60,11 @@ def test_int8_export_agrees_with_sentence_transformers(
 
     vectors = embedder.embed(TEXTS)
     assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 384)
+    assert vectors.flags["C_CONTIGUOUS"]
+    one = embedder.embed(TEXTS[:1])
+    assert one.shape == (1, 384) and one.flags["C_CONTIGUOUS"]
+    # One text at a time, in a batch or alone: the same vector.
+    np.testing.assert_allclose(one[0], vectors[0], atol=1e-6)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert cosines(vectors, torch_embedder.embed(TEXTS)).min() >= 0.98
 
@@ -123,7 +128,7 @@ from retrieval.cli import cli
 
 index, batch = sys.argv[1], sys.argv[2]
 runner = CliRunner()
-one = runner.invoke(cli, ["ask", "--index", index, "--json", "What does the bakery co-op cost?"])
+one = runner.invoke(cli, ["ask", "--index", index, "--json", "What is the price of joining the bread co-operative?"])
 many = runner.invoke(cli, ["ask", "--index", index, "--json", "--batch", batch])
 heavy = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[3:]))
 print(json.dumps({"codes": [one.exit_code, many.exit_code], "one": one.output,
@@ -133,7 +138,9 @@ print(json.dumps({"codes": [one.exit_code, many.exit_code], "one": one.output,
 
 def test_ask_imports_no_torch(onnx_index: Settings, tmp_path: Path) -> None:
     batch = tmp_path / "questions.jsonl"
-    batch.write_text('{"question": "Who designed the skatepark?"}\n{"nope": 1}\n')
+    batch.write_text(
+        '{"question": "Who drew up the plans for the new skating area?"}\n{"nope": 1}\n'
+    )
     result = subprocess.run(
         [sys.executable, "-c", LIGHT_CHECK, str(onnx_index.index_dir), str(batch), *HEAVY],
         capture_output=True,
@@ -155,7 +162,7 @@ from retrieval.config import Settings
 from bot.cli import build_client
 
 client = build_client(Settings(index_dir=sys.argv[1]))
-answer = client.holder.current.search("Who designed the skatepark?")
+answer = client.holder.current.search("Who drew up the plans for the new skating area?")
 heavy = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:]))
 print(json.dumps({"first": answer.passages[0].article.id, "heavy": heavy}))
 """

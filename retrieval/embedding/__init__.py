@@ -59,12 +59,7 @@ def load_embedder(settings: Settings, *, rebuild: bool = False) -> Embedder:
             check_model(manifest, model.name, Path(settings.index_dir), backend=model.backend)
         if manifest.backend in ONNX_BACKENDS:
             folder = Path(settings.index_dir) / manifest.folder
-            return OnnxEmbedder(
-                manifest.model,
-                manifest.backend,
-                lambda: OnnxModel.read(folder),
-                batch_size=model.batch_size,
-            )
+            return OnnxEmbedder(manifest.model, manifest.backend, lambda: OnnxModel.read(folder))
         return SentenceTransformerEmbedder(model)
     backend = default_backend(model.name) if model.backend == "auto" else model.backend
     if backend in ONNX_BACKENDS:
@@ -74,5 +69,5 @@ def load_embedder(settings: Settings, *, rebuild: bool = False) -> Embedder:
 
             return cached_export(model, backend)
 
-        return OnnxEmbedder(model.name, backend, export, batch_size=model.batch_size)
+        return OnnxEmbedder(model.name, backend, export)
     return SentenceTransformerEmbedder(model)

@@ -9,9 +9,11 @@ The recipe, measured on BBC news chunks (see bench/bench_ingest.py):
   1. the transformer with mean pooling and normalisation in one graph (TorchScript export,
      eager attention, so ONNX Runtime's optimizer recognises the attention blocks);
   2. ONNX Runtime's transformer fusions (attention, skip layer norm, bias GELU, embeddings);
-  3. dynamic int8 quantization of the matrix products only, weights per output channel:
-     per-tensor weights cost 0.05 of cosine to fp32, per channel under 0.015, and keeping
-     attention in fp32 keeps it fused.
+  3. dynamic int8 quantization of the matrix products, the fused attention and the
+     embeddings, weights per output channel: per-tensor weights cost 0.05 of cosine to
+     fp32, per channel under 0.015 (BBC chunks). A file of 23 MB instead of 90.
+On two cores, one text per run on each core, this runs 3.5-4x the chunks per second of
+sentence-transformers in fp32; fp32 ONNX with the same fusions about 1.5x.
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ from .onnx_backend import MODEL_FILE, TOKENIZER_FILE, OnnxModel, file_sha256
 logger = logging.getLogger(__name__)
 
 # Bump when the recipe changes, so caches made by an older recipe are not reused.
-RECIPE = 1
-QUANTIZATION = "dynamic int8: MatMul weights int8 per output channel, activations uint8 per batch"
+RECIPE = 2
+QUANTIZATION = (
+    "dynamic int8: MatMul, Attention and embedding weights int8 per output channel,"
+    " activations uint8 per text"
+)
 # The exported model must agree with sentence-transformers on these texts at least this well
 # (cosine), or the export is refused: fp32 agrees to rounding, int8 loses a little.
 AGREEMENT = {"onnx": 0.9999, "onnx-int8": 0.97}
@@ -237,7 +242,7 @@ def _quantize(source: Path, target: Path) -> None:
             str(target),
             weight_type=QuantType.QInt8,
             per_channel=True,
-            op_types_to_quantize=["MatMul"],
+            op_types_to_quantize=["MatMul", "Attention", "EmbedLayerNormalization"],
             # The fused operators are unknown to ONNX's shape inference; their outputs are float.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
