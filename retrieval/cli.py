@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +52,9 @@ class CitebotGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
     def _plugins(self) -> dict[str, Any]:
+        # Imported here: reading package metadata costs a cold `citebot ask` tens of ms.
+        from importlib.metadata import entry_points
+
         return {ep.name: ep for ep in entry_points(group="citebot.commands")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:

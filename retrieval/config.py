@@ -7,7 +7,6 @@ dataclasses below; ``config.example.toml`` documents each key.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import UnionType
@@ -224,6 +223,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     path = path or os.environ.get("CITEBOT_CONFIG")
     if not path:
         return Settings()
+    import tomllib  # only with a config file: it costs a cold start tens of ms
+
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
