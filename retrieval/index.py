@@ -117,6 +117,16 @@ class Manifest:
         return f"{GENERATION_PREFIX}{self.generation:06d}"
 
 
+@functools.cache
+def _single_threaded_faiss() -> None:
+    """One question's search on one thread: FAISS's OpenMP threads spin while they wait, and
+    on a busy 2-core machine a flat search of the BBC index took 3.2 ms of CPU with two
+    threads against 0.26 ms with one (bench/bench_ingest.py, warm questions)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -236,6 +246,7 @@ class VectorIndex:
     """Chunk vectors by chunk id, in FAISS (exact inner product on unit vectors = cosine)."""
 
     def __init__(self, index: faiss.Index) -> None:
+        _single_threaded_faiss()
         self._index = index
 
     @classmethod
