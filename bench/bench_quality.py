@@ -15,6 +15,13 @@ question's own article in the index ("covered") and once as if it were not (its 
 left out: "not covered"). The table shows, per threshold on the confidence
 (search.answer_confidence), the share of covered questions still answered and of
 uncovered ones refused.
+
+First page (retrieval.evaluate.PageReport): what an answer shows first, before (the top
+k passages whole, the highlight by shared words only) and now (the passages above the
+relevance cut-off, trimmed around highlights chosen by meaning and words), then the
+calibration of ``relevance_cutoff`` and of ``highlight_meaning_weight``.
+
+--parts picks sections (methods, threshold, page, cutoff, highlight); default: all.
 """
 
 from __future__ import annotations
@@ -22,15 +29,20 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from retrieval.config import Settings
-from retrieval.embedding import SentenceTransformerEmbedder
-from retrieval.evaluate import LabelledQuestion, evaluate, load_questions
+from retrieval.config import BACKENDS, ModelSettings, Settings
+from retrieval.embedding import Embedder, load_embedder
+from retrieval.evaluate import EvalReport, LabelledQuestion, evaluate, load_questions
 from retrieval.ingest import ingest
 from retrieval.search import Searcher, answer_confidence, fuse
+
+PARTS = ("methods", "threshold", "page", "cutoff", "highlight")
+CUTOFFS = [0.0, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 1.0]
+MEANING_WEIGHTS = [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0]
 
 METHODS = {
     "dense only": {"fusion": "dense"},
@@ -70,6 +82,62 @@ def calibrate(searcher: Searcher, questions: list[LabelledQuestion], thresholds:
     return [(t, float((covered >= t).mean()), float((uncovered < t).mean())) for t in thresholds]
 
 
+class RememberingEmbedder:
+    """The model, remembering each question's vector: every method and setting asks the same
+    612 questions, and on a busy machine embedding them again would be most of the run.
+    Latency columns after the first method therefore leave out the question embedding."""
+
+    def __init__(self, model: Embedder) -> None:
+        self.model = model
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if len(texts) != 1:
+            return self.model.embed(texts)
+        if texts[0] not in self._vectors:
+            self._vectors[texts[0]] = self.model.embed(texts)
+        return self._vectors[texts[0]]
+
+
+def page_header(first: str) -> str:
+    return f"{first:34s} shown  own art.  hit@3 shown  chars  (whole)  highlight  p50 ms  p99 ms"
+
+
+def page_row(name: str, report: EvalReport) -> str:
+    page = report.page
+    return (
+        f"{name:34s} {page.passages:5.2f}  {page.own_article_share:8.3f}  {page.hit_at_3:11.3f}"
+        f"  {page.chars_median:5.0f}  {page.full_chars_median:7.0f}  {page.highlight_right:9.3f}"
+        f"  {report.latency_p50_ms:6.1f}  {report.latency_p99_ms:6.1f}"
+    )
+
+
+def build(
+    index_dir: Path, paths: list[Path], backend: str = "auto", embedder: Embedder | None = None
+) -> Settings:
+    """The quality index (labelled articles plus distractors) with ``backend``."""
+    settings = Settings(index_dir=index_dir, model=ModelSettings(backend=backend))
+    report = ingest(paths, settings, embedder or load_embedder(settings), show_progress=True)
+    print(f"index: {report.articles} articles ({report.chunks_embedded} chunks embedded now)")
+    return settings
+
+
+def open_for_quality(settings: Settings, questions: list[LabelledQuestion]) -> Searcher:
+    """Quality is measured with "not covered" off, so the threshold does not mix in."""
+    searcher = Searcher.open(settings).with_settings(min_confidence=-1.0)
+    searcher.search(questions[0].question)  # warm-up
+    return searcher
+
+
+def evaluate_methods(
+    searcher: Searcher, questions: list[LabelledQuestion], methods: dict[str, dict] = METHODS
+) -> dict[str, EvalReport]:
+    return {name: evaluate(searcher.with_settings(**c), questions) for name, c in methods.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,44 +147,95 @@ def main() -> None:
     parser.add_argument("--questions", type=Path, required=True)
     parser.add_argument("--index", type=Path, help="reuse (or build) the index here")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--parts", nargs="*", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="citebot-quality-") as scratch:
-        settings = Settings(index_dir=args.index or Path(scratch) / "index")
-        embedder = SentenceTransformerEmbedder(settings.model)
+        settings = Settings(
+            index_dir=args.index or Path(scratch) / "index",
+            model=ModelSettings(backend=args.backend),
+        )
+        embedder = load_embedder(settings)
         report = ingest([args.articles, *args.distractors], settings, embedder, show_progress=True)
         print(f"index: {report.articles} articles ({report.chunks_embedded} chunks embedded now)")
         questions = load_questions(args.questions)
-        base = Searcher.open(settings, embedder)
+        base = Searcher.open(settings, RememberingEmbedder(embedder))
         # Quality is measured with "not covered" off, so the threshold does not mix in.
         base = base.with_settings(min_confidence=-1.0)
         base.search(questions[0].question)
 
-        results = {}
-        print(f"\n{len(questions)} questions (* = the default settings)")
-        print(f"{'method':14s} hit@1  hit@3  hit@5  hit@10  MRR@10  p50 ms  p99 ms")
-        for name, changes in METHODS.items():
-            r = evaluate(base.with_settings(**changes), questions)
-            results[name] = r.to_dict() | {"misses": len(r.misses)}
-            h = r.hit_at
-            print(
-                f"{name:14s} {h[1]:.3f}  {h[3]:.3f}  {h[5]:.3f}  {h[10]:.3f}   {r.mrr_at_10:.3f}"
-                f"  {r.latency_p50_ms:6.1f}  {r.latency_p99_ms:6.1f}"
-            )
+        figures: dict[str, object] = {}
+        if "methods" in args.parts:
+            results = {}
+            print(f"\n{len(questions)} questions (* = the default settings)")
+            print(f"{'method':14s} hit@1  hit@3  hit@5  hit@10  MRR@10  p50 ms  p99 ms")
+            for name, changes in METHODS.items():
+                r = evaluate(base.with_settings(**changes), questions)
+                results[name] = r.to_dict() | {"misses": len(r.misses)}
+                h = r.hit_at
+                print(
+                    f"{name:14s} {h[1]:.3f}  {h[3]:.3f}  {h[5]:.3f}  {h[10]:.3f}   {r.mrr_at_10:.3f}"
+                    f"  {r.latency_p50_ms:6.1f}  {r.latency_p99_ms:6.1f}"
+                )
+            figures["methods"] = results
 
-        print("\nnot-covered threshold on the answer confidence (hybrid search as configured):")
-        print("threshold  covered answered  uncovered refused")
-        thresholds = [round(t, 3) for t in np.arange(0.30, 0.551, 0.025)]
-        table = calibrate(
-            base.with_settings(**Settings().search.__dict__ | {"min_confidence": -1.0}),
-            questions,
-            thresholds,
-        )
-        for t, answered, refused in table:
-            print(f"  {t:.2f}        {answered:6.1%}            {refused:6.1%}")
-        print(f"(default min_confidence = {Settings().search.min_confidence})")
+        if "threshold" in args.parts:
+            print("\nnot-covered threshold on the answer confidence (hybrid search as configured):")
+            print("threshold  covered answered  uncovered refused")
+            thresholds = [round(t, 3) for t in np.arange(0.30, 0.551, 0.025)]
+            table = calibrate(
+                base.with_settings(**Settings().search.__dict__ | {"min_confidence": -1.0}),
+                questions,
+                thresholds,
+            )
+            for t, answered, refused in table:
+                print(f"  {t:.2f}        {answered:6.1%}            {refused:6.1%}")
+            print(f"(default min_confidence = {Settings().search.min_confidence})")
+            figures["calibration"] = table
+
+        defaults = Settings().search
+        if "page" in args.parts:
+            print(f"\nfirst page of an answer (at most k = {defaults.k} passages; chars: median")
+            print("characters of passage text shown, trimmed and whole; highlight: share of")
+            print("questions whose first hit passage has the answer in its highlight)")
+            print(page_header("layout"))
+            before = evaluate(
+                base.with_settings(relevance_cutoff=0.0, highlight_meaning_weight=0.0), questions
+            )
+            now = evaluate(base, questions)
+            print(page_row("before: top k whole, words only", before))
+            print(page_row("now: cut-off, trimmed, meaning", now))
+            figures["page"] = {
+                name: report.to_dict() | {"misses": len(report.misses)}
+                for name, report in (("before", before), ("now", now))
+            }
+
+        if "cutoff" in args.parts:
+            print("\nrelevance_cutoff (the first page shows passages scoring at least this")
+            print(f"share of the best one's score; default {defaults.relevance_cutoff})")
+            print(page_header("cut-off"))
+            rows = {}
+            for cutoff in CUTOFFS:
+                r = evaluate(base.with_settings(relevance_cutoff=cutoff), questions)
+                rows[cutoff] = asdict(r.page)
+                print(page_row(f"{cutoff:.2f}", r))
+            figures["cutoff"] = rows
+
+        if "highlight" in args.parts:
+            print("\nhighlight_meaning_weight (the highlight's sentence score: this weight x")
+            print("similarity of meaning + the rest x shared words; default")
+            print(f"{defaults.highlight_meaning_weight})")
+            print(page_header("weight"))
+            rows = {}
+            for weight in MEANING_WEIGHTS:
+                r = evaluate(base.with_settings(highlight_meaning_weight=weight), questions)
+                rows[weight] = asdict(r.page)
+                print(page_row(f"{weight:.2f}", r))
+            figures["highlight"] = rows
+
         if args.json:
-            args.json.write_text(json.dumps({"methods": results, "calibration": table}, indent=2))
+            args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

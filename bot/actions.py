@@ -11,12 +11,16 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 
 import discord
 
 from retrieval.config import SearchSettings
-from retrieval.records import Answer, ArticleSummary
+from retrieval.dates import parse_day
+from retrieval.errors import BadFilterError
+from retrieval.records import Answer, ArticleSummary, SearchFilter
 from retrieval.search import check_question
 
 from . import render
@@ -122,9 +126,10 @@ class Answerer:
         k: int | None = None,
         offset: int = 0,
         asked: str | None = None,
+        filters: SearchFilter | None = None,
     ) -> AnswerResult:
         generation = self.holder.generation
-        answer = await self.holder.search(question, k, offset)
+        answer = await self.holder.search(question, k, offset, filters)
         logger.info(
             "answered %r: %s, %d passages",
             question[:80],
@@ -140,6 +145,7 @@ class Answerer:
             private=asker.private,
             guild_id=asker.guild_id,
             channel_id=asker.channel_id,
+            filters=filters,
         )
         result = await self._result(answer, shown)
         self._remember(shown.id, generation, result)
@@ -155,7 +161,7 @@ class Answerer:
         shown = await asyncio.to_thread(self.store.answer, answer_id)
         if shown is None:
             return None
-        answer = await self.holder.search(shown.question, shown.k, shown.offset)
+        answer = await self.holder.search(shown.question, shown.k, shown.offset, shown.filters)
         result = await self._result(answer, shown)
         self._remember(answer_id, generation, result)
         return result
@@ -178,6 +184,7 @@ class Answerer:
             k=len(shown.passages) or shown.k,
             offset=shown.offset + len(shown.passages),
             asked=shown.asked,
+            filters=shown.filters,
         )
 
     def _remember(self, answer_id: int, generation: int, result: AnswerResult) -> None:
@@ -221,6 +228,38 @@ async def suggest(holder: IndexHolder, text: str) -> list[tuple[str, str]]:
         for ref in refs
         if 0 < len(ref.id) <= CHOICE_LIMIT
     ]
+
+
+async def suggest_filter_values(
+    suggest: Callable[[str, int], Awaitable[list[str]]], text: str
+) -> list[str]:
+    """Autocomplete values for the source and author filters (no model call)."""
+    try:
+        values = await asyncio.wait_for(suggest(text, 25), timeout=AUTOCOMPLETE_TIMEOUT)
+    except TimeoutError:
+        logger.warning("filter autocomplete timed out for %r", text[:50])
+        return []
+    return [v for v in values if 0 < len(v) <= CHOICE_LIMIT]
+
+
+def day(text: str | None, name: str) -> date | None:
+    """A date filter typed by a user; BadFilterError with an example when it names no day."""
+    if text is None or not text.strip():
+        return None
+    found = parse_day(text)
+    if found is None:
+        raise BadFilterError(
+            f"{name}: “{render.shorten(text, 40)}” is not a single day; write it like 2024-02-11."
+        )
+    return found
+
+
+def search_filter(
+    source: str | None, author: str | None, after: str | None, before: str | None
+) -> SearchFilter | None:
+    """The /ask filters as a SearchFilter, or None when none is given."""
+    filters = SearchFilter(source, author, day(after, "after"), day(before, "before"))
+    return filters or None
 
 
 def may_administer(

@@ -207,8 +207,15 @@ def answer_view(result: AnswerResult, page: int = 0) -> discord.ui.View:
 async def send_answer(
     interaction: discord.Interaction, result: AnswerResult, *, ephemeral: bool
 ) -> None:
+    filters = result.shown.filters
+    # The filters stay in the message's text, so a page turn (which edits embeds) keeps them.
+    text = {"content": render.filters_line(filters)} if filters else {}
     await send(
-        interaction, embed=result.pages.embeds[0], view=answer_view(result), ephemeral=ephemeral
+        interaction,
+        embed=result.pages.embeds[0],
+        view=answer_view(result),
+        ephemeral=ephemeral,
+        **text,
     )
 
 

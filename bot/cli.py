@@ -57,18 +57,19 @@ def build_client(
 ) -> CitebotClient:
     """Open the index (and load the model) and build the client: the dependencies, passed in.
 
-    ``make_embedder`` makes the model (default: the configured sentence-transformers
-    model): one instance answers questions, and each re-index makes one of its own.
+    ``make_embedder`` makes the model (default: the model the index was built with, run
+    the same way, so an ONNX index needs no torch): one instance answers questions, and
+    each re-index makes one of its own.
     """
     from .app import BotConfig, CitebotClient
     from .services import IndexFolder, IndexHolder
     from .store import BotStore, feedback_path
 
     if make_embedder is None:
-        from retrieval.embedding import SentenceTransformerEmbedder
+        from retrieval.embedding import load_embedder
 
         def make_embedder() -> Embedder:
-            return SentenceTransformerEmbedder(settings.model)
+            return load_embedder(settings)
 
     embedder = make_embedder()
     holder = IndexHolder(IndexFolder(settings, embedder, make_embedder))

@@ -70,6 +70,10 @@ class Questions(commands.Cog):
         question="Your question",
         count="How many passages (1–10)",
         private="Only you see the answer",
+        source="Only articles from this source: a folder, file or site (start typing)",
+        author="Only articles whose author contains this (start typing)",
+        after="Only articles dated on or after this day, like 2024-02-11",
+        before="Only articles dated on or before this day, like 2024-02-11",
     )
     async def ask(
         self,
@@ -77,22 +81,44 @@ class Questions(commands.Cog):
         question: str,
         count: app_commands.Range[int, 1, MAX_COUNT] | None = None,
         private: bool = False,
+        source: app_commands.Range[str, 1, 200] | None = None,
+        author: app_commands.Range[str, 1, 200] | None = None,
+        after: app_commands.Range[str, 1, 40] | None = None,
+        before: app_commands.Range[str, 1, 40] | None = None,
     ) -> None:
         # The cooldown comes first, so no reply of any kind escapes it; the cheap checks
-        # answer at once; everything else comes after the acknowledgement.
+        # (the question, the filters against the index database) answer at once;
+        # everything else comes after the acknowledgement.
         wait = self.bot.cooldown.retry_after(interaction.user.id)
         if wait:
             await send(interaction, content=cooldown_message(wait))
             return
         try:
             cleaned = check_question(question, self.bot.config.search)
+            filters = actions.search_filter(source, author, after, before)
+            if filters:
+                await self.bot.holder.check_filters(filters)
         except BadQuestionError as exc:
-            await send(interaction, content=str(exc))
+            await send(interaction, content=public_message(exc, self.bot.redact))
             return
         await interaction.response.defer(ephemeral=private, thinking=True)
         asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id, private)
-        result = await self.bot.answerer.ask(cleaned, asker, k=count)
+        result = await self.bot.answerer.ask(cleaned, asker, k=count, filters=filters)
         await send_answer(interaction, result, ephemeral=private)
+
+    @ask.autocomplete("source")
+    async def ask_source(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        values = await actions.suggest_filter_values(self.bot.holder.suggest_sources, current)
+        return [app_commands.Choice(name=v, value=v) for v in values]
+
+    @ask.autocomplete("author")
+    async def ask_author(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        values = await actions.suggest_filter_values(self.bot.holder.suggest_authors, current)
+        return [app_commands.Choice(name=v, value=v) for v in values]
 
     async def find_sources(
         self, interaction: discord.Interaction, message: discord.Message

@@ -15,15 +15,19 @@ from typing import TYPE_CHECKING
 import discord
 
 from retrieval.records import (
+    ELLIPSIS,
     Answer,
     Article,
     ArticleRef,
     ArticleSummary,
     IndexStats,
     Passage,
+    SearchFilter,
+    pages_label,
     paragraphs_label,
 )
-from retrieval.text import sentence_spans, split_sentences
+from retrieval.search import sentence_window
+from retrieval.text import split_sentences
 
 if TYPE_CHECKING:
     from retrieval.ingest import IngestReport
@@ -45,7 +49,6 @@ EMBED_TOTAL_LIMIT = 6000
 PAGE_BUDGET = 3500
 # At most this much of one passage is quoted in an answer; the rest is one click away.
 PASSAGE_BUDGET = 900
-ELLIPSIS = "…"
 COLOUR = discord.Colour.blurple()
 NOT_COVERED_COLOUR = discord.Colour.light_grey()
 
@@ -126,33 +129,23 @@ def split_message(text: str, limit: int = CONTENT_LIMIT) -> list[str]:
 
 
 def _window(passage: Passage, budget: int) -> tuple[str, int, int]:
-    """The passage, or the sentences around its highlight that fit ``budget``; and highlight offsets."""
-    text, start, end = passage.text, passage.highlight_start, passage.highlight_end
+    """The passage's trimmed view (the paragraph around its highlight, "…" where cut), or
+    the whole sentences of it around the highlight that fit ``budget``; and highlight offsets."""
+    text, start, end = passage.trimmed()
     if len(text) <= budget:
         return text, start, end
     if end - start > budget:
         # The highlight alone is too long: keep its opening words.
-        return shorten(text[start:end], budget), 0, len(shorten(text[start:end], budget))
-    bounds = [0, *(a for a, _ in sentence_spans(text)), len(text)]
-    left = max((b for b in bounds if b <= start), default=0)
-    right = min((b for b in bounds if b >= end), default=len(text))
-    # Grow by whole sentences, alternately after and before, while it fits.
-    grew = True
-    while grew:
-        grew = False
-        after = min((b for b in bounds if b > right), default=None)
-        if after is not None and after - left <= budget:
-            right, grew = after, True
-        before = max((b for b in bounds if b < left), default=None)
-        if before is not None and right - before <= budget:
-            left, grew = before, True
-    if right - left > budget:  # highlight fits but its sentence boundaries do not
-        left, right = max(0, end - budget), end
-        left = max(left, min(start, right - budget))
+        cut = shorten(text[start:end], budget)
+        return cut, 0, len(cut)
+    left, right = sentence_window(text, start, end, budget - 2 * len(ELLIPSIS))
+    if right - left > budget - 2 * len(ELLIPSIS):  # no sentence boundary close enough
+        left = max(0, min(start, end - budget + 2 * len(ELLIPSIS)))
+        right = left + budget - 2 * len(ELLIPSIS)
+    prefix = ELLIPSIS if left > 0 and not text[:left].endswith(ELLIPSIS) else ""
+    suffix = ELLIPSIS if right < len(text) and not text[right:].startswith(ELLIPSIS) else ""
     snippet = text[left:right]
-    prefix = ELLIPSIS if left > 0 else ""
-    suffix = ELLIPSIS if right < len(text) else ""
-    return prefix + snippet.strip() + suffix, start - left + len(prefix), end - left + len(prefix)
+    return prefix + snippet + suffix, start - left + len(prefix), end - left + len(prefix)
 
 
 def quote_passage(passage: Passage, budget: int = PASSAGE_BUDGET) -> str:
@@ -192,8 +185,17 @@ def _linkable(url: str | None) -> bool:
 
 
 def passage_block(passage: Passage, budget: int = PASSAGE_BUDGET) -> str:
-    cited = citation(passage.rank, passage.article, passage.location, passage.link)
-    return f"{quote_passage(passage, budget)}\n{cited}"
+    """The passage's trimmed view as a quote, then its citation (the view's paragraphs)."""
+    return f"{quote_passage(passage, budget)}\n{passage_citation(passage)}"
+
+
+def passage_citation(passage: Passage) -> str:
+    """The citation of the paragraphs a passage shows (with their pages, for a PDF),
+    linked to the passage's place on the web."""
+    location = paragraphs_label(*(passage.context_paragraphs or passage.paragraphs))
+    if passage.pages:
+        location = f"{pages_label(*passage.pages)}, {location}"
+    return citation(passage.rank, passage.article, location, passage.link)
 
 
 def _title(prefix: str, text: str) -> str:
@@ -207,10 +209,40 @@ class AnswerPages:
     embeds: tuple[discord.Embed, ...]
     cited: tuple[ArticleRef, ...]
     chunk_ids: tuple[int, ...]
+    # The leading embeds that hold the first page (the shown passages); the others hold
+    # the results below the relevance cut-off.
+    shown_pages: int = 1
+
+
+def lead_quote(passage: Passage) -> str:
+    """The best sentence, quoted, with its citation: the answer at a glance."""
+    sentence = escape(shorten(passage.highlight, PASSAGE_BUDGET))
+    return f"> **“{sentence}”**\n— {passage_citation(passage)}"
+
+
+def _passage_pages(
+    blocks: list[str], passages: Sequence[Passage], title: str, budget: int
+) -> list[discord.Embed]:
+    pages = pack(blocks, budget)
+    first, last = passages[0].rank, passages[-1].rank
+    footer = f"Results {first}–{last}" if first != last else f"Result {first}"
+    return [
+        discord.Embed(title=title, description=page, colour=COLOUR).set_footer(
+            text=footer + (f" · page {i}/{len(pages)}" if len(pages) > 1 else "")
+        )
+        for i, page in enumerate(pages, start=1)
+    ]
 
 
 def answer_pages(answer: Answer, *, budget: int = PAGE_BUDGET) -> AnswerPages:
-    """The answer as one or more embeds; each passage and its citation stay on one page."""
+    """The answer as embeds; each passage and its citation stay on one page.
+
+    The first page leads with the best sentence as a quote with its citation, then the
+    passages above the relevance cut-off (``shown``), each trimmed to the paragraph around
+    its highlight. The remaining results follow on later pages ("More results"); an answer
+    for a later offset has only those. ``AnswerPages.shown_pages`` counts the leading
+    embeds that hold the first page.
+    """
     question = answer.question
     title = _title("❓ ", question)
     head = (
@@ -220,6 +252,11 @@ def answer_pages(answer: Answer, *, budget: int = PAGE_BUDGET) -> AnswerPages:
     )
     if not answer.answered:
         lines = ["**Not covered:** the indexed articles do not answer this question."]
+        if answer.filters:
+            lines[0] = (
+                "**Not covered:** the articles with "
+                f"{escape(answer.filters.describe())} do not answer this question."
+            )
         if answer.nearest:
             lines.append("The nearest articles are:")
             lines += [citation(i, ref) for i, ref in enumerate(answer.nearest, start=1)]
@@ -233,22 +270,25 @@ def answer_pages(answer: Answer, *, budget: int = PAGE_BUDGET) -> AnswerPages:
             title=title, description="No more results for this question.", colour=NOT_COVERED_COLOUR
         )
         return AnswerPages((embed,), (), ())
-    blocks = [passage_block(p, min(PASSAGE_BUDGET, budget - 300)) for p in answer.passages]
-    if head:
-        blocks[0] = f"{head}\n\n{blocks[0]}"
-    pages = pack(blocks, budget)
-    embeds = []
-    for i, page in enumerate(pages, start=1):
-        embed = discord.Embed(title=title, description=page, colour=COLOUR)
-        first, last = answer.passages[0].rank, answer.passages[-1].rank
-        footer = f"Results {first}–{last}" if first != last else f"Result {first}"
-        if len(pages) > 1:
-            footer += f" · page {i}/{len(pages)}"
-        embed.set_footer(text=footer)
-        embeds.append(embed)
+    passage_budget = min(PASSAGE_BUDGET, budget - 300)
+    shown = list(answer.shown) or ([] if answer.offset else list(answer.passages[:1]))
+    rest = [p for p in answer.passages if p not in shown]
+    embeds: list[discord.Embed] = []
+    if shown:
+        blocks = [passage_block(p, passage_budget) for p in shown]
+        blocks[0] = f"{lead_quote(shown[0])}\n\n{blocks[0]}"
+        if head:
+            blocks[0] = f"{head}\n\n{blocks[0]}"
+        embeds += _passage_pages(blocks, shown, title, budget)
+    shown_pages = len(embeds)
+    if rest:
+        blocks = [passage_block(p, passage_budget) for p in rest]
+        if head and not shown:
+            blocks[0] = f"{head}\n\n{blocks[0]}"
+        embeds += _passage_pages(blocks, rest, title, budget)
     cited = tuple(p.article for p in answer.passages)
     chunk_ids = tuple(sorted({c for p in answer.passages for c in p.chunk_ids}))
-    return AnswerPages(tuple(embeds), cited, chunk_ids)
+    return AnswerPages(tuple(embeds), cited, chunk_ids, shown_pages)
 
 
 # -- articles, listings, stats -------------------------------------------------------------
@@ -337,6 +377,11 @@ def stats_embed(stats: IndexStats, last_sync: str | None = None) -> discord.Embe
     if last_sync is not None:
         embed.add_field(name="Last sync", value=shorten(last_sync, FIELD_VALUE_LIMIT), inline=False)
     return embed
+
+
+def filters_line(filters: SearchFilter) -> str:
+    """The filters an answer was searched with, as one small line above it."""
+    return shorten(f"-# Filtered: {escape(filters.describe())}", CONTENT_LIMIT)
 
 
 def reindex_summary(report: IngestReport, stats: IndexStats) -> str:

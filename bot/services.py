@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from retrieval.config import Settings
 from retrieval.embedding import Embedder
 from retrieval.errors import CitebotError
-from retrieval.records import Answer, Article, ArticleRef, ArticleSummary, IndexStats
+from retrieval.records import (
+    Answer,
+    Article,
+    ArticleRef,
+    ArticleSummary,
+    IndexStats,
+    SearchFilter,
+)
 
 if TYPE_CHECKING:
     from retrieval.ingest import IngestReport
@@ -33,8 +40,17 @@ T = TypeVar("T")
 class SearcherLike(Protocol):
     """What the bot uses of ``retrieval.search.Searcher`` (tests may pass a small fake)."""
 
-    def search(self, question: str, k: int | None = None, offset: int = 0) -> Answer: ...
+    def search(
+        self,
+        question: str,
+        k: int | None = None,
+        offset: int = 0,
+        filters: SearchFilter | None = None,
+    ) -> Answer: ...
+    def check_filters(self, filters: SearchFilter) -> None: ...
     def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]: ...
+    def suggest_sources(self, prefix: str, limit: int = 25) -> list[str]: ...
+    def suggest_authors(self, prefix: str, limit: int = 25) -> list[str]: ...
     def article(self, id_or_title: str) -> Article: ...
     def articles(self) -> list[ArticleSummary]: ...
     def stats(self) -> IndexStats: ...
@@ -168,8 +184,18 @@ class IndexHolder:
 
     # -- what the commands ask ------------------------------------------------------------
 
-    async def search(self, question: str, k: int | None = None, offset: int = 0) -> Answer:
-        return await self.run(lambda searcher: searcher.search(question, k, offset))
+    async def search(
+        self,
+        question: str,
+        k: int | None = None,
+        offset: int = 0,
+        filters: SearchFilter | None = None,
+    ) -> Answer:
+        return await self.run(lambda searcher: searcher.search(question, k, offset, filters))
+
+    async def check_filters(self, filters: SearchFilter) -> None:
+        """BadFilterError unless some article passes ``filters`` (no model call)."""
+        await self.run(lambda searcher: searcher.check_filters(filters))
 
     async def article(self, id_or_title: str) -> Article:
         return await self.run(lambda searcher: searcher.article(id_or_title))
@@ -179,6 +205,12 @@ class IndexHolder:
 
     async def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]:
         return await self.run(lambda searcher: searcher.suggest_titles(text, limit))
+
+    async def suggest_sources(self, prefix: str, limit: int = 25) -> list[str]:
+        return await self.run(lambda searcher: searcher.suggest_sources(prefix, limit))
+
+    async def suggest_authors(self, prefix: str, limit: int = 25) -> list[str]:
+        return await self.run(lambda searcher: searcher.suggest_authors(prefix, limit))
 
     async def stats(self) -> IndexStats:
         # Statistics read the generation folder: follow a newer index first, so they never

@@ -14,13 +14,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from retrieval.config import Settings
 from retrieval.errors import CitebotError
-from retrieval.records import Answer
+from retrieval.records import Answer, SearchFilter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -84,6 +84,7 @@ class ShownAnswer:
     guild_id: int | None
     channel_id: int | None
     passages: tuple[ShownPassage, ...]
+    filters: SearchFilter | None = None
 
     @property
     def chunk_ids(self) -> tuple[int, ...]:
@@ -100,6 +101,16 @@ class Vote:
     guild_id: int | None
     channel_id: int | None
     answer_id: int | None = None
+
+
+def _filters(stored: str | None) -> SearchFilter | None:
+    if not stored:
+        return None
+    values = json.loads(stored)
+    for name in ("after", "before"):
+        if values.get(name):
+            values[name] = date.fromisoformat(values[name])
+    return SearchFilter(**values)
 
 
 def _now() -> str:
@@ -151,6 +162,7 @@ class BotStore:
         private: bool,
         guild_id: int | None,
         channel_id: int | None,
+        filters: SearchFilter | None = None,
     ) -> ShownAnswer:
         passages = [
             ShownPassage(p.article.id, p.article.title, p.paragraphs, p.chunk_ids)
@@ -160,12 +172,13 @@ class BotStore:
             cursor = db.execute(
                 "INSERT INTO answers (question, asked, k, offset, filters, user_id, private,"
                 " guild_id, channel_id, passages, created)"
-                " VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     answer.question,
                     asked,
                     k,
                     answer.offset,
+                    json.dumps(filters.to_dict()) if filters else None,
                     user_id,
                     int(private),
                     guild_id,
@@ -192,15 +205,16 @@ class BotStore:
             guild_id,
             channel_id,
             tuple(passages),
+            filters or None,
         )
 
     _ANSWER_COLUMNS = (
-        "id, question, asked, k, offset, user_id, private, guild_id, channel_id, passages"
+        "id, question, asked, k, offset, user_id, private, guild_id, channel_id, passages, filters"
     )
 
     @staticmethod
     def _shown(row: tuple[Any, ...]) -> ShownAnswer:
-        i, question, asked, k, offset, user, private, guild, channel, passages = row
+        i, question, asked, k, offset, user, private, guild, channel, passages, filters = row
         return ShownAnswer(
             i,
             question,
@@ -214,6 +228,7 @@ class BotStore:
             tuple(
                 ShownPassage(a, t, (p[0], p[1]), tuple(c)) for a, t, p, c in json.loads(passages)
             ),
+            _filters(filters),
         )
 
     def answer(self, answer_id: int) -> ShownAnswer | None:

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from importlib.metadata import entry_points
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ import click
 
 from .config import Settings, load_settings
 from .errors import CitebotError
-from .records import Answer, Passage
+from .records import Answer, Passage, SearchFilter, pages_label
 from .text import printable
 
 if TYPE_CHECKING:
@@ -52,6 +52,9 @@ class CitebotGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
     def _plugins(self) -> dict[str, Any]:
+        # Imported here: reading package metadata costs a cold `citebot ask` tens of ms.
+        from importlib.metadata import entry_points
+
         return {ep.name: ep for ep in entry_points(group="citebot.commands")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -64,11 +67,14 @@ class CitebotGroup(click.Group):
         return command
 
 
-def load_model(settings: Settings, **options: Any) -> Embedder:
-    """The configured model: what the commands embed with unless a Runtime says otherwise."""
-    from .embedding import SentenceTransformerEmbedder
+def load_model(settings: Settings, *, rebuild: bool = False, **options: Any) -> Embedder:
+    """The model of the index in ``settings.index_dir``, run the way it was built (an ONNX
+    index brings its own model file: no torch); for a new index or a ``rebuild``, the
+    configured model and backend. Not loaded yet. What the commands embed with unless a
+    Runtime says otherwise."""
+    from .embedding import load_embedder
 
-    return SentenceTransformerEmbedder(settings.model)
+    return load_embedder(settings, rebuild=rebuild)
 
 
 @dataclass
@@ -144,14 +150,16 @@ def cli(ctx: click.Context, config: Path | None, verbose: int) -> None:
     _use_config(ctx, config)
 
 
-def _embedder(settings: Settings) -> Any:
+def _embedder(settings: Settings, **options: Any) -> Any:
     runtime = click.get_current_context().find_object(Runtime) or Runtime()
-    return runtime.make_embedder(settings)
+    return runtime.make_embedder(settings, **options)
 
 
 def _open_searcher(settings: Settings) -> Any:
+    from .index import read_manifest
     from .search import Searcher
 
+    read_manifest(settings.index_dir)  # no index: say so before choosing a model
     return Searcher.open(settings, _embedder(settings))
 
 
@@ -206,7 +214,7 @@ def ingest(
     report = run_ingest(
         sources,
         settings,
-        _embedder(settings),
+        _embedder(settings, rebuild=rebuild),
         prune=prune,
         force=force,
         rebuild=rebuild,
@@ -301,34 +309,72 @@ def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> 
 # -- ask ----------------------------------------------------------------------------------
 
 
-def citation(passage: Passage) -> str:
+def citation(passage: Passage, paragraphs: tuple[int, int] | None = None) -> str:
     article = passage.article
-    parts = [article.title, article.source, article.date, passage.location]
+    first, last = paragraphs or passage.paragraphs
+    numbers = f"¶{first}" if first == last else f"¶{first}–{last}"
+    if passage.pages:
+        numbers = f"{pages_label(*passage.pages)}, {numbers}"
+    parts = [article.title, article.source, article.date, numbers]
     return " · ".join(p for p in parts if p)
 
 
-def marked_passage(passage: Passage, color: bool) -> str:
-    before = passage.text[: passage.highlight_start]
-    after = passage.text[passage.highlight_end :]
-    highlight = passage.highlight
+def marked_passage(passage: Passage, color: bool, full: bool = False) -> str:
+    """The trimmed view (or with ``full`` the whole passage), its highlight marked."""
+    if full:
+        text, start, end = passage.text, passage.highlight_start, passage.highlight_end
+    else:
+        text, start, end = passage.trimmed()
+    highlight = text[start:end]
     marked = click.style(highlight, bold=True, underline=True) if color else f"**{highlight}**"
-    return before + marked + after
+    return text[:start] + marked + text[end:]
 
 
-def render_answer(answer: Answer, color: bool = False) -> str:
+def _quote(passage: Passage, color: bool) -> str:
+    """The best sentence as a quote, with its citation: the answer at a glance."""
+    sentence = " ".join(passage.highlight.split())
+    quote = f"“{sentence}”"
+    cited = f"   — [{passage.rank}] {citation(passage, passage.context_paragraphs)}"
+    return f"{click.style(quote, bold=True) if color else quote}\n{cited}"
+
+
+def _block(passage: Passage, color: bool, full: bool) -> str:
+    paragraphs = None if full else passage.context_paragraphs
+    head = f"[{passage.rank}] {citation(passage, paragraphs)}"
+    if link := passage.link or passage.article.url:
+        head += f"\n    {link}"
+    body = "\n".join("    " + line for line in marked_passage(passage, color, full).split("\n"))
+    return f"{head}\n{body}"
+
+
+def render_answer(
+    answer: Answer, color: bool = False, *, show_all: bool = False, full: bool = False
+) -> str:
+    """The answer as the CLI prints it: the best sentence as a quote with its citation, then
+    each passage of the first page trimmed around its highlight; with ``show_all`` the other
+    results too, and with ``full`` whole passages."""
     if not answer.answered:
         lines = [f"The articles do not seem to cover: {answer.question}"]
+        if answer.filters:
+            lines[0] += f" (among articles with {answer.filters.describe()})"
         if answer.nearest:
             lines.append("Nearest articles:")
             lines += [f"  - {a.title} ({a.source})" for a in answer.nearest]
         return "\n".join(lines)
-    blocks = []
-    for passage in answer.passages:
-        head = f"[{passage.rank}] {citation(passage)}"
-        if link := passage.link or passage.article.url:
-            head += f"\n    {link}"
-        body = "\n".join("    " + line for line in marked_passage(passage, color).split("\n"))
-        blocks.append(f"{head}\n{body}")
+    if not answer.passages:
+        return "No more results."
+    shown = answer.shown or answer.passages[:1]
+    held_back = [p for p in answer.passages if p not in shown]
+    blocks = [_quote(answer.passages[0], color)] if answer.offset == 0 else []
+    blocks += [_block(p, color, full) for p in shown]
+    if held_back and show_all:
+        blocks.append("More results:")
+        blocks += [_block(p, color, full) for p in held_back]
+    elif held_back:
+        blocks.append(
+            f"({len(held_back)} more result{'s' if len(held_back) > 1 else ''} below the"
+            " relevance cut-off: --all shows them, --full whole passages.)"
+        )
     return "\n\n".join(blocks)
 
 
@@ -375,6 +421,18 @@ def _batch_line(number: int, line: str) -> BatchLine:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='JSON Lines file of {"question": ...} objects; one answer line per question.',
 )
+@click.option("--source", help="Only articles from this source, or a folder, file or site.")
+@click.option("--author", help="Only articles whose author contains this text.")
+@click.option(
+    "--after", type=click.DateTime(["%Y-%m-%d"]), help="Only articles dated on or after YYYY-MM-DD."
+)
+@click.option(
+    "--before",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Only articles dated on or before YYYY-MM-DD.",
+)
+@click.option("--all", "show_all", is_flag=True, help="Also print the results below the cut-off.")
+@click.option("--full", is_flag=True, help="Print whole passages, not the part around the answer.")
 @_json_option
 @config_option
 @click.pass_context
@@ -384,32 +442,51 @@ def ask(
     index: Path | None,
     k: int | None,
     batch: Path | None,
+    source: str | None,
+    author: str | None,
+    after: datetime | None,
+    before: datetime | None,
+    show_all: bool,
+    full: bool,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION with cited passages from the index."""
+    """Answer QUESTION with cited passages from the index.
+
+    Prints the best sentence as a quote with its citation, then the passages close enough
+    to the best one, each trimmed to the paragraph around its answer. JSON lists the top
+    k results, those on the first page marked "shown".
+    """
     if (question is None) == (batch is None):
         raise click.UsageError("give either a QUESTION or --batch FILE")
     settings = _settings(ctx, index)
+    filters = SearchFilter(
+        source=source,
+        author=author,
+        after=after.date() if after else None,
+        before=before.date() if before else None,
+    )
     if question is not None:
         # Checked before the model loads, so a bad question fails in milliseconds.
         from .search import check_question
 
         check_question(question, settings.search)
     searcher = _open_searcher(settings)
+    color = sys.stdout.isatty()
     if question is not None:
-        answer = searcher.search(question, k)
+        answer = searcher.search(question, k, filters=filters)
         if as_json:
             click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
-            click.echo(render_answer(answer, color=sys.stdout.isatty()))
+            click.echo(render_answer(answer, color, show_all=show_all, full=full))
         return
     assert batch is not None
+    searcher.check_filters(filters)  # once, rather than on every line
     for line in read_batch(batch):
         try:
             if line.error is not None:
                 raise CitebotError(line.error)
             assert line.question is not None
-            answer = searcher.search(line.question, k)
+            answer = searcher.search(line.question, k, filters=filters)
         except Exception as exc:  # one bad line costs only its own answer
             if not isinstance(exc, CitebotError):
                 logger.warning("line %d of %s failed", line.number, batch, exc_info=True)
@@ -423,7 +500,8 @@ def ask(
         if as_json:
             click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         else:
-            click.echo(f"Q: {line.question}\n{render_answer(answer)}\n")
+            rendered = render_answer(answer, color, show_all=show_all, full=full)
+            click.echo(f"Q: {line.question}\n{rendered}\n")
 
 
 # -- look-up ------------------------------------------------------------------------------
@@ -534,7 +612,9 @@ def eval_command(
     """Measure retrieval on labelled QUESTIONS (JSON Lines: question, article_id, answers).
 
     Reports hit@1/3/5/10 and MRR@10 (a hit is a passage from article_id containing one
-    of the answers), latency p50/p99, and the questions that missed.
+    of the answers), latency p50/p99, what the first page shows (passages, the share from
+    the question's article, hit@3 among them, characters), how often the highlight of
+    the first hit passage holds an answer, and the questions that missed.
     """
     from .evaluate import evaluate, load_questions
 
@@ -552,6 +632,13 @@ def eval_command(
     click.echo(
         f"answered {report.answered:.1%}  latency p50 {report.latency_p50_ms:.1f} ms"
         f"  p99 {report.latency_p99_ms:.1f} ms"
+    )
+    page = report.page
+    click.echo(
+        f"first page: {page.passages:.2f} passages, {page.own_article_share:.1%} from the"
+        f" question's article, hit@3 {page.hit_at_3:.3f}, {page.chars_median:.0f} characters"
+        f" (median); highlight holds the answer in {page.highlight_right:.1%}"
+        f" of {page.highlight_questions} hit passages"
     )
     if report.misses and show_misses:
         click.echo(

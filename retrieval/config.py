@@ -7,7 +7,6 @@ dataclasses below; ``config.example.toml`` documents each key.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import UnionType
@@ -28,11 +27,24 @@ def default_index_dir() -> Path:
     return Path(data_home) / "citebot" / "index"
 
 
+# How the model runs. "onnx-int8": ONNX Runtime, int8 weights (the fastest on a CPU);
+# "onnx": ONNX Runtime in fp32; "torch": sentence-transformers (any model, and GPUs);
+# "auto": an existing index keeps the backend it was built with, a new one gets
+# "onnx-int8" for the bundled model and "torch" for any other.
+BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     name: str = BUNDLED_MODEL
+    backend: str = "auto"
+    # Used by the torch backend; the ONNX backends run on the CPU.
     device: str = "cpu"
     batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"[model] backend must be one of {', '.join(BACKENDS)}")
 
 
 @dataclass(frozen=True)
@@ -61,8 +73,19 @@ class SearchSettings:
     # Weight of the dense half in convex fusion; the keyword half gets 1 - dense_weight.
     dense_weight: float = 0.4
     rrf_k: int = 60
-    # At most this many passages from one article in the top k.
+    # At most this many passages from one article before other articles' passages; an
+    # article's further passages come after the others' (see README: fair share).
     per_article: int = 2
+    # The first page shows the best passage and those scoring at least this share of
+    # its score; the others wait behind "More results". Calibrated: see README.
+    relevance_cutoff: float = 0.5
+    # A passage is shown trimmed to the paragraph(s) holding its highlight, cut between
+    # sentences to at most about this many characters.
+    context_chars: int = 700
+    # The highlight is the sentence scoring best on this weight x its similarity of
+    # meaning to the question + the rest x the question's words it shares (0: words only).
+    # Calibrated: see README.
+    highlight_meaning_weight: float = 0.8
     # Below this confidence (0.7 x best cosine similarity + 0.3 x share of the question's
     # words in the top passage), the answer is "not covered". Calibrated: see README.
     min_confidence: float = 0.375
@@ -75,6 +98,12 @@ class SearchSettings:
             raise ConfigError("[search] dense_weight must be between 0 and 1")
         if self.k < 1 or self.candidates < 1 or self.per_article < 1:
             raise ConfigError("[search] k, candidates and per_article must be at least 1")
+        if not 0.0 <= self.relevance_cutoff <= 1.0:
+            raise ConfigError("[search] relevance_cutoff must be between 0 and 1")
+        if not 0.0 <= self.highlight_meaning_weight <= 1.0:
+            raise ConfigError("[search] highlight_meaning_weight must be between 0 and 1")
+        if self.context_chars < 1:
+            raise ConfigError("[search] context_chars must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -231,6 +260,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     path = path or os.environ.get("CITEBOT_CONFIG")
     if not path:
         return Settings()
+    import tomllib  # only with a config file: it costs a cold start tens of ms
+
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -29,6 +29,10 @@ class BadQuestionError(CitebotError):
     """The question is empty or too long."""
 
 
+class BadFilterError(BadQuestionError):
+    """A search filter is contradictory or matches no article."""
+
+
 class ArticleNotFoundError(CitebotError):
     """No article matches the given id or title."""
 

@@ -5,6 +5,7 @@ Layout::
     INDEX/index.json            manifest: format, schema, model, dimension, chunking, generation
     INDEX/gen-000007/store.sqlite
     INDEX/gen-000007/vectors.faiss
+    INDEX/gen-000007/embedder.*     the exported model, for indexes built with an ONNX backend
 
 A write builds the next generation in a staging folder (copying the current one), and
 commits by replacing ``index.json`` atomically. A crash at any point before that leaves
@@ -42,7 +43,7 @@ import signal
 import sqlite3
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,8 @@ from .store import ID_HASH_FACTOR, ID_HASH_MODULUS, IdSummary, Store
 
 if TYPE_CHECKING:
     import faiss
+
+    from .embedding import OnnxModel
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +103,28 @@ class Manifest:
     updated: str
     normalized: bool = True
     metric: str = "inner_product"
+    # How the vectors were made: "torch" (sentence-transformers), "onnx" or "onnx-int8" (ONNX
+    # Runtime; the generation folder holds the model file, whose checksum is below). Indexes
+    # written before there were backends were all made with torch, in fp32.
+    backend: str = "torch"
+    quantization: str | None = None
+    model_sha256: str | None = None
     schema_version: int = SCHEMA_VERSION
     format: str = FORMAT
 
     @property
     def folder(self) -> str:
         return f"{GENERATION_PREFIX}{self.generation:06d}"
+
+
+@functools.cache
+def _single_threaded_faiss() -> None:
+    """One question's search on one thread: FAISS's OpenMP threads spin while they wait, and
+    on a busy 2-core machine a flat search of the BBC index took 3.2 ms of CPU with two
+    threads against 0.26 ms with one (bench/bench_ingest.py, warm questions)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
 
 
 def _now() -> str:
@@ -197,11 +216,29 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def check_model(manifest: Manifest, model: str, index_dir: Path) -> None:
+def check_model(
+    manifest: Manifest,
+    model: str,
+    index_dir: Path,
+    backend: str | None = None,
+    model_sha256: str | None = None,
+) -> None:
+    """Vectors of one model and backend only: refuse another (None checks nothing)."""
     if manifest.model != model:
         raise IndexMismatchError(
             f"index at {index_dir} was built with model {manifest.model!r}, but the config names"
             f" {model!r}: use that model, or rebuild with `citebot ingest --rebuild`"
+        )
+    if backend is not None and manifest.backend != backend:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with the {manifest.backend} backend, not {backend}:"
+            f' set [model] backend = "{manifest.backend}" (or "auto"), or rebuild with'
+            " `citebot ingest --rebuild`"
+        )
+    if model_sha256 and manifest.model_sha256 and manifest.model_sha256 != model_sha256:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with another export of {model} ({backend}):"
+            " rebuild with `citebot ingest --rebuild`"
         )
 
 
@@ -209,6 +246,7 @@ class VectorIndex:
     """Chunk vectors by chunk id, in FAISS (exact inner product on unit vectors = cosine)."""
 
     def __init__(self, index: faiss.Index) -> None:
+        _single_threaded_faiss()
         self._index = index
 
     @classmethod
@@ -249,10 +287,27 @@ class VectorIndex:
         if ids:
             self._index.remove_ids(np.asarray(ids, dtype=np.int64))
 
-    def search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        if len(self) == 0:
+    def search(
+        self, vector: np.ndarray, limit: int, among: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``limit`` nearest vectors (id, cosine), best first; only ids ``among`` if given."""
+        if len(self) == 0 or (among is not None and not among):
             return []
-        scores, ids = self._index.search(vector.reshape(1, -1), min(limit, len(self)))
+        params = None
+        if among is not None:
+            import faiss
+
+            # A bitmap over the id space: built in one numpy call, and a membership test
+            # is one bit read as FAISS skips the vectors outside it.
+            wanted = np.asarray(among, dtype=np.int64)
+            bits = np.zeros(int(wanted.max()) + 1, dtype=bool)
+            bits[wanted] = True
+            selector = faiss.IDSelectorBitmap(np.packbits(bits, bitorder="little"))
+            params = faiss.SearchParameters(sel=selector)
+            limit = min(limit, len(wanted))
+        scores, ids = self._index.search(
+            vector.reshape(1, -1), min(limit, len(self)), params=params
+        )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 
@@ -278,11 +333,11 @@ class OpenIndex:
         return read_manifest(self.path).generation == self.manifest.generation
 
 
-def open_index(index_dir: Path, model: str) -> OpenIndex:
+def open_index(index_dir: Path, model: str, backend: str | None = None) -> OpenIndex:
     """Open and check the current generation; IndexDamagedError (one line) if it is damaged."""
     for attempt in range(3):
         manifest = read_manifest(index_dir)
-        check_model(manifest, model, index_dir)
+        check_model(manifest, model, index_dir, backend)
         try:
             return _open_generation(index_dir, manifest)
         except IndexDamagedError:
@@ -400,10 +455,16 @@ class WriteLock:
     """
 
     def __init__(
-        self, index_dir: Path, model: str, current: int | None, previous: OpenIndex | None
+        self,
+        index_dir: Path,
+        model: str,
+        current: int | None,
+        previous: OpenIndex | None,
+        backend: str = "torch",
     ) -> None:
         self.index_dir = index_dir
         self.model = model
+        self.backend = backend
         # The generation the manifest names (0: none; None: unreadable, when rebuilding).
         self.current = current
         # That generation, opened and checked; None for a new index or a rebuild.
@@ -411,13 +472,22 @@ class WriteLock:
         self._used = False
 
     @contextlib.contextmanager
-    def next_generation(self, dimension: int, chunking: ChunkSettings) -> Iterator[IndexWriter]:
+    def next_generation(
+        self, dimension: int, chunking: ChunkSettings, artifact: OnnxModel | None = None
+    ) -> Iterator[IndexWriter]:
         """Build the next generation from a copy of the current one; commit it if the block
-        succeeds and changed something (a rebuild or a new index always commits)."""
+        succeeds and changed something (a rebuild or a new index always commits).
+
+        ``artifact``: the exported model (ONNX backends), copied into the generation, so the
+        index always holds the very model its vectors came from.
+        """
         if self._used:
             raise RuntimeError("a WriteLock builds one generation")
         self._used = True
         index_dir, previous = self.index_dir, self.previous
+        sha256 = artifact.sha256 if artifact else None
+        if previous:
+            check_model(previous.manifest, self.model, index_dir, self.backend, sha256)
         if previous and previous.manifest.dimension != dimension:
             raise IndexMismatchError(
                 f"index at {index_dir} holds {previous.manifest.dimension}-dimensional vectors"
@@ -450,6 +520,8 @@ class WriteLock:
             _reached("store-written")
             vectors.write(staging / VECTORS_FILE)
             _reached("vectors-written")
+            if artifact is not None:
+                artifact.copy_to(staging)
             _fsync_folder(staging)
             _reached("synced")
             manifest = Manifest(
@@ -459,6 +531,9 @@ class WriteLock:
                 generation=generation,
                 created=previous.manifest.created if previous else _now(),
                 updated=_now(),
+                backend=self.backend,
+                quantization=artifact.quantization if artifact else None,
+                model_sha256=sha256,
             )
             os.replace(staging, final)
             _reached("renamed")
@@ -477,7 +552,9 @@ class WriteLock:
 
 
 @contextlib.contextmanager
-def lock_for_writing(index_dir: Path, model: str, *, rebuild: bool = False) -> Iterator[WriteLock]:
+def lock_for_writing(
+    index_dir: Path, model: str, *, rebuild: bool = False, backend: str = "torch"
+) -> Iterator[WriteLock]:
     """Take the writer lock of ``index_dir``, open and check the current generation to build
     on (none with ``rebuild``), and clean up after any earlier crash.
 
@@ -497,11 +574,11 @@ def lock_for_writing(index_dir: Path, model: str, *, rebuild: bool = False) -> I
         _reached("locked")
         current = _current_generation(index_dir, strict=not rebuild)
         # Checked before healing, so a writer refused for damage changes nothing.
-        previous = open_index(index_dir, model) if current and not rebuild else None
+        previous = open_index(index_dir, model, backend) if current and not rebuild else None
         try:
             _heal(index_dir, current)
             _reached("healed")
-            yield WriteLock(index_dir, model, current, previous)
+            yield WriteLock(index_dir, model, current, previous, backend)
         finally:
             if previous:
                 previous.close()

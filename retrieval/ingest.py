@@ -15,12 +15,13 @@ import numpy as np
 
 from .chunking import Chunker, embedding_text
 from .config import Settings
-from .embedding import Embedder
+from .embedding import Embedder, SpanEmbedder
 from .errors import CitebotError, PruneRefusedError
-from .index import VectorIndex, WriteLock, lock_for_writing
+from .index import IndexWriter, WriteLock, lock_for_writing
 from .records import Article, Chunk, Problem
 from .sources import CheckingSource, Source, SourceOutcome, StatefulSource, open_source
 from .store import IndexedArticle
+from .text import sentence_spans
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,9 @@ def ingest(
     """
     # The lock and the index checks come before reading files or loading the model, so
     # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
-    with lock_for_writing(settings.index_dir, embedder.name, rebuild=rebuild) as lock:
+    with lock_for_writing(
+        settings.index_dir, embedder.name, rebuild=rebuild, backend=embedder.backend
+    ) as lock:
         return _ingest(
             paths, settings, embedder, lock, prune=prune, force=force, show_progress=show_progress
         )
@@ -167,7 +170,7 @@ def _ingest(
         source = open_source(path, settings) if isinstance(path, str | os.PathLike) else path
         unique.setdefault(source.root, source)
     sources = list(unique.values())
-    with lock.next_generation(embedder.dimension, settings.chunking) as index:
+    with lock.next_generation(embedder.dimension, settings.chunking, embedder.artifact) as index:
         indexed = index.store.indexed_articles()
         found, outcomes = _read(sources, report)
 
@@ -217,6 +220,7 @@ def _ingest(
                 counts.removed += 1
         ids: list[int] = []
         texts: list[str] = []
+        all_chunks: list[Chunk] = []
         for item, digest, chunks in chunked:
             article = item.article
             if article.id in indexed:
@@ -229,8 +233,9 @@ def _ingest(
             root = item.source.root
             ids.extend(index.store.add_article(item.article, digest, chunks, root))
             texts.extend(embedding_text(item.article.title, c.text, prefix) for c in chunks)
+            all_chunks.extend(chunks)
         report.chunks_embedded = len(texts)
-        _embed_into(index.vectors, embedder, ids, texts, show_progress)
+        _embed_into(index, embedder, ids, texts, all_chunks, show_progress)
         for source in sources:
             if isinstance(source, StatefulSource):
                 source.save_state(index.store)
@@ -353,18 +358,44 @@ def prune_plan(
 
 
 def _embed_into(
-    vectors: VectorIndex, embedder: Embedder, ids: list[int], texts: list[str], show_progress: bool
+    index: IndexWriter,
+    embedder: Embedder,
+    ids: list[int],
+    texts: list[str],
+    chunks: list[Chunk],
+    show_progress: bool,
 ) -> None:
     if not texts:
         return
     from tqdm import tqdm
 
+    # With a model that gives them, each chunk's sentence vectors come from the same pass.
+    with_sentences = isinstance(embedder, SpanEmbedder)
     # Longest first, so each batch holds texts of similar length (less padding), and
     # an out-of-memory error, if any, comes at once rather than at the end.
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     with tqdm(total=len(texts), unit="chunk", desc="embedding", disable=not show_progress) as bar:
         for start in range(0, len(order), EMBED_BATCH):
             batch = order[start : start + EMBED_BATCH]
-            embedded = embedder.embed([texts[i] for i in batch])
-            vectors.add([ids[i] for i in batch], np.asarray(embedded, dtype=np.float32))
+            batch_texts = [texts[i] for i in batch]
+            if with_sentences:
+                spans = [chunk_sentences(texts[i], chunks[i]) for i in batch]
+                embedded, pooled = embedder.embed_with_spans(
+                    batch_texts, [[s for s, _ in pairs] for pairs in spans]
+                )
+                for i, pairs, vectors in zip(batch, spans, pooled, strict=True):
+                    index.store.add_sentence_vectors(ids[i], [a for _, a in pairs], vectors)
+            else:
+                embedded = embedder.embed(batch_texts)
+            index.vectors.add([ids[i] for i in batch], np.asarray(embedded, dtype=np.float32))
             bar.update(len(batch))
+
+
+def chunk_sentences(text: str, chunk: Chunk) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The sentences of ``chunk`` as offsets in its embedded ``text`` (which may start with a
+    title) and in its article."""
+    shift = len(text) - len(chunk.text)
+    return [
+        ((shift + a, shift + b), (chunk.char_start + a, chunk.char_start + b))
+        for a, b in sentence_spans(chunk.text)
+    ]

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
+from .errors import BadFilterError
+
 PARAGRAPH_SEPARATOR = "\n\n"
+# Marks where a trimmed view cuts a paragraph.
+ELLIPSIS = "…"
+
+
+def pages_label(first: int, last: int) -> str:
+    """``p. 4`` or ``pp. 4–5``."""
+    return f"p. {first}" if first == last else f"pp. {first}–{last}"
 
 
 def paragraphs_label(first: int, last: int) -> str:
@@ -95,8 +105,59 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class SearchFilter:
+    """Limits a search to some articles; every condition given must hold.
+
+    ``source`` is an article's source, or a folder, file or site it lies under: it
+    matches a source equal to it or continuing it after ``/``, ``#`` or ``:``
+    (case-insensitive). ``author`` matches an author containing it (case-insensitive).
+    ``after`` and ``before`` are inclusive; an article whose date names no single day
+    is left out by either (see ``retrieval.dates``).
+    """
+
+    source: str | None = None
+    author: str | None = None
+    after: date | None = None
+    before: date | None = None
+
+    def __post_init__(self) -> None:
+        # Blank text filters nothing; surrounding white space is never meant.
+        for name in ("source", "author"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, value.strip() or None)
+        if self.after and self.before and self.after > self.before:
+            raise BadFilterError(
+                f"the date range is empty: after {self.after.isoformat()}"
+                f" is later than before {self.before.isoformat()}"
+            )
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.source, self.author, self.after, self.before))
+
+    def to_dict(self) -> dict[str, str]:
+        """The conditions given, dates as ISO strings."""
+        return {
+            k: v.isoformat() if isinstance(v, date) else v
+            for k, v in asdict(self).items()
+            if v is not None
+        }
+
+    def describe(self) -> str:
+        """The conditions in words, for messages: ``source "bbc/" · after 2024-01-01``."""
+        return " · ".join(
+            f"{name} {value}" if name in ("after", "before") else f'{name} "{value}"'
+            for name, value in self.to_dict().items()
+        )
+
+
+@dataclass(frozen=True)
 class Passage:
-    """One result: a verbatim span of an article, its best sentence and its citation."""
+    """One result: a verbatim span of an article, its best sentence and its citation.
+
+    Offsets (``highlight_*``, ``context_*``) are into ``text``; ``char_start`` and
+    ``char_end`` place ``text`` in its article.
+    """
 
     rank: int
     score: float
@@ -110,11 +171,36 @@ class Passage:
     char_start: int
     char_end: int
     chunk_ids: tuple[int, ...]
+    # Above the relevance cut-off on the first page of its answer: shown there, not held
+    # back for "More results".
+    shown: bool = True
+    # The trimmed view: the paragraph or two holding the highlight, cut between sentences
+    # when long; where it cuts a paragraph of the article, a reader sees "…".
+    context_start: int = 0
+    context_end: int = -1
+    context_cut: tuple[bool, bool] = (False, False)
+    context_paragraphs: tuple[int, int] | None = None
     # First and last page, for a paged document (PDF).
     pages: tuple[int, int] | None = None
     # Where the passage is on the web: its article's URL with a text fragment, or the PDF
     # page (see retrieval.links).
     link: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.context_end < 0:
+            object.__setattr__(self, "context_end", len(self.text))
+        if self.context_paragraphs is None:
+            object.__setattr__(self, "context_paragraphs", self.paragraphs)
+
+    def trimmed(self) -> tuple[str, int, int]:
+        """The trimmed view as shown, with "…" where it cuts, and the highlight's offsets in it."""
+        before = ELLIPSIS if self.context_cut[0] else ""
+        after = ELLIPSIS if self.context_cut[1] else ""
+        view = before + self.text[self.context_start : self.context_end] + after
+        shift = len(before) - self.context_start
+        start = max(self.highlight_start + shift, len(before))
+        end = min(self.highlight_end + shift, len(view) - len(after))
+        return view, start, max(start, end)
 
     @property
     def location(self) -> str:
@@ -122,9 +208,7 @@ class Passage:
         paragraphs = paragraphs_label(*self.paragraphs)
         if not self.pages:
             return paragraphs
-        start, end = self.pages
-        pages = f"p. {start}" if start == end else f"pp. {start}–{end}"
-        return f"{pages}, {paragraphs}"
+        return f"{pages_label(*self.pages)}, {paragraphs}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +223,10 @@ class Passage:
             "pages": list(self.pages) if self.pages else None,
             "link": self.link,
             "article": asdict(self.article),
+            "shown": self.shown,
+            "context_span": [self.context_start, self.context_end],
+            "context_cut": list(self.context_cut),
+            "context_paragraphs": list(self.context_paragraphs or self.paragraphs),
         }
 
 
@@ -156,6 +244,18 @@ class Answer:
     # Passages skipped before these (for "next results").
     offset: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    # The filters the search ran under (empty: none).
+    filters: SearchFilter = field(default_factory=lambda: SearchFilter())
+
+    @property
+    def shown(self) -> tuple[Passage, ...]:
+        """The passages of the first page: the best one and those close enough to it."""
+        return tuple(p for p in self.passages if p.shown)
+
+    @property
+    def held_back(self) -> tuple[Passage, ...]:
+        """The passages below the relevance cut-off, for "More results"."""
+        return tuple(p for p in self.passages if not p.shown)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,7 +264,7 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "results": [p.to_dict() for p in self.passages],
             "nearest": [asdict(a) for a in self.nearest],
-        }
+        } | ({"filters": self.filters.to_dict()} if self.filters else {})
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,30 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from .config import SearchSettings, Settings
-from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import ArticleNotFoundError, BadQuestionError
+from .embedding import Embedder, load_embedder
+from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
 from .index import OpenIndex, open_index
 from .links import passage_link
-from .records import Answer, Article, ArticleRef, ArticleSummary, IndexStats, Passage
+from .records import (
+    PARAGRAPH_SEPARATOR,
+    Answer,
+    Article,
+    ArticleRef,
+    ArticleSummary,
+    IndexStats,
+    Passage,
+    SearchFilter,
+)
 from .store import ChunkRow
 from .text import keyword_terms, sentence_spans, stem, words
 
@@ -81,6 +93,8 @@ class _Group:
     article_id: str
     rows: list[ChunkRow]
     score: float
+    # Above the relevance cut-off: shown on the first page.
+    relevant: bool = False
 
     def touches(self, row: ChunkRow) -> bool:
         return any(
@@ -90,40 +104,126 @@ class _Group:
         )
 
 
-def group_passages(
-    ranked: Sequence[_Candidate], rows: dict[int, ChunkRow], per_article: int, limit: int
-) -> list[_Group]:
-    """Collapse touching chunks of an article into one group; at most ``per_article`` groups each."""
+def group_passages(ranked: Sequence[_Candidate], rows: dict[int, ChunkRow]) -> list[_Group]:
+    """Collapse touching chunks of an article into passages, best first.
+
+    A passage takes the score of its best chunk and grows from at most
+    ``MAX_CHUNKS_PER_PASSAGE`` chunks.
+    """
     groups: list[_Group] = []
-    per: dict[str, int] = {}
+    by_article: dict[str, list[_Group]] = {}
     for candidate in ranked:
         row = rows.get(candidate.chunk_id)
         if row is None:
             continue
-        mates = [g for g in groups if g.article_id == row.article_id]
+        mates = by_article.setdefault(row.article_id, [])
         home = next((g for g in mates if g.touches(row)), None)
-        if home is not None:
-            if len(home.rows) < MAX_CHUNKS_PER_PASSAGE:
-                home.rows.append(row)
-            continue
-        if per.get(row.article_id, 0) >= per_article:
-            continue
-        if len(groups) >= limit:
-            # Later chunks may still widen a chosen passage, but start no new one.
-            continue
-        groups.append(_Group(row.article_id, [row], candidate.score))
-        per[row.article_id] = per.get(row.article_id, 0) + 1
+        if home is None:
+            group = _Group(row.article_id, [row], candidate.score)
+            groups.append(group)
+            mates.append(group)
+        elif len(home.rows) < MAX_CHUNKS_PER_PASSAGE:
+            home.rows.append(row)
     return groups
 
 
-def best_sentences(question: str, text: str) -> tuple[int, int]:
-    """Offsets of the sentence, or two adjacent sentences, of ``text`` that best answer ``question``.
+def rank_passages(
+    ranked: Sequence[_Candidate], rows: dict[int, ChunkRow], per_article: int, cutoff: float
+) -> list[_Group]:
+    """Passages in the order an answer lists them, the relevant ones (first page) first.
 
-    Sentences are scored by the question's content words they contain, each weighted by
-    how rare it is among the passage's sentences, so a sentence sharing the question's
-    specific words wins over one sharing only its common ones.
+    Relevant: the best passage and those scoring at least ``cutoff`` times its score.
+    Fair share: an article's passages past its best ``per_article`` are ordered as if they
+    scored ``cutoff`` times their score, so they come after other articles' passages that
+    are competitive with them (within the cut-off), but never after weaker ones, and they
+    never leave the first page. Nothing is dropped.
     """
-    spans = sentence_spans(text)
+    groups = group_passages(ranked, rows)
+    if not groups:
+        return []
+    bar = cutoff * groups[0].score
+    seen: dict[str, int] = {}
+    keys: dict[int, float] = {}
+    for group in groups:
+        group.relevant = group is groups[0] or group.score >= bar
+        extra = seen.get(group.article_id, 0) >= per_article
+        seen[group.article_id] = seen.get(group.article_id, 0) + 1
+        keys[id(group)] = group.score * (cutoff if extra else 1.0)
+    # A stable sort: equal keys keep the fused ranking's order.
+    return sorted(groups, key=lambda g: (not g.relevant, -keys[id(g)]))
+
+
+def sentence_window(
+    text: str, start: int, end: int, budget: int, lo: int = 0, hi: int | None = None
+) -> tuple[int, int]:
+    """The widest run of whole sentences of ``text[lo:hi]`` around ``[start, end)`` within ``budget``.
+
+    It grows by a sentence after, then before, while it fits. When even the sentences
+    holding ``[start, end)`` do not fit, it is ``[start, end)`` itself.
+    """
+    hi = len(text) if hi is None else hi
+    if hi - lo <= budget:
+        return lo, hi
+    bounds = sorted({lo, hi, *(lo + a for a, _ in sentence_spans(text[lo:hi]))})
+    left = max(b for b in bounds if b <= start)
+    right = min((b for b in bounds if b >= end), default=hi)
+    if right - left > budget:
+        return start, end
+    grew = True
+    while grew:
+        grew = False
+        after = next((b for b in bounds if b > right), None)
+        if after is not None and after - left <= budget:
+            right, grew = after, True
+        before = next((b for b in reversed(bounds) if b < left), None)
+        if before is not None and right - before <= budget:
+            left, grew = before, True
+    # Sentence starts are offsets after white space; the window ends at the text before it.
+    while right > left and text[right - 1].isspace():
+        right -= 1
+    return left, right
+
+
+def context_span(text: str, start: int, end: int, budget: int) -> tuple[int, int]:
+    """The trimmed view of ``text`` around its highlight ``[start, end)``: the paragraph(s)
+    holding it, or, when they are longer than ``budget``, the whole sentences around it that fit.
+    """
+    left = text.rfind(PARAGRAPH_SEPARATOR, 0, start)
+    left = 0 if left < 0 else left + len(PARAGRAPH_SEPARATOR)
+    right = text.find(PARAGRAPH_SEPARATOR, end)
+    right = len(text) if right < 0 else right
+    return sentence_window(text, start, end, budget, left, right)
+
+
+# A sentence next to the best one joins the highlight when it scores at least this share
+# of the best one's score: the answer is often in one of two strong neighbours.
+NEIGHBOUR_SHARE = 0.85
+# A highlight opening with one of these words refers back: the sentence before joins it,
+# so the quote can be read on its own ("He is the oldest quarterback ..." says who).
+_REFERS_BACK = re.compile(
+    r"[\"'“‘(]*(he|she|it|its|they|their|them|his|her|this|that|these|those|such)\b", re.IGNORECASE
+)
+
+
+def best_sentences(
+    question: str,
+    text: str,
+    meaning: Sequence[float] | None = None,
+    meaning_weight: float = 0.0,
+    spans: Sequence[tuple[int, int]] | None = None,
+) -> tuple[int, int]:
+    """Offsets of the sentence, or few adjacent sentences, of ``text`` that best answer ``question``.
+
+    Each sentence scores ``meaning_weight`` x its similarity of meaning to the question
+    (``meaning``: one cosine per sentence of ``text``, when known) + the rest x the
+    question's content words it shares, each word weighted by how rare it is among the
+    passage's sentences and the sum scaled to the best sentence's. With meaning known, the
+    better neighbour of the best sentence joins it when it scores nearly as well
+    (``NEIGHBOUR_SHARE``), and so does the sentence before when the best one refers back
+    to it. Words alone (no meaning), the highlight is as it always was: the best sentence,
+    or two adjacent sentences when together they share words that neither shares alone.
+    """
+    spans = sentence_spans(text) if spans is None else spans
     if not spans:
         return 0, len(text)
     terms = {stem(t) for t in keyword_terms(question)}
@@ -131,22 +231,70 @@ def best_sentences(question: str, text: str) -> tuple[int, int]:
     count = len(spans)
     weight = {t: math.log(1 + count / (1 + sum(t in s for s in sentence_terms))) for t in terms}
 
-    def score(matched: set[str]) -> float:
+    def shared(matched: set[str]) -> float:
         return sum(weight[t] for t in matched)
 
-    best, best_score = (spans[0][0], spans[0][1]), 0.0
-    for i, matched in enumerate(sentence_terms):
-        if score(matched) > best_score:
-            best, best_score = spans[i], score(matched)
+    by_words = [shared(m) for m in sentence_terms]
+    scale = max(by_words) or 1.0
+    with_meaning = meaning is not None and meaning_weight > 0
+    similar = list(meaning) if meaning is not None and with_meaning else [0.0] * count
+    share = meaning_weight if with_meaning else 0.0
+
+    def score(similarity: float, words_shared: float) -> float:
+        return share * similarity + (1 - share) * words_shared / scale
+
+    scores = [score(m, w) for m, w in zip(similar, by_words, strict=True)]
+    first = max(range(count), key=lambda i: (scores[i], -i))
+    low = high = first
+    best_words, best_score = by_words[first], scores[first]
     for i in range(count - 1):
-        pair = score(sentence_terms[i] | sentence_terms[i + 1])
+        pair = shared(sentence_terms[i] | sentence_terms[i + 1])
+        pair_score = score(max(similar[i], similar[i + 1]), pair)
         # A pair wins only when its second sentence adds real evidence, not by length.
         if (
-            pair > best_score * 1.5
-            and min(score(sentence_terms[i]), score(sentence_terms[i + 1])) > 0
+            pair > best_words * 1.5
+            and min(by_words[i], by_words[i + 1]) > 0
+            and pair_score > best_score
         ):
-            best, best_score = (spans[i][0], spans[i + 1][1]), pair
-    return best
+            low, high, best_words, best_score = i, i + 1, pair, pair_score
+    if with_meaning and low == high:
+        neighbours = [i for i in (first - 1, first + 1) if 0 <= i < count]
+        near = max(neighbours, key=lambda i: scores[i], default=None)
+        if (
+            near is not None
+            and scores[first] > 0
+            and scores[near] >= NEIGHBOUR_SHARE * scores[first]
+        ):
+            low, high = min(first, near), max(first, near)
+        if low > 0 and _REFERS_BACK.match(text, spans[low][0]):
+            low -= 1
+    return spans[low][0], spans[high][1]
+
+
+def sentence_meaning(
+    question: np.ndarray,
+    spans: Sequence[tuple[int, int]],
+    offset: int,
+    stored: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> list[float] | None:
+    """The cosine similarity of ``question`` to each sentence (``spans`` of a passage that
+    starts at ``offset`` in its article), from the sentence vectors stored with its chunks;
+    None when a sentence has none (a chunk embedded by a model that gives none)."""
+    known: dict[tuple[int, int], float] = {}
+    for offsets, vectors in stored:
+        for (a, b), similarity in zip(offsets.tolist(), (vectors @ question).tolist(), strict=True):
+            known[(a, b)] = max(similarity, known.get((a, b), -1.0))
+    scores = []
+    for a, b in spans:
+        a, b = a + offset, b + offset
+        if (a, b) not in known:
+            # Split otherwise at a chunk's edge: the stored sentences it overlaps.
+            overlapping = [s for (x, y), s in known.items() if x < b and a < y]
+            if not overlapping:
+                return None
+            known[(a, b)] = max(overlapping)
+        scores.append(known[(a, b)])
+    return scores
 
 
 def check_question(question: str, settings: SearchSettings) -> str:
@@ -196,8 +344,10 @@ class Searcher:
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Searcher:
-        embedder = embedder or SentenceTransformerEmbedder(settings.model)
-        return cls(open_index(Path(settings.index_dir), embedder.name), embedder, settings.search)
+        """The index in ``settings.index_dir``; by default with the model it was built with."""
+        embedder = embedder or load_embedder(settings)
+        index = open_index(Path(settings.index_dir), embedder.name, embedder.backend)
+        return cls(index, embedder, settings.search)
 
     def close(self) -> None:
         with self._store_lock:
@@ -222,11 +372,34 @@ class Searcher:
         clone.settings = replace(self.settings, **changes)
         return clone
 
-    def search(self, question: str, k: int | None = None, offset: int = 0) -> Answer:
-        question = check_question(question, self.settings)
-        return self._search(question, max(1, k or self.settings.k), max(0, offset))
+    def search(
+        self,
+        question: str,
+        k: int | None = None,
+        offset: int = 0,
+        filters: SearchFilter | None = None,
+    ) -> Answer:
+        """Passages ``offset + 1`` to ``offset + k`` of the answer to ``question``.
 
-    def _search(self, question: str, k: int, offset: int) -> Answer:
+        With ``filters``, only the articles they admit are searched (BadFilterError when
+        none is). Passages above the relevance cut-off on the first page (offset 0) are
+        marked ``shown``.
+        """
+        question = check_question(question, self.settings)
+        filters = filters or SearchFilter()
+        self.check_filters(filters)
+        return self._search(question, max(1, k or self.settings.k), max(0, offset), filters)
+
+    def check_filters(self, filters: SearchFilter) -> None:
+        """BadFilterError unless some article passes ``filters``."""
+        if not filters:
+            return
+        with self._store_lock:
+            admitted = self.index.store.admits_any(filters)
+        if not admitted:
+            raise BadFilterError(f"No article matches {filters.describe()}.")
+
+    def _search(self, question: str, k: int, offset: int, filters: SearchFilter) -> Answer:
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -239,38 +412,80 @@ class Searcher:
         vector = self.embedder.embed([question])[0]
         lap("embed_ms")
         candidates = max(self.settings.candidates, (offset + k) * 4)
-        # FAISS searches of a finished index are safe from several threads at once.
-        dense = self.index.vectors.search(vector, candidates)
+        dense = self._dense(vector, candidates, filters)
         lap("dense_ms")
+        settings = self.settings
         with self._store_lock:
-            keyword = self.index.store.keyword_search(question, candidates)
+            keyword = self.index.store.keyword_search(question, candidates, filters)
             lap("keyword_ms")
-            ranked = fuse(dense, keyword, self.settings)
+            ranked = fuse(dense, keyword, settings)
             rows = self.index.store.chunks(c.chunk_id for c in ranked)
-            groups = group_passages(ranked, rows, self.settings.per_article, offset + k)
-            articles = self.index.store.articles_by_id(g.article_id for g in groups)
+            groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
+            page = groups[offset : offset + k]
+            articles = self.index.store.articles_by_id(g.article_id for g in groups[:1] + page)
+            sentences = self.index.store.sentence_vectors(r.id for g in page for r in g.rows)
         confidence = 0.0
         if groups:
             top = groups[0].rows[0]
             top_text = articles[top.article_id].text[top.char_start : top.char_end]
             confidence = answer_confidence(question, dense, top_text)
-        if confidence < self.settings.min_confidence:
-            nearest = _distinct([articles[g.article_id].ref for g in groups])[:NEAREST_ARTICLES]
+        if confidence < settings.min_confidence:
+            nearest = _distinct([articles[g.article_id].ref for g in groups[:1] + page])
             lap("assemble_ms")
-            return Answer(question, False, (), tuple(nearest), confidence, offset, timings)
+            return Answer(
+                question,
+                False,
+                (),
+                tuple(nearest[:NEAREST_ARTICLES]),
+                confidence,
+                offset,
+                timings,
+                filters,
+            )
         passages = [
-            self._passage(question, rank, group, articles[group.article_id])
-            for rank, group in enumerate(groups[offset : offset + k], start=offset + 1)
+            self._passage(
+                question, vector, rank, group, articles[group.article_id], sentences, offset == 0
+            )
+            for rank, group in enumerate(page, start=offset + 1)
         ]
         lap("assemble_ms")
-        return Answer(question, True, tuple(passages), (), confidence, offset, timings)
+        return Answer(question, True, tuple(passages), (), confidence, offset, timings, filters)
 
-    @staticmethod
-    def _passage(question: str, rank: int, group: _Group, article: Article) -> Passage:
+    def _dense(
+        self, vector: np.ndarray, limit: int, filters: SearchFilter
+    ) -> list[tuple[int, float]]:
+        """The nearest chunks admitted by ``filters``. FAISS searches of a finished index are
+        safe from several threads at once; the store is not."""
+        vectors = self.index.vectors
+        if not filters:
+            return vectors.search(vector, limit)
+        # Among the admitted chunks from the start: measured faster than keeping the admitted
+        # ones of a wider search (which a broad filter often leaves short): bench_filters.py.
+        with self._store_lock:
+            among = self.index.store.admitted_chunk_ids(filters)
+        return vectors.search(vector, limit, among=among)
+
+    def _passage(
+        self,
+        question: str,
+        vector: np.ndarray,
+        rank: int,
+        group: _Group,
+        article: Article,
+        sentences: dict[int, tuple[np.ndarray, np.ndarray]],
+        first_page: bool,
+    ) -> Passage:
         start = min(r.char_start for r in group.rows)
         end = max(r.char_end for r in group.rows)
         text = article.text[start:end]
-        h_start, h_end = best_sentences(question, text)
+        stored = [sentences[r.id] for r in group.rows if r.id in sentences]
+        spans = sentence_spans(text)
+        meaning = sentence_meaning(vector, spans, start, stored) if stored else None
+        h_start, h_end = best_sentences(
+            question, text, meaning, self.settings.highlight_meaning_weight, spans
+        )
+        c_start, c_end = context_span(text, h_start, h_end, self.settings.context_chars)
+        whole = article.text
         paragraphs = (
             min(r.paragraph_start for r in group.rows),
             max(r.paragraph_end for r in group.rows),
@@ -288,6 +503,17 @@ class Searcher:
             char_start=start,
             char_end=end,
             chunk_ids=tuple(sorted(r.id for r in group.rows)),
+            shown=first_page and group.relevant,
+            context_start=c_start,
+            context_end=c_end,
+            context_cut=(
+                not _starts_paragraph(whole, start + c_start),
+                not _ends_paragraph(whole, start + c_end),
+            ),
+            context_paragraphs=(
+                _paragraph_at(whole, start + c_start),
+                _paragraph_at(whole, start + c_end - 1),
+            ),
             pages=pages,
             link=passage_link(article, start, end, pages),
         )
@@ -301,6 +527,16 @@ class Searcher:
     def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]:
         with self._store_lock:
             return self.index.store.search_titles(text, limit)
+
+    def suggest_sources(self, prefix: str, limit: int = 25) -> list[str]:
+        """Source filter values starting with ``prefix``: folders (ending in ``/``), files, sources."""
+        with self._store_lock:
+            return self.index.store.suggest_sources(prefix, limit)
+
+    def suggest_authors(self, prefix: str, limit: int = 25) -> list[str]:
+        """Authors containing ``prefix`` (case-insensitive), those starting with it first."""
+        with self._store_lock:
+            return self.index.store.suggest_authors(prefix, limit)
 
     def article(self, id_or_title: str) -> Article:
         """By exact id, else by exact title, else the one article whose title contains the text."""
@@ -334,6 +570,19 @@ class Searcher:
             updated=manifest.updated,
             path=str(self.index.path),
         )
+
+
+def _starts_paragraph(text: str, offset: int) -> bool:
+    return offset == 0 or text.startswith(PARAGRAPH_SEPARATOR, offset - len(PARAGRAPH_SEPARATOR))
+
+
+def _ends_paragraph(text: str, offset: int) -> bool:
+    return offset == len(text) or text.startswith(PARAGRAPH_SEPARATOR, offset)
+
+
+def _paragraph_at(text: str, offset: int) -> int:
+    """1-based number of the paragraph of ``text`` holding ``offset``."""
+    return text.count(PARAGRAPH_SEPARATOR, 0, max(0, offset)) + 1
 
 
 def _distinct(refs: Sequence[ArticleRef]) -> list[ArticleRef]:

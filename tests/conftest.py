@@ -12,6 +12,17 @@ from tests.fakes import FakeEmbedder
 from tests.helpers import CORPUS, build_index
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One cache folder for the whole run, so the ONNX model is exported once per session
+    and never into the developer's ~/.cache (set first: module fixtures and subprocesses
+    see it too)."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's config or writes to their data folder."""

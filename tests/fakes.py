@@ -19,22 +19,45 @@ class FakeEmbedder:
     """
 
     name = "fake-hashing-embedder"
+    backend = "fake"
+    artifact = None
 
-    def __init__(self, dimension: int = 64, max_tokens: int = 128) -> None:
+    def __init__(
+        self, dimension: int = 64, max_tokens: int = 128, synonyms: dict[str, str] | None = None
+    ) -> None:
         self.dimension = dimension
         self.max_tokens = max_tokens
         self.embedded: list[str] = []
+        # Words that "mean" another word: hashed as that word, so meaning can differ from
+        # the words a text shares with a question.
+        self.synonyms = synonyms or {}
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(_TOKEN.findall(t)) + 2 for t in texts]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.embedded.extend(texts)
+        return self._vectors(texts)
+
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
+                word = self.synonyms.get(word, word)
                 digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
                 vectors[row, int.from_bytes(digest, "little") % self.dimension] += 1.0
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return vectors / norms
+
+
+class FakeSpanEmbedder(FakeEmbedder):
+    """A FakeEmbedder that also gives vectors of parts of texts (retrieval.embedding.SpanEmbedder),
+    so ingest stores sentence vectors and the highlight weighs meaning."""
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each span embedded as the text it covers (a real model pools its tokens instead)."""
+        pooled = [self._vectors([t[a:b] for a, b in s]) for t, s in zip(texts, spans, strict=True)]
+        return self.embed(texts), pooled

@@ -161,19 +161,97 @@ def test_ask_json(index: Path, fake_model: FakeEmbedder) -> None:
     assert top["article"]["url"] == "https://fenwick-courier.example/food/bakery-co-op"
 
 
-def test_ask_text_output_cites_and_marks_the_highlight(
+def test_ask_text_output_leads_with_the_quote_then_trimmed_passages(
     index: Path, fake_model: FakeEmbedder
 ) -> None:
     result = run(
         "ask", "When does the orchestra rehearse on Thursday evenings?", "--index", index, "-k", "2"
     )
     assert result.exit_code == 0, result.output
-    first = result.stdout.split("\n\n[2]")[0]
+    quote, first, *_ = result.stdout.split("\n\n")
+    # The answer at a glance: the best sentence, quoted, with its citation.
+    assert re.fullmatch(
+        r"“Rehearsals now take place every Thursday evening[^”\n]*”\n"
+        r"   — \[1\] The Tram Depot Orchestra Wants You \(Especially If You Play the Cello\)"
+        r" · orchestra\.md · 2023-10-02 · ¶3",
+        quote,
+    ), quote
+    # Then its passage, trimmed to the paragraph holding it, the sentence marked.
     assert first.startswith("[1] The Tram Depot Orchestra Wants You")
-    assert "orchestra.md · 2023-10-02 · ¶" in first
+    assert "orchestra.md · 2023-10-02 · ¶3\n" in first
     assert "https://fenwick-courier.example/arts/tram-depot-orchestra" in first
-    assert re.search(r"\*\*[^*]*Thursday[^*]*\*\*", first)
+    assert re.search(r"\*\*Rehearsals now take place every Thursday[^*]*\*\*", first)
+    assert "cellists" not in first  # paragraph 4 is in the passage, not in the view
     assert "[3]" not in result.stdout
+
+
+def test_ask_text_output_holds_back_results_below_the_cutoff(
+    index: Path, fake_model: FakeEmbedder
+) -> None:
+    question = "When does the orchestra rehearse on Thursday evenings?"
+    data = json.loads(run("ask", question, "--index", index, "--json").stdout)
+    held_back = [r for r in data["results"] if not r["shown"]]
+    assert held_back and data["results"][0]["shown"]
+    short = run("ask", question, "--index", index).stdout
+    assert f"({len(held_back)} more results below the relevance cut-off" in short
+    assert f"[{held_back[0]['rank']}]" not in short
+    everything = run("ask", question, "--index", index, "--all").stdout
+    assert "\n\nMore results:\n\n" in everything
+    assert f"\n[{held_back[0]['rank']}] {held_back[0]['article']['title']}" in everything
+    whole = run("ask", question, "--index", index, "--full").stdout
+    assert "shortage of cellists" in whole  # the passage in full, paragraph 4 included
+
+
+def test_ask_json_marks_shown_results_and_their_trimmed_view(
+    index: Path, fake_model: FakeEmbedder
+) -> None:
+    question = "When does the orchestra rehearse on Thursday evenings?"
+    data = json.loads(run("ask", question, "--index", index, "--json", "-k", "5").stdout)
+    results = data["results"]
+    assert len(results) == 5
+    shown = [r["shown"] for r in results]
+    assert shown[0] and shown == sorted(shown, reverse=True)
+    for result in results:
+        start, end = result["context_span"]
+        h_start, h_end = result["highlight_span"]
+        assert 0 <= start <= h_start < h_end <= end <= len(result["passage"])
+        first, last = result["context_paragraphs"]
+        assert result["paragraphs"][0] <= first <= last <= result["paragraphs"][1]
+        assert len(result["context_cut"]) == 2
+
+
+def test_ask_filters(index: Path, fake_model: FakeEmbedder) -> None:
+    question = "Fenwick Harbour council island"
+
+    def articles(*flags: str) -> set[str]:
+        result = run("ask", question, "--index", index, "--json", "-k", "20", *flags)
+        assert result.exit_code == 0, result.output
+        return {r["article"]["id"] for r in json.loads(result.stdout)["results"]}
+
+    assert articles("--source", "clubs.json") == {"bees-2024", "skatepark"}
+    assert articles("--author", "lindqvist") == {"bakery"}
+    assert articles("--after", "2024-03-01") == {"bees-2024", "skatepark"}
+    assert articles("--before", "2024-03-01", "--after", "2024-01-01") == {"bakery"}
+    text = run("ask", question, "--index", index, "--source", "ferry.txt").stdout
+    assert text.startswith("“") and "ferry.txt" in text and "orchestra.md" not in text
+
+
+def test_ask_filter_errors(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -> None:
+    line = assert_one_line_error(run("ask", "ferry", "--index", index, "--source", "nowhere"))
+    assert line == 'Error: No article matches source "nowhere".'
+    line = assert_one_line_error(
+        run("ask", "ferry", "--index", index, "--after", "2024-05-01", "--before", "2024-04-01")
+    )
+    assert "the date range is empty" in line
+    bad_date = run("ask", "ferry", "--index", index, "--after", "May 2024")
+    assert bad_date.exit_code == 2 and "YYYY-MM-DD" not in bad_date.output.split("Error")[0]
+    assert "'May 2024' does not match the format '%Y-%m-%d'" in bad_date.output
+    batch = tmp_path / "questions.jsonl"
+    batch.write_text('{"question": "ferry"}\n{"question": "bread"}\n')
+    line = assert_one_line_error(
+        run("ask", "--batch", batch, "--index", index, "--json", "--author", "nobody")
+    )
+    assert line == 'Error: No article matches author "nobody".'
 
 
 def test_ask_not_covered(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -> None:
@@ -224,7 +302,8 @@ def test_ask_batch_text(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -
     batch.write_text('{"question": "What happens to surplus bread at closing time?"}\n{}\n')
     result = run("ask", "--batch", batch, "--index", index)
     assert result.exit_code == 0
-    assert result.stdout.startswith("Q: What happens to surplus bread at closing time?\n[1] Dough")
+    assert result.stdout.startswith("Q: What happens to surplus bread at closing time?\n“")
+    assert "\n\n[1] Dough" in result.stdout
     assert 'line has no "question" string' in result.stdout
 
 

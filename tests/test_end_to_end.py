@@ -194,5 +194,8 @@ def test_demo(tmp_path: Path) -> None:
     )
     assert "https://alderbrook-ledger.example/2024/03/tool-library" in first
     assert "**" in first  # the highlighted sentence is marked
-    assert "borrow up to three tools at a time for seven days" in first
+    # The answer leads: the best sentence quoted, with its citation.
+    quote = out.split("\n\nQ: How do libraries lend tools?\n\n", 1)[1]
+    assert quote.startswith("“") and "lending tools" in quote.split("”")[0]
+    assert "   — [1] Borrow a Drill, Not a Debt" in quote
     assert not list(tmp_path.iterdir()), "the demo leaves nothing in the user's data folder"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from retrieval.config import SearchSettings
 from retrieval.errors import ArticleNotFoundError, BadQuestionError
-from retrieval.records import Answer
-from retrieval.search import Searcher, _Candidate, fuse, group_passages
+from retrieval.records import Answer, Passage
+from retrieval.search import Searcher, _Candidate, fuse, group_passages, rank_passages
 from retrieval.store import ChunkRow
+from tests.fakes import FakeEmbedder
+from tests.helpers import build_index
 
 # (question, article id, paragraph that answers it, words the highlight must contain)
 SPECIFIC = [
@@ -66,21 +70,38 @@ def test_scores_descend_and_ranks_count_up(corpus_searcher: Searcher) -> None:
 
 
 @pytest.mark.parametrize("per_article", [1, 2, 3])
-def test_per_article_cap(corpus_searcher: Searcher, per_article: int) -> None:
+def test_per_article_cap_orders_and_drops_nothing(
+    corpus_searcher: Searcher, per_article: int
+) -> None:
+    question = "Fenwick Harbour ferry crossings timetable boats island"
     searcher = corpus_searcher.with_settings(per_article=per_article)
-    answer = searcher.search("Fenwick Harbour ferry crossings timetable boats island", k=20)
-    counts: dict[str, int] = {}
-    for passage in answer.passages:
-        counts[passage.article.id] = counts.get(passage.article.id, 0) + 1
-    assert max(counts.values()) <= per_article
-    if per_article <= 2:
-        assert counts["ferry"] == per_article
+    cutoff = searcher.settings.relevance_cutoff
+    passages = searcher.search(question, k=20).passages
+    uncapped = corpus_searcher.with_settings(per_article=50).search(question, k=20).passages
+    assert sorted(p.chunk_ids for p in passages) == sorted(p.chunk_ids for p in uncapped)
+    shown = [p.shown for p in passages]
+    assert shown == sorted(shown, reverse=True)  # the first page is a prefix
+    by_score = sorted(passages, key=lambda p: -p.score)
+
+    def past_cap(passage: Passage) -> bool:
+        mates = [p for p in by_score if p.article.id == passage.article.id]
+        return mates.index(passage) >= per_article
+
+    for passage in filter(past_cap, passages):
+        # A passage past its article's cap comes after the other articles' passages of its
+        # page that are competitive with it, and before the others.
+        others = [
+            p
+            for p in passages
+            if p.article.id != passage.article.id and p.shown == passage.shown and not past_cap(p)
+        ]
+        for other in others:
+            competitive = other.score >= cutoff * passage.score
+            assert (other.rank < passage.rank) == competitive
 
 
 def test_default_per_article_cap_is_two(corpus_searcher: Searcher) -> None:
     assert SearchSettings().per_article == 2
-    answer = corpus_searcher.search("Fenwick Harbour ferry crossings timetable boats island", k=20)
-    assert sum(p.article.id == "ferry" for p in answer.passages) == 2
 
 
 def test_passages_of_one_article_never_overlap(corpus_searcher: Searcher) -> None:
@@ -106,7 +127,7 @@ def test_overlapping_and_adjacent_chunks_collapse_into_one_passage() -> None:
         5: row(5, 0, 0, 50, article="b"),
     }
     ranked = [_Candidate(i, 1.0 - i / 10) for i in (1, 3, 2, 5, 4)]
-    groups = group_passages(ranked, rows, per_article=2, limit=10)
+    groups = group_passages(ranked, rows)
     assert [(g.article_id, sorted(r.id for r in g.rows)) for g in groups] == [
         ("a", [1, 2]),
         ("a", [3, 4]),
@@ -116,11 +137,71 @@ def test_overlapping_and_adjacent_chunks_collapse_into_one_passage() -> None:
     assert [g.score for g in groups] == [0.9, 0.7, 0.5]
 
 
-def test_grouping_respects_per_article_and_limit() -> None:
-    rows = {i: row(i, i * 3, i * 1000, i * 1000 + 100) for i in range(1, 6)}
-    ranked = [_Candidate(i, 1.0) for i in range(1, 6)]
-    assert len(group_passages(ranked, rows, per_article=2, limit=10)) == 2
-    assert len(group_passages(ranked, rows, per_article=5, limit=3)) == 3
+def ranking(*passages: tuple[str, float]) -> tuple[list[_Candidate], dict[int, ChunkRow]]:
+    """Candidates of separate passages: (article, score) each, best first."""
+    rows = {i: row(i, i * 3, i * 1000, i * 1000 + 100, a) for i, (a, _) in enumerate(passages)}
+    return [_Candidate(i, score) for i, (_, score) in enumerate(passages)], rows
+
+
+def order(groups: list) -> list[tuple[str, float, bool]]:
+    return [(g.article_id, g.score, g.relevant) for g in groups]
+
+
+def test_relevance_cutoff_is_relative_to_the_best_passage() -> None:
+    ranked, rows = ranking(("a", 0.9), ("b", 0.75), ("c", 0.7), ("d", 0.2))
+    assert order(rank_passages(ranked, rows, per_article=2, cutoff=0.8)) == [
+        ("a", 0.9, True),
+        ("b", 0.75, True),  # 0.75 >= 0.8 x 0.9
+        ("c", 0.7, False),
+        ("d", 0.2, False),
+    ]
+    # 0 shows everything; 1 only the best (and its ties).
+    assert all(g.relevant for g in rank_passages(ranked, rows, per_article=2, cutoff=0.0))
+    assert [g.relevant for g in rank_passages(ranked, rows, per_article=2, cutoff=1.0)] == [
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_the_best_passage_is_relevant_even_with_a_zero_score() -> None:
+    ranked, rows = ranking(("a", 0.0), ("b", 0.0))
+    assert [g.relevant for g in rank_passages(ranked, rows, 2, 0.8)] == [True, True]
+
+
+def test_cap_moves_an_articles_extra_passages_behind_competitive_other_articles() -> None:
+    ranked, rows = ranking(
+        ("a", 1.0), ("a", 0.98), ("a", 0.97), ("b", 0.85), ("a", 0.5), ("d", 0.45), ("c", 0.35)
+    )
+    assert order(rank_passages(ranked, rows, per_article=2, cutoff=0.8)) == [
+        ("a", 1.0, True),
+        ("a", 0.98, True),
+        ("b", 0.85, True),  # competitive with a's third passage: 0.85 >= 0.8 x 0.97
+        ("a", 0.97, True),  # still on the first page
+        ("d", 0.45, False),  # competitive with a's fourth: 0.45 >= 0.8 x 0.5
+        ("a", 0.5, False),
+        ("c", 0.35, False),  # not competitive: it stays behind
+    ]
+
+
+def test_cap_yields_when_no_other_article_is_competitive() -> None:
+    """The issue-9 case: a small index whose one relevant article has three answering
+    passages; the third was dropped for the cap although nothing else came close."""
+    ranked, rows = ranking(("a", 1.0), ("a", 0.95), ("a", 0.9), ("a", 0.7), ("b", 0.3), ("c", 0.2))
+    assert order(rank_passages(ranked, rows, per_article=2, cutoff=0.8)) == [
+        ("a", 1.0, True),
+        ("a", 0.95, True),
+        ("a", 0.9, True),
+        ("a", 0.7, False),  # below the cut-off, but still ahead of weaker articles
+        ("b", 0.3, False),
+        ("c", 0.2, False),
+    ]
+
+
+def test_ranking_drops_nothing() -> None:
+    ranked, rows = ranking(*[("a", 1.0 - i / 100) for i in range(6)], ("b", 0.1))
+    assert len(rank_passages(ranked, rows, per_article=1, cutoff=0.5)) == 7
 
 
 def test_fuse_convex_and_rrf() -> None:
@@ -279,3 +360,31 @@ def test_stats(corpus_searcher: Searcher) -> None:
     assert stats.dimension == 64
     assert stats.size_bytes > 0
     assert stats.created <= stats.updated
+
+
+def test_a_small_collections_one_relevant_article_shows_all_its_answering_passages(
+    tmp_path: Path,
+) -> None:
+    """Issue 9: with one long article about the question and a few unrelated short ones,
+    a third passage of the long article used to be dropped for the per-article cap."""
+    facts = [
+        f"Paragraph {n} about the lighthouse: the keeper logged the lamp and the fog horn"
+        f" on night {n}. "
+        + " ".join(f"Filler sentence {n}.{i} mentions nothing much." for i in range(12))
+        for n in range(1, 9)
+    ]
+    (tmp_path / "lighthouse.txt").write_text("The Lighthouse Log\n\n" + "\n\n".join(facts))
+    for name in ("bakery", "orchestra", "ferry"):
+        (tmp_path / f"{name}.txt").write_text(
+            f"A {name} story\n\nThe {name} opened on a Tuesday with music and bread."
+        )
+    settings = build_index(
+        tmp_path / "index",
+        [tmp_path / f for f in ("lighthouse.txt", "bakery.txt", "orchestra.txt", "ferry.txt")],
+    )
+    searcher = Searcher.open(settings, FakeEmbedder()).with_settings(min_confidence=0.0)
+    answer = searcher.search("What did the lighthouse keeper log about the lamp and fog horn?")
+    listed = [(p.article.id, round(p.score, 2)) for p in answer.passages]
+    # Every passage about the question is listed (k = 5), before the unrelated articles.
+    assert [a for a, _ in listed[:4]] == ["lighthouse"] * 4, listed
+    assert {p.article.id for p in answer.shown} == {"lighthouse"}

@@ -103,7 +103,7 @@ class SlowSearcher:
         self.release = threading.Event()
         self.closed = False
 
-    def search(self, question: str, k: int | None = None, offset: int = 0) -> Answer:
+    def search(self, question: str, k=None, offset: int = 0, filters=None) -> Answer:
         assert not self.closed, "searched a closed index"
         self.entered.set()
         assert self.release.wait(5)

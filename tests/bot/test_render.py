@@ -72,7 +72,7 @@ def test_huge_passage_is_trimmed_around_the_highlight_at_sentence_boundaries() -
     description = pages.embeds[0].description
     assert "**The answer is forty two.**" in description
     assert len(description) <= render.PAGE_BUDGET
-    quoted = description.split("\n**[1]**")[0]
+    quoted = description.split("\n\n", 1)[1].split("\n**[1]**")[0]  # after the lead quote
     # Cut at sentence boundaries: the snippet starts and ends with an ellipsis next to whole sentences.
     assert re.search(r"^> …Sentence \d+ ", quoted)
     assert quoted.rstrip().endswith("things.…")
@@ -97,7 +97,7 @@ def test_many_results_paginate_without_cutting_a_citation() -> None:
     for embed in pages.embeds:
         assert render.fits(embed)
         description = embed.description
-        for number in re.findall(r"\*\*\[(\d+)\]\*\*", description):
+        for number in re.findall(r"^\*\*\[(\d+)\]\*\*", description, re.MULTILINE):
             seen.append(int(number))
             # The passage of each citation is on the same page, just above it.
             assert f"**Key fact {number}.**" in description

@@ -16,14 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import retrieval.cli as cli_module
 from retrieval.config import Settings
 from retrieval.errors import CitebotError, IndexDamagedError
 from retrieval.index import MANIFEST, open_index, read_manifest
 from retrieval.ingest import ingest
 from tests.fakes import FakeEmbedder
 from tests.helpers import CORPUS, build_index
-from tests.test_cli import assert_one_line_error, run
+from tests.test_cli import MODEL, assert_one_line_error, run
 
 REPO = Path(__file__).parent.parent.parent
 
@@ -203,7 +202,7 @@ def fake_model_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         def embed(self, texts):  # type: ignore[override]
             raise AssertionError("a damaged index must be refused before anything is embedded")
 
-    monkeypatch.setattr(cli_module, "_embedder", lambda settings: NoEmbedding())
+    monkeypatch.setitem(MODEL, "embedder", NoEmbedding())
     config = tmp_path / "fake-model.toml"
     config.write_text(f'[model]\nname = "{FakeEmbedder.name}"\n')
     monkeypatch.setenv("CITEBOT_CONFIG", str(config))

