@@ -25,7 +25,7 @@ from typing import Any
 from .config import IngestSettings
 from .errors import LoadError
 from .records import PARAGRAPH_SEPARATOR, Article, Problem
-from .text import printable, split_sentences
+from .text import is_headline, printable, split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -345,12 +345,6 @@ def title_from_name(name: str) -> str:
     stem = Path(name).stem
     words = re.sub(r"[_\-]+", " ", stem).strip()
     return words[:1].upper() + words[1:] if words else name
-
-
-def is_headline(line: str) -> bool:
-    """A short line that does not end like a sentence: a headline, not a paragraph."""
-    line = line.strip()
-    return 0 < len(line) <= 150 and len(line.split()) <= 20 and line[-1] not in ".,;:"
 
 
 # -- plain text, with several articles in one file --------------------------------

@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import LoadError
 from .records import PARAGRAPH_SEPARATOR, Article
+from .text import is_headline
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +92,6 @@ def pdf_article(
 ) -> Article:
     """An article of a PDF: its paragraphs with their pages. The title is the metadata's,
     else a first paragraph that is a headline, else ``fallback_title``."""
-    from .loaders import is_headline
-
     text = read_pdf(data)
     paragraphs = text.paragraphs
     title = text.title

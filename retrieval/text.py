@@ -114,3 +114,9 @@ def stem(word: str) -> str:
             word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
             break
     return word
+
+
+def is_headline(line: str) -> bool:
+    """A short line that does not end like a sentence: a headline, not a paragraph."""
+    line = line.strip()
+    return 0 < len(line) <= 150 and len(line.split()) <= 20 and line[-1] not in ".,;:"
