@@ -21,8 +21,6 @@ from discord.ext import commands
 from retrieval.config import SearchSettings, Settings
 
 from .actions import Answerer, may_administer
-from .buttons import dynamic_items
-from .cogs import Admin, Library, Questions
 from .errors import Redactor
 from .replies import NO_MENTIONS, report_error
 from .services import Cooldown, IndexHolder
@@ -83,6 +81,10 @@ EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, private
 ANY_INSTALL = app_commands.AppInstallationType(guild=True, user=True)
 
 
+# The cogs and persistent buttons (bot/cogs.py, bot/buttons.py).
+COMMANDS_EXTENSION = "bot.cogs"
+
+
 class CitebotTree(app_commands.CommandTree):
     """The command tree; every error a command lets escape is reported here."""
 
@@ -122,9 +124,9 @@ class CitebotClient(commands.Bot):
         self._background: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
-        for cog in (Questions(self), Library(self), Admin(self)):
-            await self.add_cog(cog)
-        self.add_dynamic_items(*dynamic_items())
+        # Loaded as an extension (by name), so the commands' module may name this class
+        # without the two modules importing each other.
+        await self.load_extension(COMMANDS_EXTENSION)
         if self.config.follow_seconds > 0:
             self.spawn(self.holder.follow(self.config.follow_seconds))
         if self.config.sync_seconds > 0:

@@ -27,6 +27,7 @@ from .actions import HINT, Asker
 from .buttons import (
     answer_view,
     article_view,
+    dynamic_items,
     feedback_pages,
     feedback_view,
     send_answer,
@@ -352,3 +353,10 @@ class Admin(commands.Cog):
             for source in report.sources
             for p in source.problems
         ]
+
+
+async def setup(bot: CitebotClient) -> None:
+    """The extension's entry point (``bot.load_extension``): the commands and the buttons."""
+    for cog in (Questions(bot), Library(bot), Admin(bot)):
+        await bot.add_cog(cog)
+    bot.add_dynamic_items(*dynamic_items())

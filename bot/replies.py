@@ -7,7 +7,7 @@ the user (see ``bot.errors``) plus a log line with the details.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -15,9 +15,6 @@ from discord import app_commands
 from retrieval.errors import CitebotError
 
 from .errors import Redactor, public_message
-
-if TYPE_CHECKING:
-    from .app import CitebotClient
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +71,7 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
 
 
 async def report_message_error(
-    client: CitebotClient, message: discord.Message, error: BaseException
+    client: discord.Client, message: discord.Message, error: BaseException
 ) -> None:
     _log(error, f"message {message.id}")
     try:
