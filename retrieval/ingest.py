@@ -383,8 +383,16 @@ def _embed_into(
                 embedded, pooled = embedder.embed_with_spans(
                     batch_texts, [[s for s, _ in pairs] for pairs in spans]
                 )
-                for i, pairs, vectors in zip(batch, spans, pooled, strict=True):
-                    index.store.add_sentence_vectors(ids[i], [a for _, a in pairs], vectors)
+                if pooled is None:
+                    logger.info(
+                        "the index's model gives no sentence vectors (exported before they"
+                        " existed): highlights use shared words; `citebot ingest --rebuild`"
+                        " makes them"
+                    )
+                    with_sentences = False
+                else:
+                    for i, pairs, vectors in zip(batch, spans, pooled, strict=True):
+                        index.store.add_sentence_vectors(ids[i], [a for _, a in pairs], vectors)
             else:
                 embedded = embedder.embed(batch_texts)
             index.vectors.add([ids[i] for i in batch], np.asarray(embedded, dtype=np.float32))

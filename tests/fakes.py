@@ -53,11 +53,27 @@ class FakeEmbedder:
 
 class FakeSpanEmbedder(FakeEmbedder):
     """A FakeEmbedder that also gives vectors of parts of texts (retrieval.embedding.SpanEmbedder),
-    so ingest stores sentence vectors and the highlight weighs meaning."""
+    so ingest stores sentence vectors and the highlight weighs meaning.
+
+    ``gives_spans=False`` plays a model that turns out to have none (an ONNX export made
+    before its graph gave token states)."""
+
+    def __init__(
+        self,
+        dimension: int = 64,
+        max_tokens: int = 128,
+        synonyms: dict[str, str] | None = None,
+        *,
+        gives_spans: bool = True,
+    ) -> None:
+        super().__init__(dimension, max_tokens, synonyms)
+        self.gives_spans = gives_spans
 
     def embed_with_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
         """Each span embedded as the text it covers (a real model pools its tokens instead)."""
+        if not self.gives_spans:
+            return self.embed(texts), None
         pooled = [self._vectors([t[a:b] for a, b in s]) for t, s in zip(texts, spans, strict=True)]
         return self.embed(texts), pooled

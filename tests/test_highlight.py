@@ -132,6 +132,22 @@ def test_a_model_without_span_vectors_stores_none_and_highlights_by_words(tmp_pa
     assert passage.highlight.startswith("Rehearsals now take place every Thursday evening")
 
 
+def test_a_model_that_turns_out_to_give_no_span_vectors_stores_none(tmp_path: Path) -> None:
+    """An index whose ONNX export predates token states: its chunks are all embedded and
+    searchable, with no sentence vectors (highlights by words)."""
+    settings = Settings(index_dir=tmp_path / "index")
+    embedder = FakeSpanEmbedder(gives_spans=False)
+    report = ingest([CORPUS], settings, embedder)
+    searcher = Searcher.open(settings, embedder).with_settings(min_confidence=0.0)
+    store = searcher.index.store
+    ids = [i for a in store.summaries() for i in store.chunk_ids(a.article.id)]
+    assert len(ids) == len(searcher.index.vectors) == report.chunks_embedded > 0
+    assert store.sentence_vectors(ids) == {}
+    passage = searcher.search("When does the orchestra rehearse on Thursday evenings?").passages[0]
+    assert passage.highlight.startswith("Rehearsals now take place every Thursday evening")
+    searcher.close()
+
+
 def test_search_highlights_by_meaning(tmp_path: Path) -> None:
     """The fake model reads "practise" as "meet" and "when" as "thursday": the answering
     sentence shares no content word with the question, while another shares one."""

@@ -66,9 +66,11 @@ class SpanEmbedder(Embedder, Protocol):
 
     def embed_with_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
         """``embed(texts)``, and for each text one unit vector per character span of it
-        (rows in the order of its spans): see ``pool_spans``."""
+        (rows in the order of its spans): see ``pool_spans``. None instead of the span
+        vectors when this very model cannot give them after all (an ONNX export made
+        before its graph gave token states)."""
         ...
 
 

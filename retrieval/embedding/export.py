@@ -7,7 +7,9 @@ torch: the exported model runs with ONNX Runtime alone.
 
 The recipe, measured on BBC news chunks (see bench/bench_ingest.py):
   1. the transformer with mean pooling and normalisation in one graph (TorchScript export,
-     eager attention, so ONNX Runtime's optimizer recognises the attention blocks);
+     eager attention, so ONNX Runtime's optimizer recognises the attention blocks), whose
+     outputs are the text's unit vector and, since recipe 3, the token states it was
+     pooled from (sentence vectors are pooled from those: no second pass);
   2. ONNX Runtime's transformer fusions (attention, skip layer norm, bias GELU, embeddings);
   3. dynamic int8 quantization of the matrix products, the fused attention and the
      embeddings, weights per output channel: per-tensor weights cost 0.05 of cosine to
@@ -33,12 +35,19 @@ from typing import Any
 from ..config import ModelSettings
 from ..errors import CitebotError
 from .base import ONNX_BACKENDS, model_location
-from .onnx_backend import MODEL_FILE, TOKENIZER_FILE, OnnxModel, file_sha256
+from .onnx_backend import (
+    MODEL_FILE,
+    SENTENCE_OUTPUT,
+    TOKEN_OUTPUT,
+    TOKENIZER_FILE,
+    OnnxModel,
+    file_sha256,
+)
 
 logger = logging.getLogger(__name__)
 
 # Bump when the recipe changes, so caches made by an older recipe are not reused.
-RECIPE = 2
+RECIPE = 3
 QUANTIZATION = (
     "dynamic int8: MatMul, Attention and embedding weights int8 per output channel,"
     " activations uint8 per text"
@@ -183,13 +192,15 @@ def _export_graph(st: Any, path: Path) -> None:
             super().__init__()
             self.transformer = transformer
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             tokens = self.transformer(
                 input_ids=input_ids, attention_mask=attention_mask
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
             pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1), tokens
 
     example = torch.ones((2, 8), dtype=torch.int64)
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
@@ -199,11 +210,12 @@ def _export_graph(st: Any, path: Path) -> None:
             (example, example),
             str(path),
             input_names=["input_ids", "attention_mask"],
-            output_names=["sentence_embedding"],
+            output_names=[SENTENCE_OUTPUT, TOKEN_OUTPUT],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "tokens"},
                 "attention_mask": {0: "batch", 1: "tokens"},
-                "sentence_embedding": {0: "batch"},
+                SENTENCE_OUTPUT: {0: "batch"},
+                TOKEN_OUTPUT: {0: "batch", 1: "tokens"},
             },
             opset_version=17,
             dynamo=False,

@@ -4,6 +4,8 @@ Neither torch, transformers nor sentence-transformers is imported here, so answe
 question from an index built with an ONNX backend starts in a fraction of a second. The
 exported graph includes mean pooling and normalisation (see ``export.py``): a text goes
 in as token ids and comes out as a unit vector, exactly as sentence-transformers embeds it.
+The graph also gives the token states that vector was pooled from; at ingest, the vectors
+of a chunk's sentences are pooled from them (``embed_with_spans``), from the same run.
 
 Texts are embedded one at a time, each run on one core, as many at once as there are
 cores. One text needs no padding at all, and its vector depends on nothing else: with
@@ -21,16 +23,17 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from ..errors import CitebotError
+from .base import Span, pool_spans
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -38,7 +41,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 MODEL_FILE = "embedder.onnx"
+# The graph's outputs: unit vectors of the texts, and the token states they were pooled
+# from (for sentence vectors; exports made before recipe 3 have only the first).
+SENTENCE_OUTPUT = "sentence_embedding"
+TOKEN_OUTPUT = "token_embeddings"
 TOKENIZER_FILE = "embedder-tokenizer.json"
 META_FILE = "embedder.json"
 META_FORMAT = "citebot-onnx-embedder"
@@ -212,23 +221,73 @@ class OnnxEmbedder:
         session = self.session
         if len(texts) == 1:
             ids = self._tokenizer.encode(self._prepare(texts)[0]).ids
-            return self._run(session, ids).reshape(1, -1)
+            return self._run(session, ids, [SENTENCE_OUTPUT])[0].reshape(1, -1)
         encoded = [e.ids for e in self._tokenizer.encode_batch(self._prepare(texts))]
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        # Longest first, so no long text is left running alone at the end.
-        order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
-        runs = self._pool.map(lambda i: self._run(session, encoded[i]), order)
-        for index, vector in zip(order, runs, strict=True):
+        runs = self._each(
+            len(texts),
+            lambda i: len(encoded[i]),
+            lambda i: self._run(session, encoded[i], [SENTENCE_OUTPUT])[0],
+        )
+        for index, vector in runs:
             vectors[index] = vector
         return vectors
+
+    @cached_property
+    def gives_token_states(self) -> bool:
+        """Whether the graph has the token states output (exports since recipe 3)."""
+        return TOKEN_OUTPUT in {output.name for output in self.session.get_outputs()}
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """``embed(texts)``, and the vectors of each text's ``spans`` pooled from the token
+        states of the same run (``pool_spans``). None instead of the span vectors when the
+        model's graph has no token states (an index exported before they were)."""
+        if not self.gives_token_states:
+            return self.embed(texts), None
+        session = self.session
+        prepared = self._prepare(texts)
+        encoded = self._tokenizer.encode_batch(prepared)
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.empty(0)] * len(texts)
+
+        def run(i: int) -> tuple[np.ndarray, np.ndarray]:
+            vector, states = self._run(session, encoded[i].ids, [SENTENCE_OUTPUT, TOKEN_OUTPUT])
+            offsets = np.asarray(encoded[i].offsets, dtype=np.int64)
+            own = _spans_in(texts[i], prepared[i], spans[i])
+            return vector, pool_spans(states, offsets, own)
+
+        for index, (vector, parts) in self._each(len(texts), lambda i: len(encoded[i].ids), run):
+            vectors[index] = vector
+            pooled[index] = parts
+        return vectors, pooled
+
+    def _each(
+        self, count: int, size: Callable[[int], int], work: Callable[[int], _T]
+    ) -> Iterator[tuple[int, _T]]:
+        """``work(i)`` for each text, one per core at a time: (i, result), longest first,
+        so no long text is left running alone at the end."""
+        order = sorted(range(count), key=lambda i: -size(i))
+        return zip(order, self._pool.map(work, order), strict=True)
 
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(self.workers, thread_name_prefix="citebot-embed")
 
     @staticmethod
-    def _run(session: Any, ids: list[int]) -> np.ndarray:
+    def _run(session: Any, ids: list[int], outputs: list[str]) -> list[np.ndarray]:
+        """The ``outputs`` of one text's run: batch rows of one (float32)."""
         input_ids = np.asarray([ids], dtype=np.int64)
         attention_mask = np.ones_like(input_ids)
-        (vectors,) = session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})
-        return np.asarray(vectors[0], dtype=np.float32)
+        found = session.run(outputs, {"input_ids": input_ids, "attention_mask": attention_mask})
+        return [np.asarray(value[0], dtype=np.float32) for value in found]
+
+
+def _spans_in(text: str, prepared: str, spans: Sequence[Span]) -> Sequence[Span]:
+    """``spans`` of ``text`` as offsets in ``prepared`` (the text lowercased, for models
+    that lowercase: a few characters change length when lowercased)."""
+    if len(prepared) == len(text):
+        return spans
+    shifted = np.cumsum([0, *(len(c.lower()) for c in text)])
+    return [(int(shifted[a]), int(shifted[b])) for a, b in spans]
