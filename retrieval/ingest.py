@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import queue
+import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,15 +25,25 @@ from .embedding import Embedder, SpanEmbedder
 from .errors import CitebotError, PruneRefusedError
 from .index import IndexWriter, WriteLock, lock_for_writing
 from .records import Article, Chunk, Problem
-from .sources import CheckingSource, Source, SourceOutcome, StatefulSource, open_source
+from .sources import (
+    CheckingSource,
+    ReportsProgress,
+    Source,
+    SourceOutcome,
+    StatefulSource,
+    open_source,
+)
 from .store import IndexedArticle
 from .text import sentence_spans
 
 logger = logging.getLogger(__name__)
 
-# Chunks embedded per model call: large enough for efficient batches, small enough for
-# a smooth progress bar.
+# Chunks embedded per model call: large enough for efficient batches (sorted by length
+# inside, so little padding), small enough for a smooth progress bar.
 EMBED_BATCH = 256
+# Articles read and chunked ahead of the writer: enough that embedding never waits for
+# reading, few enough that memory stays small whatever the corpus.
+READ_AHEAD = 64
 
 
 @dataclass
@@ -115,12 +131,6 @@ def content_hash(article: Article, settings: Settings) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class _Found:
-    article: Article
-    source: SourceReport
-
-
 def ingest(
     paths: Sequence[Path | str | Source],
     settings: Settings,
@@ -172,22 +182,38 @@ def _ingest(
     sources = list(unique.values())
     with lock.next_generation(embedder.dimension, settings.chunking, embedder.artifact) as index:
         indexed = index.store.indexed_articles()
-        found, outcomes = _read(sources, report)
+        chunker = Chunker(settings.chunking, embedder.count_tokens, embedder.max_tokens)
+        prefix = settings.chunking.title_prefix
+        # Three stages at once: a thread reads and chunks (_Reader), this one writes the
+        # store, another embeds (_Embedding). Nothing is visible before the commit, so a
+        # failure anywhere discards all of it.
+        with (
+            _Progress(show_progress) as progress,
+            _Reader(sources, settings, indexed, chunker, report) as reader,
+            _Embedding(index, embedder, progress) as embedding,
+        ):
+            for item in reader:
+                if item.chunks is None:  # unchanged
+                    if item.moved:
+                        index.store.set_root([item.article.id], item.source.root)
+                    embedding.add(item.progress)
+                    continue
+                if item.article.id in indexed:
+                    index.vectors.remove(index.store.delete_article(item.article.id))
+                ids = index.store.add_article(
+                    item.article, item.digest, item.chunks, item.source.root
+                )
+                title = item.article.title
+                texts = [embedding_text(title, c.text, prefix) for c in item.chunks]
+                embedding.add(item.progress, ids, texts, item.chunks)
+            embedding.finish()
+        report.chunks_embedded = embedding.embedded
 
-        pending: list[tuple[_Found, str]] = []
-        for item in found.values():
-            digest = content_hash(item.article, settings)
-            before = indexed.get(item.article.id)
-            if before is not None and before.content_hash == digest:
-                item.source.unchanged += 1
-                if before.root != item.source.root:
-                    index.store.set_root([item.article.id], item.source.root)
-            else:
-                pending.append((item, digest))
-
+        # Decided once every source has been read; a refusal discards what was written.
+        found = set(reader.found)
         if prune:
-            _confirm_gone(sources, indexed, set(found), outcomes, report)
-        gone = prune_plan(indexed, set(found), outcomes) if prune else []
+            _confirm_gone(sources, indexed, found, reader.outcomes, report)
+        gone = prune_plan(indexed, found, reader.outcomes) if prune else []
         share = settings.ingest.max_prune_share
         if len(gone) > share * len(indexed) and not force:
             raise PruneRefusedError(
@@ -196,21 +222,6 @@ def _ingest(
                 " [ingest] max_prune_share; nothing was changed. Check that every source is"
                 " there, or prune anyway with `citebot ingest --prune --force`."
             )
-
-        chunker = Chunker(settings.chunking, embedder.count_tokens, embedder.max_tokens)
-        prefix = settings.chunking.title_prefix
-        chunked: list[tuple[_Found, str, list[Chunk]]] = []
-        for item, digest in pending:
-            try:
-                chunks = chunker.chunk(item.article)
-            except Exception as exc:  # nothing is written yet: only this article is lost
-                if not isinstance(exc, CitebotError):
-                    logger.debug("chunking %s failed", item.article.source, exc_info=True)
-                    exc = CitebotError(f"cannot be chunked: {type(exc).__name__}: {exc}")
-                _skip(report, item.source, Problem(item.article.source, str(exc)))
-                continue
-            chunked.append((item, digest, chunks))
-
         roots = {s.root: s for s in report.sources}
         for article_id in gone:
             if removed := index.store.article(article_id):
@@ -218,24 +229,6 @@ def _ingest(
             index.vectors.remove(index.store.delete_article(article_id))
             if counts := roots.get(indexed[article_id].root or ""):
                 counts.removed += 1
-        ids: list[int] = []
-        texts: list[str] = []
-        all_chunks: list[Chunk] = []
-        for item, digest, chunks in chunked:
-            article = item.article
-            if article.id in indexed:
-                index.vectors.remove(index.store.delete_article(article.id))
-                item.source.updated += 1
-                report.changes.append(Change("updated", article.id, article.title, article.source))
-            else:
-                item.source.added += 1
-                report.changes.append(Change("added", article.id, article.title, article.source))
-            root = item.source.root
-            ids.extend(index.store.add_article(item.article, digest, chunks, root))
-            texts.extend(embedding_text(item.article.title, c.text, prefix) for c in chunks)
-            all_chunks.extend(chunks)
-        report.chunks_embedded = len(texts)
-        _embed_into(index, embedder, ids, texts, all_chunks, show_progress)
         for source in sources:
             if isinstance(source, StatefulSource):
                 source.save_state(index.store)
@@ -258,33 +251,157 @@ def _ingest(
     return report
 
 
-def _read(
-    sources: Sequence[Source], report: IngestReport
-) -> tuple[dict[str, _Found], dict[str, SourceOutcome]]:
-    """Every source's articles by id (the first of a duplicated id), and its outcome."""
-    found: dict[str, _Found] = {}
-    outcomes: dict[str, SourceOutcome] = {}
-    for source in sources:
+# -- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Read:
+    """An article as read: with its chunks if it is new or changed, else unchanged."""
+
+    article: Article
+    source: SourceReport
+    digest: str
+    chunks: list[Chunk] | None
+    # Unchanged, but found under another root than the index records.
+    moved: bool
+    # How far reading had got when this article was read (0 to 1; None: unknown).
+    progress: float | None
+
+
+class _Stopped(Exception):
+    """The writer has stopped the reader."""
+
+
+_END = object()
+
+
+class _Reader:
+    """Reads the sources on a thread of its own, in order, and chunks what is new or
+    changed, at most READ_AHEAD articles ahead of the writer: reading, parsing and chunking
+    overlap with embedding, and memory stays bounded whatever the size of the corpus.
+
+    Iterating gives the articles read; an exception of the reading thread is raised there.
+    The report's per-source counts and problems are the reader's; they, ``found`` and
+    ``outcomes`` are complete once the iteration has ended.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        settings: Settings,
+        indexed: dict[str, IndexedArticle],
+        chunker: Chunker,
+        report: IngestReport,
+    ) -> None:
+        self.sources = sources
+        self.settings = settings
+        self.indexed = indexed
+        self.chunker = chunker
+        self.report = report
+        # The articles read, by id, with their content hash.
+        self.found: dict[str, str] = {}
+        self.outcomes: dict[str, SourceOutcome] = {}
+        self._queue: queue.Queue[object] = queue.Queue(READ_AHEAD)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="citebot-read", daemon=True)
+
+    def __enter__(self) -> _Reader:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # After a failure elsewhere, the reader stops at its next article (a file being
+        # parsed is finished first, within [ingest] max_seconds_per_file).
+        self._stop.set()
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[_Read]:
+        while (item := self._queue.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, _Read)
+            yield item
+
+    def _run(self) -> None:
+        try:
+            for number, source in enumerate(self.sources):
+                self._read(source, number)
+            self.report.files = sum(s.documents for s in self.report.sources)
+            self._put(_END)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # raised in the writer, whatever it is
+            with contextlib.suppress(_Stopped):
+                self._put(exc)
+
+    def _put(self, item: object) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.1)
+                return
+        raise _Stopped
+
+    def _read(self, source: Source, number: int) -> None:
         counts = SourceReport(source.root)
-        report.sources.append(counts)
-        for item in source.read():
-            if isinstance(item, Problem):
-                _skip(report, counts, item)
-            elif item.id in found and found[item.id].article == item:
-                # The same article reached twice (a page in a feed and in a sitemap).
-                continue
-            elif item.id in found:
-                problem = Problem(item.source, f"duplicate article id {item.id!r}; kept the first")
-                _skip(report, counts, problem)
-            else:
-                found[item.id] = _Found(item, counts)
+        self.report.sources.append(counts)
+        stream = source.read()
+        try:
+            for item in stream:
+                if self._stop.is_set():
+                    raise _Stopped
+                if isinstance(item, Problem):
+                    _skip(self.report, counts, item)
+                    continue
+                digest = content_hash(item, self.settings)
+                if self.found.get(item.id) == digest:
+                    continue  # the same article reached twice (a page in a feed and a sitemap)
+                if item.id in self.found:
+                    duplicate = f"duplicate article id {item.id!r}; kept the first"
+                    _skip(self.report, counts, Problem(item.source, duplicate))
+                    continue
+                self.found[item.id] = digest
                 counts.articles += 1
+                read = self._prepare(item, digest, counts, self._progress(source, number))
+                if read is not None:
+                    self._put(read)
+        finally:
+            # A source left early lets go of what it holds (parsing workers, say).
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
         outcome = source.outcome
-        outcomes[source.root] = outcome
+        self.outcomes[source.root] = outcome
         counts.failure = outcome.failure
         counts.documents = outcome.documents
-    report.files = sum(s.documents for s in report.sources)
-    return found, outcomes
+
+    def _prepare(
+        self, article: Article, digest: str, counts: SourceReport, progress: float | None
+    ) -> _Read | None:
+        """The article, with its chunks if it is new or changed; None if it cannot be chunked."""
+        before = self.indexed.get(article.id)
+        if before is not None and before.content_hash == digest:
+            counts.unchanged += 1
+            return _Read(article, counts, digest, None, before.root != counts.root, progress)
+        try:
+            chunks = self.chunker.chunk(article)
+        except Exception as exc:  # nothing of it is written yet: only this article is lost
+            if not isinstance(exc, CitebotError):
+                logger.debug("chunking %s failed", article.source, exc_info=True)
+                exc = CitebotError(f"cannot be chunked: {type(exc).__name__}: {exc}")
+            _skip(self.report, counts, Problem(article.source, str(exc)))
+            return None
+        if before is None:
+            counts.added += 1
+        else:
+            counts.updated += 1
+        kind = "added" if before is None else "updated"
+        self.report.changes.append(Change(kind, article.id, article.title, article.source))
+        return _Read(article, counts, digest, chunks, False, progress)
+
+    def _progress(self, source: Source, number: int) -> float | None:
+        """How far reading has got over all the sources, when they tell."""
+        share = source.progress if isinstance(source, ReportsProgress) else None
+        return None if share is None else (number + share) / len(self.sources)
 
 
 def _confirm_gone(
@@ -357,46 +474,162 @@ def prune_plan(
     return gone
 
 
-def _embed_into(
-    index: IndexWriter,
-    embedder: Embedder,
-    ids: list[int],
-    texts: list[str],
-    chunks: list[Chunk],
-    show_progress: bool,
-) -> None:
-    if not texts:
-        return
-    from tqdm import tqdm
+# -- embedding -----------------------------------------------------------------------------
 
-    # With a model that gives them, each chunk's sentence vectors come from the same pass.
-    with_sentences = isinstance(embedder, SpanEmbedder)
-    # Longest first, so each batch holds texts of similar length (less padding), and
-    # an out-of-memory error, if any, comes at once rather than at the end.
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    with tqdm(total=len(texts), unit="chunk", desc="embedding", disable=not show_progress) as bar:
-        for start in range(0, len(order), EMBED_BATCH):
-            batch = order[start : start + EMBED_BATCH]
-            batch_texts = [texts[i] for i in batch]
-            if with_sentences:
-                spans = [chunk_sentences(texts[i], chunks[i]) for i in batch]
-                embedded, pooled = embedder.embed_with_spans(
-                    batch_texts, [[s for s, _ in pairs] for pairs in spans]
-                )
-                if pooled is None:
-                    logger.info(
-                        "the index's model gives no sentence vectors (exported before they"
-                        " existed): highlights use shared words; `citebot ingest --rebuild`"
-                        " makes them"
-                    )
-                    with_sentences = False
-                else:
-                    for i, pairs, vectors in zip(batch, spans, pooled, strict=True):
-                        index.store.add_sentence_vectors(ids[i], [a for _, a in pairs], vectors)
-            else:
-                embedded = embedder.embed(batch_texts)
-            index.vectors.add([ids[i] for i in batch], np.asarray(embedded, dtype=np.float32))
-            bar.update(len(batch))
+_Batch = list[tuple[int, str, Chunk]]  # chunk id, the text embedded, the chunk
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """A batch's chunk vectors; from a SpanEmbedder also each chunk's sentences (article
+    offsets) and their vectors."""
+
+    vectors: np.ndarray
+    spans: list[list[tuple[int, int]]] | None = None
+    sentences: list[np.ndarray] | None = None
+
+
+class _Embedding:
+    """Embeds chunks in batches of EMBED_BATCH on a thread of its own while the writer goes
+    on, and adds each batch's vectors to the index (with, from the same model pass, the
+    vectors of each chunk's sentences) while the next batch is embedded. An article counts
+    as done for the progress once its last chunk's vectors are in."""
+
+    def __init__(self, index: IndexWriter, embedder: Embedder, progress: _Progress) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.progress = progress
+        self.with_sentences = isinstance(embedder, SpanEmbedder)
+        self.embedded = 0
+        self._waiting: _Batch = []
+        # Per article given since: the chunks waiting once it was added, and its share.
+        self._articles: list[tuple[int, float | None]] = []
+        self._running: tuple[_Batch, list[float | None], Future[_Embedded]] | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="citebot-ingest-embed")
+
+    def __enter__(self) -> _Embedding:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # After a failure, a batch still running finishes on its own; its vectors go nowhere.
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+    def add(
+        self,
+        share: float | None,
+        ids: Sequence[int] = (),
+        texts: Sequence[str] = (),
+        chunks: Sequence[Chunk] = (),
+    ) -> None:
+        """An article's chunks to embed (none if it is unchanged), and how far reading had
+        got when it was read."""
+        self._waiting.extend(zip(ids, texts, chunks, strict=True))
+        self._articles.append((len(self._waiting), share))
+        while len(self._waiting) >= EMBED_BATCH:
+            self._next(EMBED_BATCH)
+        if not self._waiting and (self._running is None or self._running[2].done()):
+            self._next(0)  # nothing to embed, nor to wait for: done now
+
+    def finish(self) -> None:
+        """Embed what is waiting, and store every vector."""
+        while self._waiting or self._articles:
+            self._next(len(self._waiting))
+        self._start(None, [])
+
+    def _next(self, size: int) -> None:
+        """Start the next ``size`` chunks waiting, with the articles they complete."""
+        batch = self._waiting[:size]
+        del self._waiting[:size]
+        complete = [share for end, share in self._articles if end <= size]
+        self._articles = [(end - size, share) for end, share in self._articles if end > size]
+        self._start(batch, complete)
+
+    def _start(self, batch: _Batch | None, shares: list[float | None]) -> None:
+        """Start ``batch`` as soon as the one before it is done, then store that one's
+        vectors while this one runs."""
+        previous = self._running
+        done = previous[2].result() if previous else None
+        self._running = None
+        if batch:
+            self._running = (batch, shares, self._thread.submit(self._embed, batch))
+        if previous and done:
+            self._store(previous[0], done)
+            self.progress.done(previous[1], len(previous[0]))
+        if not batch:  # articles with nothing to embed
+            self.progress.done(shares, 0)
+
+    def _embed(self, batch: _Batch) -> _Embedded:
+        texts = [text for _, text, _ in batch]
+        if not self.with_sentences:
+            return _Embedded(self.embedder.embed(texts))
+        assert isinstance(self.embedder, SpanEmbedder)
+        sentences = [chunk_sentences(text, chunk) for _, text, chunk in batch]
+        vectors, pooled = self.embedder.embed_with_spans(
+            texts, [[s for s, _ in pairs] for pairs in sentences]
+        )
+        if pooled is None:
+            logger.info(
+                "the index's model gives no sentence vectors (exported before they existed):"
+                " highlights use shared words; `citebot ingest --rebuild` makes them"
+            )
+            self.with_sentences = False
+            return _Embedded(vectors)
+        return _Embedded(vectors, [[a for _, a in pairs] for pairs in sentences], pooled)
+
+    def _store(self, batch: _Batch, done: _Embedded) -> None:
+        ids = [chunk_id for chunk_id, _, _ in batch]
+        self.index.vectors.add(ids, np.asarray(done.vectors, dtype=np.float32))
+        if done.spans is not None and done.sentences is not None:
+            for chunk_id, spans, vectors in zip(ids, done.spans, done.sentences, strict=True):
+                self.index.store.add_sentence_vectors(chunk_id, spans, vectors)
+        self.embedded += len(batch)
+
+
+class _Progress:
+    """On a terminal (stderr): articles and chunks per second and, once the sources tell how
+    far they have read, the share done and the time left."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.articles = self.chunks = 0
+        self._started = time.perf_counter()
+        self._bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=1.0, desc=self._rates(), bar_format=_COUNTS, file=sys.stderr)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.set_description_str(self._rates(), refresh=False)
+            self._bar.close()
+
+    def done(self, shares: list[float | None], chunks: int) -> None:
+        """Articles done (embedded, or unchanged), each with how far reading had got when
+        it was read, and the chunks embedded for them."""
+        self.articles += len(shares)
+        self.chunks += chunks
+        if self._bar is None:
+            return
+        self._bar.set_description_str(self._rates(), refresh=False)
+        known = [s for s in shares if s is not None]
+        if known:
+            self._bar.bar_format = _BAR
+        self._bar.update(max(0.0, max(known, default=0.0) - self._bar.n))
+
+    def _rates(self) -> str:
+        seconds = max(time.perf_counter() - self._started, 1e-9)
+        return (
+            f"{self.articles:,} articles ({self.articles / seconds:.1f}/s),"
+            f" {self.chunks:,} chunks embedded ({self.chunks / seconds:.1f}/s)"
+        )
+
+
+# The description is the counts and rates; the share and time left once they are known.
+_BAR = "ingest {percentage:3.0f}%|{bar:16}| {desc} [{elapsed}<{remaining}]"
+_COUNTS = "ingest: {desc} [{elapsed}]"
 
 
 def chunk_sentences(text: str, chunk: Chunk) -> list[tuple[tuple[int, int], tuple[int, int]]]:

@@ -102,6 +102,16 @@ class CheckingSource(Source, Protocol):
         ...
 
 
+@runtime_checkable
+class ReportsProgress(Protocol):
+    """A source that can tell how far ``read()`` has got (for the progress bar's time left)."""
+
+    @property
+    def progress(self) -> float | None:
+        """The share of the source read so far, from 0 to 1; None while it cannot tell."""
+        ...
+
+
 def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
     """The source for a root as the user gave it: a URL (page, feed, sitemap, PDF) or a path."""
     from .web.urls import looks_like_url
@@ -126,10 +136,18 @@ class FileSource:
         self.limits = settings.ingest
         self._root = os.path.abspath(os.fspath(given))
         self._outcome: SourceOutcome | None = None
+        # Files listed, and how many have been read (a share of a file whose articles
+        # are being handed out).
+        self._files = 0
+        self._files_read = 0.0
 
     @property
     def root(self) -> str:
         return self._root
+
+    @property
+    def progress(self) -> float | None:
+        return self._files_read / self._files if self._files else None
 
     @property
     def outcome(self) -> SourceOutcome:
@@ -155,7 +173,9 @@ class FileSource:
                     kept.add(item.where.rstrip("/"))
                 yield item
         articles = 0
-        for file, loaded in load_files(files, self.limits):
+        self._files = len(files)
+        for number, (file, loaded) in enumerate(load_files(files, self.limits)):
+            self._files_read = number
             if isinstance(loaded, Problem):
                 kept.add(file.name)
                 yield loaded
@@ -164,7 +184,10 @@ class FileSource:
                 kept.add(file.name)
             yield from loaded.problems
             articles += len(loaded.articles)
-            yield from loaded.articles
+            for position, article in enumerate(loaded.articles, start=1):
+                self._files_read = number + position / len(loaded.articles)
+                yield article
+        self._files_read = len(files)
         if not articles:
             reason = f"none of its {len(files):,} files could be read" if files else None
             yield from self._fail(reason or "no articles found", documents=len(files))

@@ -15,6 +15,7 @@ from ..errors import CitebotError
 from .base import Span, model_location, pool_spans
 
 if TYPE_CHECKING:
+    import tokenizers
     from sentence_transformers import SentenceTransformer
 
     from .onnx_backend import OnnxModel
@@ -65,10 +66,28 @@ class SentenceTransformerEmbedder:
         return int(self.model.max_seq_length)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        tokenizer = self.model.tokenizer
+        counter = self._counter
+        if counter is not None:
+            encoded = counter.encode_batch(list(texts), add_special_tokens=True)
+            return [len(e.ids) for e in encoded]
         with self._lock:
-            encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+            found = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        return [len(ids) for ids in found["input_ids"]]
+
+    @cached_property
+    def _counter(self) -> tokenizers.Tokenizer | None:
+        """A copy of the model's fast tokenizer that counts on any thread, so ingest chunks
+        articles while the model embeds others (the model's own is used under the lock);
+        None for a slow tokenizer."""
+        backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        from tokenizers import Tokenizer
+
+        counter = Tokenizer.from_str(backend.to_str())
+        counter.no_truncation()
+        counter.no_padding()
+        return counter
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         model = self.model
