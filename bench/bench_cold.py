@@ -34,9 +34,14 @@ CITEBOT = str(Path(sys.executable).with_name("citebot"))
 QUESTION = "What did the government say about the budget deficit?"
 
 
-def run_child(argv: list[str], **options) -> tuple[float, float, float, str]:
-    """Wall seconds, peak RSS (MB), CPU seconds and stdout of one child process."""
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"}
+def run_child(
+    argv: list[str], env: dict[str, str] | None = None, **options
+) -> tuple[float, float, float, str]:
+    """Wall seconds, peak RSS (MB), CPU seconds and stdout of one child process (its own
+    children included: the parsing workers)."""
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONWARNINGS": "ignore"} | (
+        env or {}
+    )
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         child = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, env=env, **options)

@@ -4,7 +4,8 @@ retrieval quality of the int8 index against the fp32 one.
 
     .venv/bin/python bench/bench_ingest.py ../shared/corpus/bbc-news \\
         [--quality-articles ../shared/eval/xquad-en/articles.jsonl \\
-         --quality-questions ../shared/eval/xquad-en/questions-dev.jsonl]
+         --quality-questions ../shared/eval/xquad-en/questions-dev.jsonl] \\
+        [--before CHECKOUT]
 
 Reports, from one run:
   - `citebot ingest FOLDER` into a fresh index with the default settings (int8 ONNX), in its
@@ -12,6 +13,9 @@ Reports, from one run:
   - the baseline: plain fp32 `SentenceTransformer.encode` (batch 32) of the very same chunk
     texts, read back from the index, in this process; wall and CPU time. On a shared machine
     the CPU-time ratio is the steadier figure; both are printed;
+  - with --before CHECKOUT, first the same ingest by another checkout of citebot (say the
+    main branch before a change: `git archive main | tar -x -C CHECKOUT`), so a change is
+    measured against its baseline on the same machine, in the same run;
   - `citebot ingest FOLDER` again, unchanged: it must embed nothing;
   - warm single-question latency p50/p99 (with its parts) over the corpus's own headlines;
   - with --quality-*: the quality benchmark (bench_quality.py: labelled articles plus FOLDER
@@ -52,13 +56,17 @@ QUALITY_METHODS = {
 
 
 class Reusing:
-    """An embedder that returns vectors already made for known texts (bench only)."""
+    """An embedder that returns vectors already made for known texts (bench only). It gives
+    no sentence vectors (the quality part measures retrieval, not the highlight), so ingest
+    embeds only the texts it does not know."""
 
     def __init__(self, inner: Embedder, known: dict[str, np.ndarray]) -> None:
         self.inner, self.known = inner, known
         self.name, self.backend = inner.name, inner.backend
 
     def __getattr__(self, name: str):
+        if name == "embed_with_spans":
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -72,9 +80,19 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def ingest_in_child(folder: Path, index: Path) -> tuple[float, float, dict]:
-    wall, _, cpu, out = run_child([CITEBOT, "ingest", str(folder), "--index", str(index), "--json"])
+def ingest_in_child(
+    folder: Path, index: Path, code: Path | None = None
+) -> tuple[float, float, dict]:
+    """`citebot ingest` in a process of its own: wall and CPU seconds, and its report. With
+    ``code``, the citebot of that checkout (its `retrieval` package comes first)."""
+    env = {"PYTHONPATH": str(code.resolve())} if code else None
+    argv = [CITEBOT, "ingest", str(folder), "--index", str(index), "--json"]
+    wall, _, cpu, out = run_child(argv, env=env, cwd=code)
     return wall, cpu, json.loads(out)
+
+
+def load() -> str:
+    return "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def chunk_texts(searcher: Searcher, settings: Settings) -> tuple[list[str], list[str], np.ndarray]:
@@ -135,11 +153,18 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep the indexes here (default: a temp dir)")
     parser.add_argument("--quality-articles", type=Path)
     parser.add_argument("--quality-questions", type=Path)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time the ingest of another checkout of citebot (e.g. `git archive main`)"
+        " in this run, first, into an index of its own",
+    )
     args = parser.parse_args()
 
     print(
         f"machine: {platform.machine()}, {len(os.sched_getaffinity(0))} cores,"
-        f" Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f}"
+        f" Python {platform.python_version()}; {load()} (1 / 5 / 15 min)"
     )
     started = time.perf_counter()
     export = cached_export(ModelSettings(), "onnx-int8")
@@ -149,6 +174,15 @@ def main() -> None:
         workdir = args.workdir or Path(scratch)
         index = workdir / "index"
         settings = Settings(index_dir=index)
+        line = "{:34s} {:8.1f}s {:9.1f} {:8.1f}s {:13.1f}   {}"
+        header = f"{'':34s} {'wall':>9s} {'chunks/s':>9s} {'CPU':>9s} {'chunks/CPU-s':>13s}"
+        before = None
+        if args.before:
+            wall, cpu, old = ingest_in_child(args.folder, workdir / "index-before", args.before)
+            before = (wall, cpu)
+            print(f"\n{header}")
+            n = old["chunks_embedded"]
+            print(line.format("before: " + str(args.before), wall, n / wall, cpu, n / cpu, load()))
         ingest_wall, ingest_cpu, report = ingest_in_child(args.folder, index)
         chunks = report["chunks_embedded"]
         articles = report["added"] + report["updated"] + report["unchanged"]
@@ -156,8 +190,7 @@ def main() -> None:
             f"\ncorpus: {args.folder}: {articles} articles, {chunks} chunks,"
             f" {len(report['skipped'])} skipped"
         )
-        print(f"{'':34s} {'wall':>9s} {'chunks/s':>9s} {'CPU':>9s} {'chunks/CPU-s':>13s}")
-        line = "{:34s} {:8.1f}s {:9.1f} {:8.1f}s {:13.1f}"
+        print(header)
         print(
             line.format(
                 "citebot ingest (int8 ONNX)",
@@ -165,9 +198,16 @@ def main() -> None:
                 chunks / ingest_wall,
                 ingest_cpu,
                 chunks / ingest_cpu,
+                load(),
             ),
             flush=True,
         )
+        if before:
+            print(
+                f"this ingest against the one before: wall {before[0] / ingest_wall:.2f}x,"
+                f" CPU {before[1] / ingest_cpu:.2f}x faster",
+                flush=True,
+            )
 
         again_wall, _, again = ingest_in_child(args.folder, index)
         print(
@@ -197,6 +237,7 @@ def main() -> None:
                 chunks / base_wall,
                 base_cpu,
                 chunks / base_cpu,
+                load(),
             )
         )
         print(
