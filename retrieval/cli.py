@@ -237,12 +237,14 @@ def ingest(
                     f" {counts.skipped} skipped"
                 )
         roots = [counts.root for counts in report.sources]
+        seconds = max(report.seconds, 1e-9)
         click.echo(
             f"{report.articles} articles from {_documents(report.files, roots)}"
             f" in {settings.index_dir}:"
             f" {report.added} added, {report.updated} updated, {report.unchanged} unchanged,"
             f" {report.removed} removed; {report.chunks_embedded} chunks embedded"
-            f" in {report.seconds:.1f}s"
+            f" in {report.seconds:.1f}s ({report.articles / seconds:.1f} articles/s,"
+            f" {report.chunks_embedded / seconds:.1f} chunks/s)"
         )
     if report.skipped:
         ctx.exit(2)
@@ -571,7 +573,7 @@ def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: b
 @config_option
 @click.pass_context
 def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
-    """Show article and chunk counts, the model and the size on disk."""
+    """Show article and chunk counts, the model and how it runs, and the size on disk."""
     result = _open_store_only(_settings(ctx, index)).stats()
     if as_json:
         click.echo(json.dumps(result.to_dict()))
@@ -579,6 +581,7 @@ def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
     click.echo(
         f"index      {result.path}\narticles   {result.articles}\nchunks     {result.chunks}\n"
         f"model      {result.model} ({result.dimension} dimensions)\n"
+        f"backend    {result.runs_as}\n"
         f"size       {result.size_bytes / 1e6:.1f} MB\ncreated    {result.created}\n"
         f"updated    {result.updated}"
     )

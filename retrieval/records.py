@@ -277,6 +277,15 @@ class IndexStats:
     created: str
     updated: str
     path: str
+    # How the model runs ("torch", "onnx", "onnx-int8") and how its weights were quantized
+    # (None: not quantized), as the index records them.
+    backend: str = "torch"
+    quantization: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def runs_as(self) -> str:
+        """The backend, with the quantization if any."""
+        return f"{self.backend} ({self.quantization})" if self.quantization else self.backend

@@ -569,6 +569,8 @@ class Searcher:
             created=manifest.created,
             updated=manifest.updated,
             path=str(self.index.path),
+            backend=manifest.backend,
+            quantization=manifest.quantization,
         )
 
 

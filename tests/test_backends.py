@@ -127,6 +127,25 @@ def test_an_onnx_index_carries_its_model_and_records_it(settings: Settings, tmp_
     assert file_sha256(settings.index_dir / newer.folder / MODEL_FILE) == exported.sha256
 
 
+def test_stats_show_the_backend_and_quantization(settings: Settings, tmp_path: Path) -> None:
+    embedder = ExportedFake(fake_export(tmp_path / "export"))
+    ingest([CORPUS], settings, embedder)
+    searcher = Searcher.open(settings, embedder)
+    stats = searcher.stats()
+    searcher.close()
+    assert (stats.backend, stats.quantization) == ("onnx-int8", "int8 (test)")
+    assert stats.runs_as == "onnx-int8 (int8 (test))"
+
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["stats", "--index", str(settings.index_dir)])
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"^backend\s+onnx-int8 \(int8 \(test\)\)$", shown.stdout, re.MULTILINE)
+    data = json.loads(
+        runner.invoke(cli, ["stats", "--index", str(settings.index_dir), "--json"]).stdout
+    )
+    assert (data["backend"], data["quantization"]) == ("onnx-int8", "int8 (test)")
+
+
 def test_another_export_or_backend_is_refused(settings: Settings, tmp_path: Path) -> None:
     exported = fake_export(tmp_path / "export-a")
     ingest([CORPUS], settings, ExportedFake(exported))

@@ -80,6 +80,12 @@ def test_ingest(tmp_path: Path, fake_model: FakeEmbedder) -> None:
     assert re.search(
         r"5 articles from 4 files in .*: 5 added, 0 updated, 0 unchanged", result.stdout
     )
+    # Not on a terminal: no progress bar, one summary line with the rates.
+    assert result.stderr == ""
+    (summary,) = result.stdout.splitlines()
+    assert re.search(
+        r"\d+ chunks embedded in [\d.]+s \([\d.]+ articles/s, [\d.]+ chunks/s\)$", summary
+    )
     assert fake_model.embedded
     again = run("ingest", CORPUS, "--index", tmp_path / "index", "--json")
     assert again.exit_code == 0
@@ -406,10 +412,12 @@ def test_stats(index: Path, no_model: None) -> None:
     assert re.search(
         r"^model\s+fake-hashing-embedder \(64 dimensions\)$", result.stdout, re.MULTILINE
     )
+    assert re.search(r"^backend\s+fake$", result.stdout, re.MULTILINE)  # not quantized
     data = json.loads(run("stats", "--index", index, "--json").stdout)
     assert data["articles"] == 5
     assert data["model"] == "fake-hashing-embedder"
     assert data["dimension"] == 64
+    assert (data["backend"], data["quantization"]) == ("fake", None)
     assert data["path"] == str(index)
     assert data["size_bytes"] > 0
 

@@ -165,12 +165,22 @@ def test_sources_pages_and_stats() -> None:
     assert len(embeds) == 3 and all(render.fits(e) for e in embeds)
     assert "**[40]** *Article 39*" in embeds[-1].description
     stats = IndexStats(
-        3, 9, "all-MiniLM-L6-v2", 384, 3 * 1024 * 1024, "2024-01-01", "2024-02-02", "/x"
+        3,
+        9,
+        "all-MiniLM-L6-v2",
+        384,
+        3 * 1024 * 1024,
+        "2024-01-01",
+        "2024-02-02",
+        "/x",
+        backend="onnx-int8",
+        quantization="dynamic int8",
     )
     embed = render.stats_embed(stats)
     values = {f.name: f.value for f in embed.fields}
     assert values["Size"] == "3.0 MB" and values["Last ingest"] == "2024-02-02"
     assert "all-MiniLM-L6-v2" in values["Model"]
+    assert values["Backend"] == "onnx-int8 (dynamic int8)"
 
 
 def test_fits_detects_oversized_embeds() -> None:
