@@ -1,4 +1,6 @@
-"""Ingest: read files, chunk new and changed articles, embed them, and write a new index generation."""
+"""Ingest: read the sources, chunk new and changed articles, embed them, and write a new index
+generation. Reading and chunking, writing the store, and embedding run at once, on three
+threads (see ``_ingest``)."""
 
 from __future__ import annotations
 

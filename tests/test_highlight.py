@@ -10,6 +10,7 @@ import pytest
 
 from retrieval.config import Settings
 from retrieval.embedding import SpanEmbedder, pool_spans
+from retrieval.embedding.base import lowercased
 from retrieval.ingest import ingest
 from retrieval.search import Searcher, best_sentences, sentence_meaning
 from retrieval.store import Store
@@ -80,6 +81,14 @@ def test_pool_spans_means_the_tokens_inside_each_span() -> None:
     np.testing.assert_allclose(pooled[2], [0.0, 0.0])  # no token inside
     np.testing.assert_allclose(pooled[3], [0.0, 0.0])  # no token wholly inside
     assert pool_spans(states, offsets, []).shape == (0, 2)
+
+
+def test_spans_follow_a_text_that_lowercasing_lengthens() -> None:
+    text = "İzmir hosts it. Then Ankara."
+    lower, spans = lowercased(text, [(0, 15), (16, 28)])
+    assert lower == text.lower() and len(lower) == len(text) + 1  # "İ" is two characters
+    assert [lower[a:b] for a, b in spans] == ["i̇zmir hosts it.", "then ankara."]
+    assert lowercased("Plain Text", [(0, 5)]) == ("plain text", [(0, 5)])
 
 
 @pytest.fixture

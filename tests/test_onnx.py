@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -165,9 +166,7 @@ def test_span_offsets_follow_a_text_that_lowercasing_lengthens(
 ) -> None:
     """For a model that lowercases first, spans are moved to the lowercased text ("İ" becomes
     two characters); the tokenizer here lowercases anyway, so the vectors must not change."""
-    lowering = OnnxModel(**{**int8.__dict__, "lowercase": True}).copy_to(tmp_path)
-    lowering = OnnxModel(**{**lowering.__dict__, "lowercase": True})
-    lowering.write_description()
+    replace(int8, lowercase=True).copy_to(tmp_path).write_description()
     text = "İİİ İstanbul hosts the summit. The summit ends on Friday."
     spans = [[(0, 30), (31, 57)]]
     plain = OnnxEmbedder.from_folder(int8.folder).embed_with_spans([text], spans)[1]
@@ -219,8 +218,7 @@ def without_token_states(model: OnnxModel, folder: Path) -> OnnxModel:
     folder.mkdir()
     onnx.save(graph, str(folder / MODEL_FILE))
     (folder / TOKENIZER_FILE).write_bytes((model.folder / TOKENIZER_FILE).read_bytes())
-    older = OnnxModel(**{**model.__dict__, "folder": folder})
-    older = OnnxModel(**{**older.__dict__, "sha256": file_sha256(folder / MODEL_FILE)})
+    older = replace(model, folder=folder, sha256=file_sha256(folder / MODEL_FILE))
     older.write_description()
     return older
 

