@@ -50,6 +50,9 @@ METHODS = {
     "RRF (k=60)": {"fusion": "rrf"},
     "convex 0.3": {"fusion": "convex", "dense_weight": 0.3},
     "convex 0.4 *": {"fusion": "convex", "dense_weight": 0.4},
+    # The baseline of the keyword budget: BM25 ranks every chunk any term matches.
+    "0.4, no budget": {"fusion": "convex", "dense_weight": 0.4, "keyword_budget": 10**12},
+    "BM25, no budget": {"fusion": "keyword", "keyword_budget": 10**12},
     "convex 0.5": {"fusion": "convex", "dense_weight": 0.5},
     "convex 0.6": {"fusion": "convex", "dense_weight": 0.6},
 }
@@ -61,7 +64,9 @@ def confidences(searcher: Searcher, question: LabelledQuestion) -> tuple[float, 
     vector = searcher.embedder.embed([question.question])[0]
     # Fetch extra candidates, so that n are left once the own article's chunks are dropped.
     dense = searcher.index.vectors.search(vector, n * 3)
-    keyword = searcher.index.store.keyword_search(question.question, n * 3)
+    keyword = searcher.index.store.keyword_search(
+        question.question, n * 3, budget=searcher.settings.keyword_budget
+    )
     rows = searcher.index.store.chunks(i for i, _ in dense + keyword)
     result = []
     for keep in (lambda _: True, lambda article_id: article_id != question.article_id):

@@ -373,6 +373,7 @@ def stats_embed(stats: IndexStats, last_sync: str | None = None) -> discord.Embe
     embed.add_field(name="Size", value=human_size(stats.size_bytes))
     embed.add_field(name="Model", value=shorten(f"{stats.model} ({stats.dimension}d)", 1000))
     embed.add_field(name="Backend", value=shorten(stats.runs_as, 1000))
+    embed.add_field(name="Vector index", value=shorten(stats.vector_index, 1000))
     embed.add_field(name="Created", value=shorten(stats.created or "unknown", 100))
     embed.add_field(name="Last ingest", value=shorten(stats.updated or "unknown", 100))
     if last_sync is not None:

@@ -582,7 +582,8 @@ def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
         f"index      {result.path}\narticles   {result.articles}\nchunks     {result.chunks}\n"
         f"model      {result.model} ({result.dimension} dimensions)\n"
         f"backend    {result.runs_as}\n"
-        f"size       {result.size_bytes / 1e6:.1f} MB\ncreated    {result.created}\n"
+        f"size       {result.size_bytes / 1e6:.1f} MB\nvectors    {result.vector_index}\n"
+        f"created    {result.created}\n"
         f"updated    {result.updated}"
     )
 

@@ -90,14 +90,21 @@ class SearchSettings:
     # words in the top passage), the answer is "not covered". Calibrated: see README.
     min_confidence: float = 0.375
     max_question_chars: int = 1000
+    # BM25 ranks about this many matching chunks at most per question: the question's
+    # terms are taken rarest first, and more common ones are left out once their matches
+    # would pass it (the rarest term is always kept). Bounds keyword search in large
+    # indexes; in an index this small or smaller it rarely leaves a term out.
+    keyword_budget: int = 10_000
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSION_METHODS:
             raise ConfigError(f"[search] fusion must be one of {', '.join(FUSION_METHODS)}")
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ConfigError("[search] dense_weight must be between 0 and 1")
-        if self.k < 1 or self.candidates < 1 or self.per_article < 1:
-            raise ConfigError("[search] k, candidates and per_article must be at least 1")
+        if self.k < 1 or self.candidates < 1 or self.per_article < 1 or self.keyword_budget < 1:
+            raise ConfigError(
+                "[search] k, candidates, per_article and keyword_budget must be at least 1"
+            )
         if not 0.0 <= self.relevance_cutoff <= 1.0:
             raise ConfigError("[search] relevance_cutoff must be between 0 and 1")
         if not 0.0 <= self.highlight_meaning_weight <= 1.0:
@@ -171,6 +178,25 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class VectorSettings:
+    # From this many chunks on, the vector index is approximate (FAISS IVF, vectors stored
+    # in 8 bits a dimension, trained on the collection's own vectors at ingest); below it,
+    # search is exact. Measured: see the README's scale benchmark.
+    approximate_from: int = 50_000
+    # The approximate index compares each question with at least this many stored vectors:
+    # those in the lists nearest to the question, as many lists as that takes. More finds
+    # more of the exact nearest neighbours, and takes longer. Takes effect at the next
+    # ingest that changes something.
+    vectors_per_question: int = 64_000
+
+    def __post_init__(self) -> None:
+        if self.approximate_from < 1 or self.vectors_per_question < 1:
+            raise ConfigError(
+                "[vectors] approximate_from and vectors_per_question must be at least 1"
+            )
+
+
+@dataclass(frozen=True)
 class BotSettings:
     # Channels in which every message is treated as a question.
     channels: tuple[int, ...] = ()
@@ -207,6 +233,7 @@ class Settings:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    vectors: VectorSettings = field(default_factory=VectorSettings)
     bot: BotSettings = field(default_factory=BotSettings)
     web: WebSettings = field(default_factory=WebSettings)
 
@@ -219,6 +246,7 @@ _SECTIONS = {
     "chunking": ChunkSettings,
     "search": SearchSettings,
     "ingest": IngestSettings,
+    "vectors": VectorSettings,
     "bot": BotSettings,
     "web": WebSettings,
 }

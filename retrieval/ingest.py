@@ -182,7 +182,9 @@ def _ingest(
         source = open_source(path, settings) if isinstance(path, str | os.PathLike) else path
         unique.setdefault(source.root, source)
     sources = list(unique.values())
-    with lock.next_generation(embedder.dimension, settings.chunking, embedder.artifact) as index:
+    with lock.next_generation(
+        embedder.dimension, settings.chunking, embedder.artifact, settings.vectors
+    ) as index:
         indexed = index.store.indexed_articles()
         chunker = Chunker(settings.chunking, embedder.count_tokens, embedder.max_tokens)
         prefix = settings.chunking.title_prefix

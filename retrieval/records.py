@@ -281,6 +281,8 @@ class IndexStats:
     # (None: not quantized), as the index records them.
     backend: str = "torch"
     quantization: str | None = None
+    # "exact", or "approximate (IVF, ...)": see VectorIndex.describe.
+    vector_index: str = "exact"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -416,7 +416,9 @@ class Searcher:
         lap("dense_ms")
         settings = self.settings
         with self._store_lock:
-            keyword = self.index.store.keyword_search(question, candidates, filters)
+            keyword = self.index.store.keyword_search(
+                question, candidates, filters, self.settings.keyword_budget
+            )
             lap("keyword_ms")
             ranked = fuse(dense, keyword, settings)
             rows = self.index.store.chunks(c.chunk_id for c in ranked)
@@ -571,6 +573,7 @@ class Searcher:
             path=str(self.index.path),
             backend=manifest.backend,
             quantization=manifest.quantization,
+            vector_index=self.index.vectors.describe(),
         )
 
 

@@ -149,6 +149,27 @@ class IndexedArticle:
     source: str
 
 
+# Term counts for keyword_plan: exact in an index of up to TERM_SAMPLE_ROWS chunks, else
+# estimated from that many chunks in TERM_SAMPLE_RANGES runs spread over the index.
+TERM_SAMPLE_ROWS = 8000
+TERM_SAMPLE_RANGES = 8
+# Term counts a read-only store remembers (it forgets them all when full).
+TERM_CACHE_SIZE = 100_000
+
+
+@dataclass(frozen=True)
+class KeywordPlan:
+    """The terms BM25 ranks for a question, and the first chunk id it reads."""
+
+    terms: tuple[str, ...]
+    first_rowid: int = 0
+
+
+def _quoted(term: str) -> str:
+    """A term as an FTS5 string: matched as words, never read as query syntax."""
+    return '"' + term.replace('"', '""') + '"'
+
+
 @dataclass(frozen=True)
 class ChunkRow:
     """A stored chunk with its article's id: enough to cut its passage out of the article."""
@@ -244,6 +265,9 @@ class Store:
         # has just created them, a reader does without.
         self._has_pages = "article_pages" in tables
         self._has_web = "web_resources" in tables
+        self._read_only = read_only
+        self._term_counts: dict[str, int] = {}
+        self._sample: tuple[list[tuple[int, int]], float] | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -460,26 +484,36 @@ class Store:
         return articles, chunks
 
     def keyword_search(
-        self, question: str, limit: int, filters: SearchFilter | None = None
+        self,
+        question: str,
+        limit: int,
+        filters: SearchFilter | None = None,
+        budget: int | None = None,
     ) -> list[tuple[int, float]]:
         """BM25 over titles and chunk texts: (chunk id, score), best first, higher is better.
 
-        With ``filters``, only chunks of the articles they admit are ranked.
+        With ``filters``, only chunks of the articles they admit are ranked. With a
+        ``budget``, BM25 ranks about that many matching chunks at most (see
+        ``keyword_plan``); None ranks every chunk that matches any term.
         """
         terms = keyword_terms(question)
         if not terms:
             return []
+        plan = self.keyword_plan(terms, budget) if budget is not None else KeywordPlan(tuple(terms))
+        if not plan.terms:
+            return []
         # Quoted terms OR-ed: any term may match, and no user text is read as FTS syntax.
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        match = " OR ".join(_quoted(t) for t in plan.terms)
         if not filters:
             rows = self._db.execute(
                 "SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts"
-                " WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?",
-                (TITLE_WEIGHT, BODY_WEIGHT, match, limit),
+                " WHERE chunks_fts MATCH ? AND rowid >= ? ORDER BY score DESC LIMIT ?",
+                (TITLE_WEIGHT, BODY_WEIGHT, match, plan.first_rowid, limit),
             )
             return [(r[0], r[1]) for r in rows]
         # The filter is checked on each matching chunk (two primary-key look-ups), so the
-        # cost follows the matches, as unfiltered ranking's does.
+        # cost follows the matches, as unfiltered ranking's does. The plan's window of
+        # newest matches is not applied: the chunks a filter admits may all be older.
         admitted, values = self._admitted_articles(filters)
         rows = self._db.execute(
             "SELECT f.rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts f"
@@ -489,6 +523,92 @@ class Store:
             (TITLE_WEIGHT, BODY_WEIGHT, match, *values, limit),
         )
         return [(r[0], r[1]) for r in rows]
+
+    def keyword_plan(self, terms: Sequence[str], budget: int) -> KeywordPlan:
+        """Which terms BM25 ranks so that it reads about ``budget`` matching chunks at most.
+
+        FTS5's bm25() counts every chunk each term matches, then scores every chunk any
+        term matches: an OR of frequent words reads most of a large index (0.3–1 s at a
+        million chunks). So terms are taken rarest first, and a term is left out once the
+        chunks matched by the terms taken and by it would pass the budget: a term is only
+        ever left out for rarer ones, and the rarest term is always kept. When even the
+        rarest term matches more than the budget (a question of common words only), BM25
+        ranks the newest ``budget`` chunks it matches. Terms found nowhere are left out.
+        """
+        counts = self.term_counts(terms)
+        present = sorted((t for t in terms if counts[t]), key=lambda t: counts[t])
+        if not present:
+            return KeywordPlan(())
+        kept, total = [present[0]], counts[present[0]]
+        for term in present[1:]:
+            if total + counts[term] > budget:
+                break
+            kept.append(term)
+            total += counts[term]
+        first_rowid = 0
+        if total > budget:
+            row = self._db.execute(
+                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?"
+                " ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                (_quoted(kept[0]), budget - 1),
+            ).fetchone()
+            first_rowid = row[0] if row else 0
+        return KeywordPlan(tuple(kept), first_rowid)
+
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """About how many chunks each term occurs in: exact up to TERM_SAMPLE_ROWS chunks,
+        then estimated from a sample of that many, in TERM_SAMPLE_RANGES runs of chunk ids
+        spread over the index. Counting is cheap for rare terms and bounded for common
+        ones; a read-only store remembers the counts."""
+        ranges, scale = self._term_sample()
+        counts = {}
+        for term in terms:
+            if (known := self._term_counts.get(term)) is not None:
+                counts[term] = known
+                continue
+            found = 0
+            for low, high in ranges:
+                found += self._db.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
+                    " AND rowid BETWEEN ? AND ?",
+                    (_quoted(term), low, high),
+                ).fetchone()[0]
+            # Seen nowhere in a sample, a term is rare, not absent: only an exact count says so.
+            counts[term] = round(found * scale) if scale == 1.0 else max(1, round(found * scale))
+            if self._read_only:
+                if len(self._term_counts) >= TERM_CACHE_SIZE:
+                    self._term_counts.clear()
+                self._term_counts[term] = counts[term]
+        return counts
+
+    def _term_sample(self) -> tuple[list[tuple[int, int]], float]:
+        """Runs of chunk ids (first, last) to count terms in, and chunks per sampled chunk."""
+        if self._sample is not None and self._read_only:
+            return self._sample
+        # The FTS5 size table has one small row per chunk, keyed by chunk id.
+        rows, low, high = self._db.execute(
+            "SELECT count(*), min(id), max(id) FROM chunks_fts_docsize"
+        ).fetchone()
+        if rows <= TERM_SAMPLE_ROWS:
+            sample: tuple[list[tuple[int, int]], float] = ([(0, 2**62)], 1.0)
+        else:
+            # Runs of equal width in ids, evenly spaced; the rows they hold are counted, so
+            # gaps left by removed chunks do not skew the estimate.
+            span = high - low + 1
+            width = max(1, span * TERM_SAMPLE_ROWS // (rows * TERM_SAMPLE_RANGES))
+            step = (span - width) // (TERM_SAMPLE_RANGES - 1)
+            ranges = [
+                (low + i * step, low + i * step + width - 1) for i in range(TERM_SAMPLE_RANGES)
+            ]
+            sampled = sum(
+                self._db.execute(
+                    "SELECT count(*) FROM chunks_fts_docsize WHERE id BETWEEN ? AND ?", r
+                ).fetchone()[0]
+                for r in ranges
+            )
+            sample = (ranges, rows / max(1, sampled))
+        self._sample = sample
+        return sample
 
     # -- filters -------------------------------------------------------------------
 

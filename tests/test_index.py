@@ -15,7 +15,7 @@ import pytest
 import retrieval.ingest as ingest_module
 from retrieval.config import ChunkSettings, Settings
 from retrieval.errors import CitebotError, IndexMismatchError, IndexNotFoundError
-from retrieval.index import MANIFEST, SCHEMA_VERSION, open_index, read_manifest
+from retrieval.index import MANIFEST, SCHEMA_VERSION, VectorIndex, open_index, read_manifest
 from retrieval.ingest import ingest
 from retrieval.search import Searcher
 from tests.fakes import FakeEmbedder
@@ -51,11 +51,8 @@ def sqlite_chunk_ids(index_dir: Path, article_id: str | None = None) -> set[int]
 
 
 def faiss_ids(index_dir: Path) -> set[int]:
-    import faiss
-
     manifest = read_manifest(index_dir)
-    index = faiss.read_index(str(index_dir / manifest.folder / "vectors.faiss"))
-    return set(faiss.vector_to_array(index.id_map).tolist())
+    return set(VectorIndex.read(index_dir / manifest.folder / "vectors.faiss").ids().tolist())
 
 
 def open_searcher(settings: Settings, embedder: FakeEmbedder | None = None) -> Searcher:

@@ -175,12 +175,14 @@ def test_sources_pages_and_stats() -> None:
         "/x",
         backend="onnx-int8",
         quantization="dynamic int8",
+        vector_index="approximate (IVF, 2000 lists, 128 searched, 8-bit vectors)",
     )
     embed = render.stats_embed(stats)
     values = {f.name: f.value for f in embed.fields}
     assert values["Size"] == "3.0 MB" and values["Last ingest"] == "2024-02-02"
     assert "all-MiniLM-L6-v2" in values["Model"]
     assert values["Backend"] == "onnx-int8 (dynamic int8)"
+    assert values["Vector index"].startswith("approximate (IVF, 2000 lists")
 
 
 def test_fits_detects_oversized_embeds() -> None:

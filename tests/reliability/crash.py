@@ -17,12 +17,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from retrieval.config import Settings
+from retrieval.config import Settings, VectorSettings
 from retrieval.errors import IndexNotFoundError
-from retrieval.index import KILL_AT_ENV, MANIFEST, open_index, read_manifest
+from retrieval.index import KILL_AT_ENV, MANIFEST, VectorIndex, open_index, read_manifest
 from retrieval.ingest import ingest
 from tests.fakes import FakeEmbedder
 
@@ -31,14 +31,17 @@ REPO = Path(__file__).resolve().parents[2]
 # Prints "ready" once imported, so that random moments fall within the ingest itself.
 WORKER = """
 import sys
+from dataclasses import replace
 from pathlib import Path
-from retrieval.config import Settings
+from retrieval.config import Settings, VectorSettings
 from retrieval.ingest import ingest
 from tests.fakes import FakeEmbedder
 
-index_dir, source, mode = sys.argv[1:4]
+index_dir, source, mode, approximate_from = sys.argv[1:5]
 print("ready", flush=True)
 settings = Settings(index_dir=Path(index_dir))
+if approximate_from:
+    settings = replace(settings, vectors=VectorSettings(approximate_from=int(approximate_from)))
 ingest([Path(source)], settings, FakeEmbedder(), prune=True, rebuild=mode == "rebuild")
 """
 
@@ -85,8 +88,6 @@ def articles_of(index_dir: Path) -> dict[str, str] | None:
 def check_consistent(index_dir: Path) -> None:
     """The index opens (with its own checks), and, compared in full here, the FAISS ids,
     the SQLite chunk ids and the FTS rows are one set with no duplicates."""
-    import faiss
-
     try:
         open_index(index_dir, FakeEmbedder.name).close()
     except IndexNotFoundError:
@@ -98,8 +99,7 @@ def check_consistent(index_dir: Path) -> None:
         keyword = [r[0] for r in db.execute("SELECT rowid FROM chunks_fts")]
     finally:
         db.close()
-    index = faiss.read_index(str(folder / "vectors.faiss"))  # held: id_map points into it
-    vectors = faiss.vector_to_array(index.id_map)
+    vectors = VectorIndex.read(folder / "vectors.faiss").ids()
     assert len(vectors) == len(set(vectors.tolist())), "duplicate FAISS ids"
     assert set(vectors.tolist()) == set(chunks) == set(keyword), "FAISS, SQLite and FTS differ"
     assert chunks, "an index from these corpora has chunks"
@@ -128,15 +128,27 @@ class Outcome:
 
 
 class CrashLab:
-    """Two versions of a corpus, what an index of each holds, and a ready index of "a"."""
+    """Two versions of a corpus, what an index of each holds, and a ready index of "a".
 
-    def __init__(self, folder: Path, articles: int = 200) -> None:
+    With ``approximate_from``, every ingest writes the approximate vector index from that
+    many chunks on (VectorSettings), so that its writes are crash-tested too.
+    """
+
+    def __init__(
+        self, folder: Path, articles: int = 200, approximate_from: int | None = None
+    ) -> None:
         self.folder = folder
+        self.approximate_from = approximate_from
+        self.settings = Settings()
+        if approximate_from:
+            self.settings = replace(
+                self.settings, vectors=VectorSettings(approximate_from=approximate_from)
+            )
         self.corpora = {v: write_corpus(folder / f"corpus-{v}", v, articles) for v in "ab"}
         self.expected: dict[str, dict[str, str]] = {}
         for version, corpus in self.corpora.items():
             index_dir = folder / f"reference-{version}"
-            ingest([corpus], Settings(index_dir=index_dir), FakeEmbedder())
+            ingest([corpus], self.settings.with_index(index_dir), FakeEmbedder())
             self.expected[version] = articles_of(index_dir) or {}
         assert self.expected["a"] != self.expected["b"]
 
@@ -171,7 +183,11 @@ class CrashLab:
         if kill_at:
             env[KILL_AT_ENV] = kill_at
         mode = "rebuild" if rebuild else "update"
-        command = [sys.executable, "-c", WORKER, str(index_dir), str(self.corpora[after]), mode]
+        source = str(self.corpora[after])
+        command = [
+            *(sys.executable, "-c", WORKER, str(index_dir), source, mode),
+            str(self.approximate_from or ""),
+        ]
         with subprocess.Popen(
             command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         ) as process:
@@ -194,7 +210,8 @@ class CrashLab:
 
     def recover(self, index_dir: Path, version: str) -> None:
         """The next ingest succeeds, holds ``version``, and leaves nothing behind."""
-        ingest([self.corpora[version]], Settings(index_dir=index_dir), FakeEmbedder(), prune=True)
+        settings = self.settings.with_index(index_dir)
+        ingest([self.corpora[version]], settings, FakeEmbedder(), prune=True)
         check_consistent(index_dir)
         assert self.state(index_dir, None, version) == "after"
         assert leftovers(index_dir) == []

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.index import COMMIT_STEPS
+from retrieval.index import APPROXIMATE, COMMIT_STEPS, open_index
+from tests.fakes import FakeEmbedder
 from tests.reliability.crash import CrashLab
 
 RANDOM_KILLS = int(os.environ.get("CITEBOT_CRASH_KILLS", "8"))
@@ -86,3 +87,44 @@ def test_kill_at_random_moments(lab: CrashLab, tmp_path: Path) -> None:
         assert outcome.state in ("before", "after"), (seed, run)
         lab.recover(index_dir, after)
     assert killed >= RANDOM_KILLS // 2, f"most moments fall within the ingest (seed {seed})"
+
+
+@pytest.fixture(scope="module")
+def approximate_lab(tmp_path_factory: pytest.TempPathFactory) -> CrashLab:
+    """Indexes written as the approximate vector index (about 100 chunks, from 50 on)."""
+    return CrashLab(tmp_path_factory.mktemp("crash-lab-ivf"), articles=40, approximate_from=50)
+
+
+def vector_kind(index_dir: Path) -> str:
+    index = open_index(index_dir, FakeEmbedder.name)
+    try:
+        return index.vectors.kind
+    finally:
+        index.close()
+
+
+# Every step of an update of an approximate index (adds and removes by id), and the steps
+# around writing the vectors of a first ingest (which trains one).
+APPROXIMATE_CASES = [
+    *[("update", step) for step in COMMIT_STEPS],
+    *[("first", step) for step in ("store-written", "vectors-written", "committed")],
+]
+
+
+@pytest.mark.parametrize(("mode", "step"), APPROXIMATE_CASES)
+def test_kill_at_each_commit_step_of_an_approximate_index(
+    approximate_lab: CrashLab, tmp_path: Path, mode: str, step: str
+) -> None:
+    index_dir = tmp_path / "index"
+    before = None if mode == "first" else "a"
+    if before:
+        approximate_lab.index_of(before, index_dir)
+        assert vector_kind(index_dir) == APPROXIMATE
+
+    outcome = approximate_lab.crash(index_dir, before, "b", kill_at=step)
+
+    assert outcome.killed, f"the ingest never reached {step!r}"
+    committed = COMMIT_STEPS.index(step) >= COMMITTED_FROM
+    assert outcome.state == ("after" if committed else "before" if before else "none")
+    approximate_lab.recover(index_dir, "b")
+    assert vector_kind(index_dir) == APPROXIMATE
