@@ -59,7 +59,7 @@ from .store import ID_HASH_FACTOR, ID_HASH_MODULUS, IdSummary, Store
 if TYPE_CHECKING:
     import faiss
 
-    from .embedding import OnnxModel
+    from .embedding.model_files import OnnxModel
 
 logger = logging.getLogger(__name__)
 

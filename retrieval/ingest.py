@@ -29,11 +29,11 @@ from .index import IndexWriter, WriteLock, lock_for_writing
 from .records import Article, Chunk, Problem
 from .sources import (
     CheckingSource,
+    FileSource,
     ReportsProgress,
     Source,
     SourceOutcome,
     StatefulSource,
-    open_source,
 )
 from .store import IndexedArticle
 from .text import sentence_spans
@@ -162,6 +162,17 @@ def ingest(
         return _ingest(
             paths, settings, embedder, lock, prune=prune, force=force, show_progress=show_progress
         )
+
+
+def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
+    """The source for a root as the user gave it: a URL (page, feed, sitemap, PDF) or a path."""
+    from .web.urls import looks_like_url
+
+    if isinstance(given, str) and looks_like_url(given):
+        from .web.source import WebSource
+
+        return WebSource(given, settings)
+    return FileSource(given, settings)
 
 
 def _ingest(

@@ -1,10 +1,11 @@
 """Sources: the roots given to ingest, each read as a stream of articles and problems.
 
 A root is a file or a folder (``FileSource``), or a URL of a page, a feed, a sitemap or a
-PDF (``retrieval.web.source.WebSource``); ``open_source`` picks the kind. Ingest reads every source, then uses each one's
-``SourceOutcome`` to decide what pruning may remove: nothing from a root that failed,
-only what the source reports gone from a root it could not read completely, and
-otherwise every indexed article of the root that was not found again.
+PDF (``retrieval.web.source.WebSource``); ``retrieval.ingest.open_source`` picks the kind.
+Ingest reads every source, then uses each one's ``SourceOutcome`` to decide what pruning
+may remove: nothing from a root that failed, only what the source reports gone from a root
+it could not read completely, and otherwise every indexed article of the root that was not
+found again.
 """
 
 from __future__ import annotations
@@ -110,17 +111,6 @@ class ReportsProgress(Protocol):
     def progress(self) -> float | None:
         """The share of the source read so far, from 0 to 1; None while it cannot tell."""
         ...
-
-
-def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
-    """The source for a root as the user gave it: a URL (page, feed, sitemap, PDF) or a path."""
-    from .web.urls import looks_like_url
-
-    if isinstance(given, str) and looks_like_url(given):
-        from .web.source import WebSource
-
-        return WebSource(given, settings)
-    return FileSource(given, settings)
 
 
 class FileSource:

@@ -25,7 +25,7 @@ from retrieval.embedding import (
     load_embedder,
 )
 from retrieval.embedding.export import cached_export
-from retrieval.embedding.onnx_backend import MODEL_FILE, TOKEN_OUTPUT, TOKENIZER_FILE, file_sha256
+from retrieval.embedding.model_files import MODEL_FILE, TOKEN_OUTPUT, TOKENIZER_FILE, file_sha256
 from retrieval.index import open_index, read_manifest
 from retrieval.ingest import chunk_sentences, ingest
 from retrieval.records import Chunk

@@ -22,7 +22,8 @@ from .base import (
     model_location,
     pool_spans,
 )
-from .onnx_backend import OnnxEmbedder, OnnxModel
+from .model_files import OnnxModel
+from .onnx_backend import OnnxEmbedder
 from .torch_backend import SentenceTransformerEmbedder
 
 __all__ = [

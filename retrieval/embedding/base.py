@@ -10,7 +10,7 @@ import numpy as np
 from ..config import BUNDLED_MODEL
 
 if TYPE_CHECKING:
-    from .onnx_backend import OnnxModel
+    from .model_files import OnnxModel
 
 BUNDLED_ALIASES = frozenset({BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"})
 ONNX_BACKENDS = ("onnx-int8", "onnx")

@@ -35,7 +35,7 @@ from typing import Any
 from ..config import ModelSettings
 from ..errors import CitebotError
 from .base import ONNX_BACKENDS, model_location
-from .onnx_backend import (
+from .model_files import (
     MODEL_FILE,
     SENTENCE_OUTPUT,
     TOKEN_OUTPUT,

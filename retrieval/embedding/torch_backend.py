@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import tokenizers
     from sentence_transformers import SentenceTransformer
 
-    from .onnx_backend import OnnxModel
+    from .model_files import OnnxModel
 
 logger = logging.getLogger(__name__)
 
