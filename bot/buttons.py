@@ -23,7 +23,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import discord
 
@@ -305,11 +305,14 @@ def article_view(ref: int, page: int, total: int) -> discord.ui.View | None:
     )
 
 
-class SourcesPage(
-    _Handled, discord.ui.DynamicItem[Button], template=r"citebot:sources:(?P<page>\d+)"
-):
+class _ListingPage(_Handled):
+    """A page of a listing (custom id ``<PREFIX>:<page>``), turned in place."""
+
+    PREFIX: ClassVar[str]
+
     def __init__(self, page: int, label: str, *, disabled: bool = False) -> None:
-        super().__init__(_button(f"citebot:sources:{page}", label, disabled=disabled))
+        # The next class in the MRO is the DynamicItem the subclass also derives from.
+        super().__init__(_button(f"{self.PREFIX}:{page}", label, disabled=disabled))  # type: ignore[call-arg]
         self.page = page
 
     @classmethod
@@ -318,54 +321,51 @@ class SourcesPage(
     ) -> Self:
         return cls(int(match["page"]), "")
 
+    @classmethod
+    def view(cls, page: int, total: int) -> discord.ui.View | None:
+        return paged_view(
+            lambda target, label, disabled: cls(target, label, disabled=disabled), page, total
+        )
+
+    async def pages(self, interaction: discord.Interaction) -> list[discord.Embed] | None:
+        """The listing's pages; None when the user may not see them (already answered)."""
+        raise NotImplementedError
+
     async def handle(self, interaction: discord.Interaction) -> None:
-        pages = await actions.sources(_client(interaction).holder)
+        pages = await self.pages(interaction)
+        if pages is None:
+            return
         page = min(self.page, len(pages) - 1)
         await interaction.response.edit_message(
-            embed=pages[page], view=sources_view(page, len(pages)), allowed_mentions=NO_MENTIONS
+            embed=pages[page], view=self.view(page, len(pages)), allowed_mentions=NO_MENTIONS
         )
 
 
-def sources_view(page: int, total: int) -> discord.ui.View | None:
-    return paged_view(
-        lambda target, label, disabled: SourcesPage(target, label, disabled=disabled), page, total
-    )
+class SourcesPage(
+    _ListingPage, discord.ui.DynamicItem[Button], template=r"citebot:sources:(?P<page>\d+)"
+):
+    PREFIX = "citebot:sources"
+
+    async def pages(self, interaction: discord.Interaction) -> list[discord.Embed]:
+        return await actions.sources(_client(interaction).holder)
 
 
 class FeedbackPage(
-    _Handled, discord.ui.DynamicItem[Button], template=r"citebot:feedback:(?P<page>\d+)"
+    _ListingPage, discord.ui.DynamicItem[Button], template=r"citebot:feedback:(?P<page>\d+)"
 ):
-    def __init__(self, page: int, label: str, *, disabled: bool = False) -> None:
-        super().__init__(_button(f"citebot:feedback:{page}", label, disabled=disabled))
-        self.page = page
+    PREFIX = "citebot:feedback"
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> Self:
-        return cls(int(match["page"]), "")
-
-    async def handle(self, interaction: discord.Interaction) -> None:
+    async def pages(self, interaction: discord.Interaction) -> list[discord.Embed] | None:
         client = _client(interaction)
         if not client.may_administer(interaction):
             await send(interaction, content=REFUSED)
-            return
-        pages = await feedback_pages(client)
-        page = min(self.page, len(pages) - 1)
-        await interaction.response.edit_message(
-            embed=pages[page], view=feedback_view(page, len(pages)), allowed_mentions=NO_MENTIONS
-        )
+            return None
+        return await feedback_pages(client)
 
 
 async def feedback_pages(client: CitebotClient) -> list[discord.Embed]:
     report = await asyncio.to_thread(feedback_report, client.store)
     return render.feedback_pages(report)
-
-
-def feedback_view(page: int, total: int) -> discord.ui.View | None:
-    return paged_view(
-        lambda target, label, disabled: FeedbackPage(target, label, disabled=disabled), page, total
-    )
 
 
 def _with(view: discord.ui.View | None) -> dict[str, Any]:

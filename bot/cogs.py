@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -25,14 +26,14 @@ from retrieval.search import check_question
 from . import actions, render
 from .actions import HINT, Asker
 from .buttons import (
+    FeedbackPage,
+    SourcesPage,
     answer_view,
     article_view,
     dynamic_items,
     feedback_pages,
-    feedback_view,
     send_answer,
     send_pages,
-    sources_view,
 )
 from .errors import public_message, source_name
 from .replies import NO_MENTIONS, REFUSED, cooldown_message, reply, report_message_error, send
@@ -252,12 +253,28 @@ class Library(commands.Cog):
     async def sources(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         pages = await actions.sources(self.bot.holder)
-        await send_pages(interaction, pages, sources_view(0, len(pages)))
+        await send_pages(interaction, pages, SourcesPage.view(0, len(pages)))
 
     @app_commands.command(name="stats", description="Index size, model and last ingest.")
     async def stats(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         await send(interaction, embed=await actions.stats(self.bot.holder, self.bot.redact))
+
+
+def admin_command(*, name: str, description: str) -> Callable[[Any], Any]:
+    """A command for server managers: in servers only, installed with the server, and shown
+    only to members with Manage Server until a server's settings grant it to others (so
+    the command checks again when run)."""
+
+    def decorate(callback: Any) -> Any:
+        callback = app_commands.default_permissions(manage_guild=True)(callback)
+        callback = app_commands.allowed_installs(guilds=True, users=False)(callback)
+        callback = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(
+            callback
+        )
+        return app_commands.command(name=name, description=description)(callback)
+
+    return decorate
 
 
 class Admin(commands.Cog):
@@ -278,12 +295,9 @@ class Admin(commands.Cog):
             )
         return allowed
 
-    @app_commands.command(
+    @admin_command(
         name="reindex", description="Re-read the configured articles and swap in the new index."
     )
-    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
-    @app_commands.allowed_installs(guilds=True, users=False)
-    @app_commands.default_permissions(manage_guild=True)
     async def reindex(self, interaction: discord.Interaction) -> None:
         if not self.bot.may_administer(interaction):
             await send(interaction, content=REFUSED)
@@ -325,19 +339,16 @@ class Admin(commands.Cog):
         except discord.HTTPException:
             logger.info("could not post the re-index result (interaction expired?): %s", text)
 
-    @app_commands.command(
+    @admin_command(
         name="feedback", description="What the 👍/👎 votes say: totals, questions, articles."
     )
-    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
-    @app_commands.allowed_installs(guilds=True, users=False)
-    @app_commands.default_permissions(manage_guild=True)
     async def feedback(self, interaction: discord.Interaction) -> None:
         if not self.bot.may_administer(interaction):
             await send(interaction, content=REFUSED)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         pages = await feedback_pages(self.bot)
-        await send_pages(interaction, pages, feedback_view(0, len(pages)))
+        await send_pages(interaction, pages, FeedbackPage.view(0, len(pages)))
 
     def skipped(self, report: IngestReport) -> list[tuple[str, str]]:
         """Each skipped file by its name under its source, with the reason; no server paths."""
