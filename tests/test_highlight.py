@@ -58,6 +58,25 @@ def test_a_neighbour_scoring_nearly_as_well_joins_the_highlight() -> None:
     )
 
 
+def test_the_highlight_never_crosses_a_paragraph_break() -> None:
+    question = "What about zeta?"  # no shared words: meaning decides
+    # The neighbour before scores nearly as well, but starts the passage's first paragraph.
+    text = "Alpha one here.\n\nBeta two here. Gamma three here."
+    assert highlighted(text, best_sentences(question, text, [0.85, 0.9, 0.1], 1.0)) == (
+        "Beta two here."
+    )
+    # Nor does a sentence referring back bring the last one of the paragraph before.
+    text = "Peyton Manning led the team.\n\nHe is the oldest quarterback to play. The end came."
+    span = best_sentences("Who is the oldest quarterback?", text, [0.3, 0.9, 0.1], 0.6)
+    assert highlighted(text, span) == "He is the oldest quarterback to play."
+    # Two sentences that together share the question's words join only within a paragraph.
+    question = "Which city orchestra plays in the depot?"
+    apart = "The city orchestra is new.\n\nMembers play in the depot."
+    assert highlighted(apart, best_sentences(question, apart)) == "The city orchestra is new."
+    together = apart.replace("\n\n", " ")
+    assert highlighted(together, best_sentences(question, together)) == together
+
+
 def test_a_sentence_referring_back_brings_the_one_before() -> None:
     text = "Peyton Manning led the team. He is the oldest quarterback to play. The end came."
     question = "Who is the oldest quarterback to play?"
