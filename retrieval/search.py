@@ -10,6 +10,7 @@ similar enough to the question, the answer says the articles do not cover it.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import math
 import re
@@ -204,6 +205,85 @@ _REFERS_BACK = re.compile(
     r"[\"'“‘(]*(he|she|it|its|they|their|them|his|her|this|that|these|those|such)\b", re.IGNORECASE
 )
 
+# Questions asking for a quantity or for a time want a number or a date for an answer: a
+# sentence holding one that the question does not already name gains this much (in units
+# of the sentence score, which is at most 1). Measured on XQuAD (see README): +0.5 point,
+# and answers to such questions hold the cue 99% (quantity) and 81% (time) of the time.
+ANSWER_TYPE_BONUS = 0.1
+_ASKS_QUANTITY = re.compile(
+    r"\bhow (?:many|much|old|long|far|large|big|tall|high|deep|fast|often)\b"
+    r"|\bwhat (?:percentage|percent|proportion|share|number|amount|size)\b",
+    re.IGNORECASE,
+)
+_ASKS_TIME = re.compile(
+    r"\bwhen\b|\b(?:what|which) (?:year|years|century|decade|date|day|month|period|era)\b",
+    re.IGNORECASE,
+)
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty"
+    "|sixty|seventy|eighty|ninety|hundred|hundreds|thousand|thousands|million|millions|billion"
+    "|billions|trillion|dozen|dozens|half|quarter"
+)
+_QUANTITY = re.compile(rf"\d[\d,.]*|\b(?:{_NUMBER_WORDS})\b", re.IGNORECASE)
+_MONTHS = "January|February|March|April|June|July|August|September|October|November|December"
+# Years, decades and centuries, month names (May only beside a number, as it is also a verb).
+_TIME = re.compile(
+    rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b(?:{_MONTHS})\b|\bMay\s+\d|\d\s+May\b"
+    r"|\b\d+(?:st|nd|rd|th) century\b|\bcentur(?:y|ies)\b|\b(?:BC|BCE|AD|CE)\b"
+)
+# A question about who wrote the text itself, and a sign-off: a paragraph of its own that
+# names the writer, as opinion pieces end ("Jane Doe is a professor at ...") or bylines
+# read ("By Jane Doe"). Such a question has its answer nowhere else, and a passage holding
+# a sign-off highlights it. (Asked about another work, "Who wrote the poem ...?", the
+# answer is in a sentence of prose, which no sign-off pattern matches.)
+_ASKS_WRITER = re.compile(
+    r"\bwho (?:wrote|writes|has written|authored|penned)\b|\bwho is the (?:author|writer)\b"
+    r"|\b(?:author|writer) of (?:this|the) (?:article|piece|column|op-ed|editorial|opinion)",
+    re.IGNORECASE,
+)
+_NAME = r"[A-Z][\w'’.-]*(?:\s+(?:[A-Z][\w'’.-]*|de|van|von|da|del|bin))*\s+[A-Z][\w'’.-]*"
+_SIGN_OFF = re.compile(
+    rf"(?:(?:[Ww]ritten\s+)?[Bb]y\s+{_NAME}\s*|{_NAME},?\s+(?:is|was)\s+(?:a|an|the)\s.*)",
+    re.DOTALL,
+)
+# A sign-off is short: a name and a role, not a paragraph of prose.
+SIGN_OFF_MAX_WORDS = 30
+
+
+def answer_cues(question: str, text: str, spans: Sequence[tuple[int, int]]) -> list[float]:
+    """What each sentence (``spans`` of ``text``) gains by holding the kind of answer
+    ``question`` asks for: a number, a date, the writer's sign-off; in units of the score."""
+    gains = [0.0] * len(spans)
+    if _ASKS_WRITER.search(question):
+        breaks = [True, *paragraph_breaks(text, spans), True]
+        for i, (a, b) in enumerate(spans):
+            sentence = text[a:b]
+            if (
+                breaks[i]
+                and breaks[i + 1]
+                and len(sentence.split()) <= SIGN_OFF_MAX_WORDS
+                and _SIGN_OFF.fullmatch(sentence)
+            ):
+                gains[i] = 1.0
+        return gains
+    if _ASKS_QUANTITY.search(question):
+        cue = _QUANTITY
+    elif _ASKS_TIME.search(question):
+        cue = _TIME
+    else:
+        return gains
+    named = {m.lower() for m in cue.findall(question)}
+    for i, (a, b) in enumerate(spans):
+        if any(m.lower() not in named for m in cue.findall(text, a, b)):
+            gains[i] = ANSWER_TYPE_BONUS
+    return gains
+
+
+def paragraph_breaks(text: str, spans: Sequence[tuple[int, int]]) -> list[bool]:
+    """For each two consecutive sentences (``spans`` of ``text``): is a paragraph break
+    between them?"""
+    return [PARAGRAPH_SEPARATOR in text[b:a] for (_, b), (a, _) in itertools.pairwise(spans)]
+
 
 def best_sentences(
     question: str,
@@ -221,8 +301,9 @@ def best_sentences(
     better neighbour of the best sentence joins it when it scores nearly as well
     (``NEIGHBOUR_SHARE``), and so does the sentence before when the best one refers back
     to it. Words alone (no meaning), the highlight is the best sentence, or two adjacent
-    sentences when together they share words that neither shares alone. A highlight stays
-    within one paragraph.
+    sentences when together they share words that neither shares alone. Either way a
+    sentence holding the kind of answer the question asks for gains (``answer_cues``), and
+    a highlight stays within one paragraph.
     """
     spans = sentence_spans(text) if spans is None else spans
     if not spans:
@@ -244,20 +325,22 @@ def best_sentences(
     def score(similarity: float, words_shared: float) -> float:
         return share * similarity + (1 - share) * words_shared / scale
 
-    scores = [score(m, w) for m, w in zip(similar, by_words, strict=True)]
+    cues = answer_cues(question, text, spans)
+    scores = [score(m, w) + c for m, w, c in zip(similar, by_words, cues, strict=True)]
+
+    # A highlight never crosses a paragraph break: the quote is read as one statement, and
+    # the sentence across a break starts or ends another (on XQuAD this loses no answer).
+    breaks = paragraph_breaks(text, spans)
 
     def joined(i: int) -> bool:
-        """Sentences ``i`` and ``i + 1`` are in one paragraph. A highlight never crosses a
-        paragraph break: the quote is read as one statement, and the sentence across a break
-        starts or ends another one (on XQuAD this loses no answer and shortens highlights)."""
-        return PARAGRAPH_SEPARATOR not in text[spans[i][1] : spans[i + 1][0]]
+        return not breaks[i]
 
     first = max(range(count), key=lambda i: (scores[i], -i))
     low = high = first
     best_words, best_score = by_words[first], scores[first]
     for i in range(count - 1):
         pair = shared(sentence_terms[i] | sentence_terms[i + 1])
-        pair_score = score(max(similar[i], similar[i + 1]), pair)
+        pair_score = score(max(similar[i], similar[i + 1]), pair) + max(cues[i], cues[i + 1])
         # A pair wins only when its second sentence adds real evidence, not by length.
         if (
             pair > best_words * 1.5

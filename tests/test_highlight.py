@@ -12,7 +12,13 @@ from retrieval.config import Settings
 from retrieval.embedding import SpanEmbedder, pool_spans
 from retrieval.embedding.base import lowercased
 from retrieval.ingest import ingest
-from retrieval.search import Searcher, best_sentences, sentence_meaning
+from retrieval.search import (
+    ANSWER_TYPE_BONUS,
+    Searcher,
+    answer_cues,
+    best_sentences,
+    sentence_meaning,
+)
 from retrieval.store import Store
 from retrieval.text import sentence_spans
 from tests.fakes import FakeEmbedder, FakeSpanEmbedder
@@ -75,6 +81,64 @@ def test_the_highlight_never_crosses_a_paragraph_break() -> None:
     assert highlighted(apart, best_sentences(question, apart)) == "The city orchestra is new."
     together = apart.replace("\n\n", " ")
     assert highlighted(together, best_sentences(question, together)) == together
+
+
+def test_a_quantity_question_prefers_a_sentence_with_a_number_it_does_not_name() -> None:
+    text = "The Panthers defense was the best in the league. Opponents scored only 308."
+    question = "How many points did the Panthers defense surrender?"
+    first, answer = "The Panthers defense was the best in the league.", "Opponents scored only 308."
+    # Meaning slightly prefers the first sentence; the number tips it.
+    assert highlighted(text, best_sentences(question, text, [0.25, 0.20], 1.0)) == answer
+    # Not when the meaning gap is wider than the cue, nor for a question asking no quantity.
+    assert highlighted(text, best_sentences(question, text, [0.45, 0.20], 1.0)) == first
+    what = "What did the Panthers defense surrender?"
+    assert highlighted(text, best_sentences(what, text, [0.25, 0.20], 1.0)) == first
+
+
+def test_answer_cues_ignore_numbers_and_dates_the_question_already_names() -> None:
+    text = "In 1998 the club won. It has 20 members. It was founded in March 1871."
+    spans = sentence_spans(text)
+    bonus = ANSWER_TYPE_BONUS
+    assert answer_cues("How many members did the club have in 1998?", text, spans) == [
+        0.0,
+        bonus,
+        bonus,
+    ]
+    assert answer_cues("When was the club founded?", text, spans) == [bonus, 0.0, bonus]
+    # "may" the verb is no month; nor is a number a date.
+    rooms = "It may open. It has 20 rooms."
+    assert answer_cues("When did it open?", rooms, sentence_spans(rooms)) == [0.0, 0.0]
+    assert answer_cues("What did the club win?", text, spans) == [0.0, 0.0, 0.0]
+
+
+OPINION = (
+    "Taiwan is different from Ukraine. Its security matters to the US."
+    "\n\nLee Li-sheng is a graduate student at National Taiwan Normal University."
+    "\n\nTranslated by Fion Khan"
+)
+
+
+def test_a_question_about_the_writer_highlights_the_sign_off() -> None:
+    question = "Who wrote the opinion piece comparing Taiwan and Ukraine?"
+    # Meaning and words both prefer the first sentence, which restates the question.
+    span = best_sentences(question, OPINION, [0.64, 0.5, 0.44, 0.33], 0.8)
+    assert highlighted(OPINION, span) == (
+        "Lee Li-sheng is a graduate student at National Taiwan Normal University."
+    )
+    # Another question keeps the first sentence.
+    other = "How does Taiwan differ from Ukraine, according to the opinion piece?"
+    span = best_sentences(other, OPINION, [0.64, 0.5, 0.44, 0.33], 0.8)
+    assert highlighted(OPINION, span) == "Taiwan is different from Ukraine."
+
+
+def test_a_sign_off_must_be_a_short_paragraph_of_its_own() -> None:
+    question = "Who wrote the article?"
+    prose = "The essay was published. Lee Li-sheng is a graduate student at the university."
+    assert answer_cues(question, prose, sentence_spans(prose)) == [0.0, 0.0]
+    alone = "The essay was published.\n\nBy Lee Li-sheng"
+    assert answer_cues(question, alone, sentence_spans(alone)) == [0.0, 1.0]
+    long = "The essay was published.\n\nLee Li-sheng is a student" + " who writes" * 20 + "."
+    assert answer_cues(question, long, sentence_spans(long)) == [0.0, 0.0]
 
 
 def test_a_sentence_referring_back_brings_the_one_before() -> None:
