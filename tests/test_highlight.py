@@ -14,6 +14,7 @@ from retrieval.embedding.base import lowercased
 from retrieval.ingest import ingest
 from retrieval.search import (
     ANSWER_TYPE_BONUS,
+    SIGN_OFF_BONUS,
     Searcher,
     answer_cues,
     best_sentences,
@@ -136,7 +137,7 @@ def test_a_sign_off_must_be_a_short_paragraph_of_its_own() -> None:
     prose = "The essay was published. Lee Li-sheng is a graduate student at the university."
     assert answer_cues(question, prose, sentence_spans(prose)) == [0.0, 0.0]
     alone = "The essay was published.\n\nBy Lee Li-sheng"
-    assert answer_cues(question, alone, sentence_spans(alone)) == [0.0, 1.0]
+    assert answer_cues(question, alone, sentence_spans(alone)) == [0.0, SIGN_OFF_BONUS]
     long = "The essay was published.\n\nLee Li-sheng is a student" + " who writes" * 20 + "."
     assert answer_cues(question, long, sentence_spans(long)) == [0.0, 0.0]
 
