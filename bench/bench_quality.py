@@ -108,7 +108,10 @@ class RememberingEmbedder:
 
 
 def page_header(first: str) -> str:
-    return f"{first:34s} shown  own art.  hit@3 shown  chars  (whole)  highlight  p50 ms  p99 ms"
+    return (
+        f"{first:34s} shown  own art.  hit@3 shown  chars  (whole)  highlight  (chars)"
+        "  p50 ms  p99 ms"
+    )
 
 
 def page_row(name: str, report: EvalReport) -> str:
@@ -116,6 +119,7 @@ def page_row(name: str, report: EvalReport) -> str:
     return (
         f"{name:34s} {page.passages:5.2f}  {page.own_article_share:8.3f}  {page.hit_at_3:11.3f}"
         f"  {page.chars_median:5.0f}  {page.full_chars_median:7.0f}  {page.highlight_right:9.3f}"
+        f"  {page.highlight_chars:7.0f}"
         f"  {report.latency_p50_ms:6.1f}  {report.latency_p99_ms:6.1f}"
     )
 

@@ -642,7 +642,8 @@ def eval_command(
         f"first page: {page.passages:.2f} passages, {page.own_article_share:.1%} from the"
         f" question's article, hit@3 {page.hit_at_3:.3f}, {page.chars_median:.0f} characters"
         f" (median); highlight holds the answer in {page.highlight_right:.1%}"
-        f" of {page.highlight_questions} hit passages"
+        f" of {page.highlight_questions} hit passages ({page.highlight_chars:.0f} characters"
+        " on average)"
     )
     if report.misses and show_misses:
         click.echo(

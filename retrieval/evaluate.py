@@ -63,6 +63,9 @@ class PageReport:
     # an answer.
     highlight_right: float
     highlight_questions: int
+    # Mean characters of those highlights: a longer highlight holds the answer more often,
+    # so its share is read beside its length.
+    highlight_chars: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ def page_report(
         for a, q in zip(answers, questions, strict=True)
     ]
     judged = [highlight_is_right(p, q) for p, q in zip(hits, questions, strict=True) if p]
+    highlights = [len(p.highlight) for p in hits if p]
     return PageReport(
         passages=float(np.mean([len(page) for page in shown])),
         own_article_share=sum(own) / len(own) if own else 0.0,
@@ -153,6 +157,7 @@ def page_report(
         full_chars_median=float(np.median([sum(len(p.text) for p in pg) for pg in shown])),
         highlight_right=sum(judged) / len(judged) if judged else 0.0,
         highlight_questions=len(judged),
+        highlight_chars=float(np.mean(highlights)) if highlights else 0.0,
     )
 
 

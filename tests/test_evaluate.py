@@ -58,6 +58,7 @@ def test_page_report_by_hand() -> None:
     assert report.full_chars_median == report.chars_median
     # First hit passages: "The answer is forty." is not highlighted, "Forty it is." is.
     assert report.highlight_questions == 2 and report.highlight_right == 0.5
+    assert report.highlight_chars == (len("Yes.") + len("Forty it is.")) / 2
     # A page size of 1 leaves the first answer's own-article passage off the page.
     assert page_report(answers, [q, q], page_size=1).own_article_share == 0.5
 
