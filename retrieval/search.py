@@ -202,6 +202,7 @@ def context_span(text: str, start: int, end: int, budget: int) -> tuple[int, int
 NEIGHBOUR_SHARE = 0.85
 # A highlight opening with one of these words refers back: the sentence before joins it,
 # so the quote can be read on its own ("He is the oldest quarterback ..." says who).
+_COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 _REFERS_BACK = re.compile(
     r"[\"'“‘(]*(he|she|it|its|they|their|them|his|her|this|that|these|those|such)\b", re.IGNORECASE
 )
@@ -341,9 +342,15 @@ def best_sentences(
     sentence_terms = [{stem(w) for w in words(text[a:b])} & terms for a, b in spans]
     count = len(spans)
     weight = {t: math.log(1 + count / (1 + sum(t in s for s in sentence_terms))) for t in terms}
+    # A hyphenated word of the question ("co-operative") is one word: its parts count once,
+    # as much as the rarest part matched, not once each.
+    compounds = [{stem(w) for w in words(c)} & terms for c in _COMPOUND.findall(question)]
+    in_compound = set().union(*compounds)
 
     def shared(matched: set[str]) -> float:
-        return sum(weight[t] for t in matched)
+        return sum(weight[t] for t in matched - in_compound) + sum(
+            max(weight[t] for t in parts & matched) for parts in compounds if parts & matched
+        )
 
     by_words = [shared(m) for m in sentence_terms]
     scale = max(by_words) or 1.0

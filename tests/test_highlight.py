@@ -46,6 +46,17 @@ def test_words_alone_pick_the_sentence_sharing_the_rarest_question_words() -> No
     assert best_sentences(QUESTION, TEXT, meaning, 0.0) == best_sentences(QUESTION, TEXT)
 
 
+def test_a_hyphenated_question_word_counts_once_not_once_a_part() -> None:
+    text = (
+        "The town's bakery became a co-operative this year. "  # "bakery", "co", "operative"
+        "Its ovens are lit at four in the morning. "
+        "One share costs twenty-five pounds."  # "share", "cost": the answer
+    )
+    question = "How much does one share in the bakery co-operative cost?"
+    # Counted part by part, "co" and "operative" would outweigh "share" and "cost".
+    assert highlighted(text, best_sentences(question, text)) == "One share costs twenty-five pounds."
+
+
 def test_meaning_picks_the_answer_that_shares_no_word() -> None:
     meaning = [0.0, 0.9, 0.0]
     assert highlighted(TEXT, best_sentences(QUESTION, TEXT, meaning, 0.6)) == (
