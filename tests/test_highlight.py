@@ -54,7 +54,9 @@ def test_a_hyphenated_question_word_counts_once_not_once_a_part() -> None:
     )
     question = "How much does one share in the bakery co-operative cost?"
     # Counted part by part, "co" and "operative" would outweigh "share" and "cost".
-    assert highlighted(text, best_sentences(question, text)) == "One share costs twenty-five pounds."
+    assert (
+        highlighted(text, best_sentences(question, text)) == "One share costs twenty-five pounds."
+    )
 
 
 def test_meaning_picks_the_answer_that_shares_no_word() -> None:
