@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import itertools
 import logging
 import math
@@ -315,6 +316,39 @@ def paragraph_breaks(text: str, spans: Sequence[tuple[int, int]]) -> list[bool]:
     return [PARAGRAPH_SEPARATOR in text[b:a] for (_, b), (a, _) in itertools.pairwise(spans)]
 
 
+def terms_by_sentence(
+    text: str, spans: Sequence[tuple[int, int]], terms: set[str]
+) -> list[set[str]]:
+    """Of ``terms`` (stems), those each sentence (``spans`` of ``text``) holds a word of.
+
+    The same as stemming every word of every sentence, but one regex scan of the passage
+    finds the few words that start like a term, and only those are stemmed.
+    """
+    found: list[set[str]] = [set() for _ in spans]
+    if not terms or not spans:
+        return found
+    starts = [a for a, _ in spans]
+    for match in _words_starting_like(frozenset(terms)).finditer(text):
+        term = stem(match.group().lower().replace("’", "'"))
+        if term in terms:
+            i = bisect.bisect_right(starts, match.start()) - 1
+            if i >= 0 and match.start() < spans[i][1]:
+                found[i].add(term)
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _words_starting_like(terms: frozenset[str]) -> re.Pattern[str]:
+    """Whole words (as ``text.words`` cuts them) that start like one of ``terms``: a stem
+    is the start of every word it comes from, but for "-ies" words ("policies": "policy")."""
+    prefixes = sorted({t[:-1] if t.endswith("y") else t for t in terms}, key=len, reverse=True)
+    alternatives = "|".join(re.escape(p).replace("'", "['’]") for p in prefixes)
+    # Not inside a word: no letter or digit before it, nor a letter and an apostrophe.
+    return re.compile(
+        rf"(?<![^\W_])(?<![^\W_]['’])(?:{alternatives})[^\W_]*(?:['’][^\W_]+)*", re.IGNORECASE
+    )
+
+
 def best_sentences(
     question: str,
     text: str,
@@ -339,7 +373,7 @@ def best_sentences(
     if not spans:
         return 0, len(text)
     terms = {stem(t) for t in keyword_terms(question)}
-    sentence_terms = [{stem(w) for w in words(text[a:b])} & terms for a, b in spans]
+    sentence_terms = terms_by_sentence(text, spans, terms)
     count = len(spans)
     weight = {t: math.log(1 + count / (1 + sum(t in s for s in sentence_terms))) for t in terms}
     # A hyphenated word of the question ("co-operative") is one word: its parts count once,

@@ -158,6 +158,16 @@ TERM_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True)
+class _TermSample:
+    """The chunks in the keyword index, and where term counts are taken: runs of chunk ids
+    (first, last), and how many chunks each sampled chunk stands for."""
+
+    rows: int
+    ranges: list[tuple[int, int]]
+    scale: float
+
+
+@dataclass(frozen=True)
 class KeywordPlan:
     """The terms BM25 ranks for a question, and the first chunk id it reads."""
 
@@ -267,7 +277,7 @@ class Store:
         self._has_web = "web_resources" in tables
         self._read_only = read_only
         self._term_counts: dict[str, int] = {}
-        self._sample: tuple[list[tuple[int, int]], float] | None = None
+        self._sample: _TermSample | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -499,7 +509,11 @@ class Store:
         terms = keyword_terms(question)
         if not terms:
             return []
-        plan = self.keyword_plan(terms, budget) if budget is not None else KeywordPlan(tuple(terms))
+        # An index of no more chunks than the budget ranks every term: BM25 cannot read more.
+        if budget is not None and self._term_sample().rows > budget:
+            plan = self.keyword_plan(terms, budget)
+        else:
+            plan = KeywordPlan(tuple(terms))
         if not plan.terms:
             return []
         # Quoted terms OR-ed: any term may match, and no user text is read as FTS syntax.
@@ -560,7 +574,8 @@ class Store:
         then estimated from a sample of that many, in TERM_SAMPLE_RANGES runs of chunk ids
         spread over the index. Counting is cheap for rare terms and bounded for common
         ones; a read-only store remembers the counts."""
-        ranges, scale = self._term_sample()
+        sample = self._term_sample()
+        ranges, scale = sample.ranges, sample.scale
         counts = {}
         for term in terms:
             if (known := self._term_counts.get(term)) is not None:
@@ -581,8 +596,8 @@ class Store:
                 self._term_counts[term] = counts[term]
         return counts
 
-    def _term_sample(self) -> tuple[list[tuple[int, int]], float]:
-        """Runs of chunk ids (first, last) to count terms in, and chunks per sampled chunk."""
+    def _term_sample(self) -> _TermSample:
+        """The chunks of the keyword index, and the runs of chunk ids to count terms in."""
         if self._sample is not None and self._read_only:
             return self._sample
         # The FTS5 size table has one small row per chunk, keyed by chunk id.
@@ -590,7 +605,7 @@ class Store:
             "SELECT count(*), min(id), max(id) FROM chunks_fts_docsize"
         ).fetchone()
         if rows <= TERM_SAMPLE_ROWS:
-            sample: tuple[list[tuple[int, int]], float] = ([(0, 2**62)], 1.0)
+            sample = _TermSample(rows, [(0, 2**62)], 1.0)
         else:
             # Runs of equal width in ids, evenly spaced; the rows they hold are counted, so
             # gaps left by removed chunks do not skew the estimate.
@@ -606,7 +621,7 @@ class Store:
                 ).fetchone()[0]
                 for r in ranges
             )
-            sample = (ranges, rows / max(1, sampled))
+            sample = _TermSample(rows, ranges, rows / max(1, sampled))
         self._sample = sample
         return sample
 

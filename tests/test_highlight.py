@@ -19,9 +19,10 @@ from retrieval.search import (
     answer_cues,
     best_sentences,
     sentence_meaning,
+    terms_by_sentence,
 )
 from retrieval.store import Store
-from retrieval.text import sentence_spans
+from retrieval.text import keyword_terms, sentence_spans, stem, words
 from tests.fakes import FakeEmbedder, FakeSpanEmbedder
 from tests.helpers import CORPUS
 
@@ -57,6 +58,31 @@ def test_a_hyphenated_question_word_counts_once_not_once_a_part() -> None:
     assert (
         highlighted(text, best_sentences(question, text)) == "One share costs twenty-five pounds."
     )
+
+
+TRICKY = (
+    "Policies and the policy’s cost: O’Brien’s don't-panic plan. "
+    "Councils' councillors met the council_2024 staff (x2024s). "
+    "'Elections' were held; the elected ELECTION board said “Elect!” "
+    "Keys, kettles and a key: the polices police the policies."
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What policy did O'Brien's council elect?",
+        "Which keys did the police keep in 2024?",
+        "Why don't councillors panic about elections?",
+    ],
+)
+def test_terms_by_sentence_agree_with_stemming_every_word(question: str) -> None:
+    texts = [TRICKY] + [path.read_text(encoding="utf-8") for path in sorted(CORPUS.iterdir())]
+    terms = {stem(t) for t in keyword_terms(question)}
+    for text in texts:
+        spans = sentence_spans(text)
+        expected = [{stem(w) for w in words(text[a:b])} & terms for a, b in spans]
+        assert terms_by_sentence(text, spans, terms) == expected
 
 
 def test_meaning_picks_the_answer_that_shares_no_word() -> None:

@@ -91,6 +91,13 @@ def test_a_question_of_common_words_only_still_gets_results(store: Store) -> Non
     assert len(store.keyword_search("harbour council", 50, budget=1)) == 1
 
 
+def test_an_index_within_the_budget_ranks_every_term(store: Store) -> None:
+    # 40 chunks: a budget of 40 bounds nothing, though the terms' matches add up to 51.
+    results = store.keyword_search("Did the council change the ferry?", 50, budget=40)
+    assert results == store.keyword_search("Did the council change the ferry?", 50)
+    assert len(results) == 40  # "council" was ranked, not dropped for "ferry"
+
+
 def test_counts_are_estimated_from_a_sample_in_a_large_index(tmp_path: Path) -> None:
     """Past TERM_SAMPLE_ROWS chunks, counts come from a sample: close for common terms, and
     a rare term missed by the sample still counts as present (1), never absent."""
