@@ -19,6 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -503,6 +504,10 @@ class Searcher:
         # The SQLite connection takes one thread at a time. The embedder guards itself, so
         # title look-ups (autocomplete) never wait behind a model call.
         self._store_lock = threading.Lock()
+        # Keyword search runs here while the calling thread embeds the question and searches
+        # the vectors: the halves are independent, and SQLite, ONNX Runtime and FAISS all
+        # let go of the GIL, so a question takes the longer half rather than both.
+        self._keyword_thread = ThreadPoolExecutor(1, thread_name_prefix="citebot-keyword")
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Searcher:
@@ -512,6 +517,7 @@ class Searcher:
         return cls(index, embedder, settings.search)
 
     def close(self) -> None:
+        self._keyword_thread.shutdown()
         with self._store_lock:
             self.index.close()
 
@@ -571,17 +577,18 @@ class Searcher:
             timings[name] = (now - clock) * 1000
             clock = now
 
+        candidates = max(self.settings.candidates, (offset + k) * 4)
+        keyword_search = self._keyword_thread.submit(
+            self._keyword, question, candidates, filters, timings
+        )
         vector = self.embedder.embed([question])[0]
         lap("embed_ms")
-        candidates = max(self.settings.candidates, (offset + k) * 4)
         dense = self._dense(vector, candidates, filters)
         lap("dense_ms")
+        keyword = keyword_search.result()
+        lap("keyword_wait_ms")
         settings = self.settings
         with self._store_lock:
-            keyword = self.index.store.keyword_search(
-                question, candidates, filters, self.settings.keyword_budget
-            )
-            lap("keyword_ms")
             ranked = fuse(dense, keyword, settings)
             rows = self.index.store.chunks(c.chunk_id for c in ranked)
             groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
@@ -614,6 +621,17 @@ class Searcher:
         ]
         lap("assemble_ms")
         return Answer(question, True, tuple(passages), (), confidence, offset, timings, filters)
+
+    def _keyword(
+        self, question: str, limit: int, filters: SearchFilter, timings: dict[str, float]
+    ) -> list[tuple[int, float]]:
+        started = time.perf_counter()
+        with self._store_lock:
+            found = self.index.store.keyword_search(
+                question, limit, filters, self.settings.keyword_budget
+            )
+        timings["keyword_ms"] = (time.perf_counter() - started) * 1000
+        return found
 
     def _dense(
         self, vector: np.ndarray, limit: int, filters: SearchFilter

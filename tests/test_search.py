@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from retrieval.config import SearchSettings
+from retrieval.config import SearchSettings, Settings
 from retrieval.errors import ArticleNotFoundError, BadQuestionError
 from retrieval.records import Answer, Passage
 from retrieval.search import Searcher, _Candidate, fuse, group_passages, rank_passages
@@ -388,3 +391,36 @@ def test_a_small_collections_one_relevant_article_shows_all_its_answering_passag
     # Every passage about the question is listed (k = 5), before the unrelated articles.
     assert [a for a, _ in listed[:4]] == ["lighthouse"] * 4, listed
     assert {p.article.id for p in answer.shown} == {"lighthouse"}
+
+
+class _WaitingEmbedder(FakeEmbedder):
+    """Embeds a question only once keyword search has started (or gives up after a while)."""
+
+    def __init__(self, keyword_started: threading.Event) -> None:
+        super().__init__()
+        self.keyword_started = keyword_started
+        self.saw_keyword_search = False
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.saw_keyword_search = self.keyword_started.wait(timeout=5)
+        return super().embed(texts)
+
+
+def test_keyword_search_runs_while_the_question_is_embedded(corpus_settings: Settings) -> None:
+    started = threading.Event()
+    embedder = _WaitingEmbedder(started)
+    searcher = Searcher.open(corpus_settings, embedder).with_settings(min_confidence=0.0)
+    keyword_search = searcher.index.store.keyword_search
+
+    def watched(*args: object, **kwargs: object) -> list[tuple[int, float]]:
+        started.set()
+        return keyword_search(*args, **kwargs)  # type: ignore[arg-type]
+
+    searcher.index.store.keyword_search = watched  # type: ignore[method-assign]
+    try:
+        answer = searcher.search("When does the orchestra rehearse on Thursday evenings?")
+    finally:
+        searcher.close()
+    assert embedder.saw_keyword_search
+    assert answer.passages[0].article.id == "orchestra"
+    assert {"embed_ms", "dense_ms", "keyword_ms", "assemble_ms"} <= set(answer.timings_ms)
