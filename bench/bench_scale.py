@@ -26,8 +26,8 @@ Reported, each beside its baseline from the same run:
     own vectors, at several vectors_per_question with their dense-search latency;
   - warm questions through `Searcher.search`, p50/p99 of each part (embedding, dense,
     keyword, assembling) and end to end, with the defaults (approximate vectors, keyword
-    budget) against exact vectors and BM25 over every match; hit@k of both on the
-    labelled questions;
+    budget) against the same without the budget and against exact vectors with BM25 over
+    every match; hit@k of each on the labelled questions;
   - the same questions over the seed index (BBC size, exact): end to end and without
     the embedding.
 """
@@ -450,10 +450,13 @@ def main() -> None:
     searcher = Searcher.open(settings, embedder).with_settings(min_confidence=-1.0)
     baseline = Searcher(replace(searcher.index, vectors=exact), embedder, searcher.settings)
     baseline = baseline.with_settings(keyword_budget=NO_BUDGET)
+    # The keyword budget's share of any difference: the default's vectors, BM25 unbounded.
+    unbounded = searcher.with_settings(keyword_budget=NO_BUDGET)
     small = Searcher(seed, embedder, searcher.settings)
     results = run_questions(
         {
             f"{chunks:,}: approximate + budget *": searcher,
+            f"{chunks:,}: approximate + no budget": unbounded,
             f"{chunks:,}: exact + no budget": baseline,
             f"{seed.store.counts()[1]:,} (seed): exact + budget": small,
         },
