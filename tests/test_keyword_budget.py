@@ -91,6 +91,25 @@ def test_a_question_of_common_words_only_still_gets_results(store: Store) -> Non
     assert len(store.keyword_search("harbour council", 50, budget=1)) == 1
 
 
+def test_a_term_left_out_still_scores_the_matches_of_the_kept_ones(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    # "council" in 31 chunks, "harbour" in 2: a budget of 5 keeps "harbour" alone.
+    write_store(
+        path,
+        ["The council met again."] * 30 + ["Harbour repairs.", "The harbour council members met."],
+    )
+    short, with_council = 31, 32  # chunk ids
+    store = Store(path, read_only=True)
+    plan = store.keyword_plan(["harbour", "council"], budget=5)
+    assert plan.terms == ("harbour",) and plan.rescoring == ("council",)
+    results = store.keyword_search("harbour council", 10, budget=5)
+    # Only the kept term's matches are ranked, the one holding "council" too first.
+    assert [chunk_id for chunk_id, _ in results] == [with_council, short]
+    # Past RESCORE_FACTOR x the budget a term is too costly to count, and only left out.
+    assert store.keyword_plan(["harbour", "council"], budget=2).rescoring == ()
+    store.close()
+
+
 def test_an_index_within_the_budget_ranks_every_term(store: Store) -> None:
     # 40 chunks: a budget of 40 bounds nothing, though the terms' matches add up to 51.
     results = store.keyword_search("Did the council change the ferry?", 50, budget=40)
