@@ -18,7 +18,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -302,13 +302,23 @@ def answer_cues(question: str, text: str, spans: Sequence[tuple[int, int]]) -> l
     named = {t.lower() for i, t in enumerate(asked) if is_cue(asked, i)}
     found = list(_CUE_TOKEN.finditer(text))
     tokens = [m.group() for m in found]
-    starts = [a for a, _ in spans]
+    sentence_of = _sentence_finder(spans)
     for i, match in enumerate(found):
-        if is_cue(tokens, i) and tokens[i].lower() not in named:
-            sentence = bisect.bisect_right(starts, match.start()) - 1
-            if sentence >= 0 and match.start() < spans[sentence][1]:
-                gains[sentence] = ANSWER_TYPE_BONUS
+        cue = is_cue(tokens, i) and tokens[i].lower() not in named
+        if cue and (sentence := sentence_of(match.start())) is not None:
+            gains[sentence] = ANSWER_TYPE_BONUS
     return gains
+
+
+def _sentence_finder(spans: Sequence[tuple[int, int]]) -> Callable[[int], int | None]:
+    """The index of the sentence (of ``spans``, in order) holding an offset; None between."""
+    starts = [a for a, _ in spans]
+
+    def sentence_of(offset: int) -> int | None:
+        i = bisect.bisect_right(starts, offset) - 1
+        return i if i >= 0 and offset < spans[i][1] else None
+
+    return sentence_of
 
 
 def paragraph_breaks(text: str, spans: Sequence[tuple[int, int]]) -> list[bool]:
@@ -328,13 +338,11 @@ def terms_by_sentence(
     found: list[set[str]] = [set() for _ in spans]
     if not terms or not spans:
         return found
-    starts = [a for a, _ in spans]
+    sentence_of = _sentence_finder(spans)
     for match in _words_starting_like(frozenset(terms)).finditer(text):
         term = stem(match.group().lower().replace("’", "'"))
-        if term in terms:
-            i = bisect.bisect_right(starts, match.start()) - 1
-            if i >= 0 and match.start() < spans[i][1]:
-                found[i].add(term)
+        if term in terms and (i := sentence_of(match.start())) is not None:
+            found[i].add(term)
     return found
 
 
