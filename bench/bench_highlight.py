@@ -24,7 +24,6 @@ rows differ only in how the highlight is chosen:
 
 from __future__ import annotations
 
-import argparse
 import math
 import tempfile
 from collections.abc import Callable, Sequence
@@ -32,12 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from bench_quality import build, quality_parser
 
 from retrieval import search
-from retrieval.config import BACKENDS, ModelSettings, Settings
-from retrieval.embedding import load_embedder
+from retrieval.config import Settings
 from retrieval.evaluate import is_hit, load_questions
-from retrieval.ingest import ingest
 from retrieval.search import Searcher, answer_cues, best_sentences, sentence_meaning
 from retrieval.text import STOPWORDS, keyword_terms, sentence_spans, stem, words
 
@@ -193,23 +191,11 @@ def held_out_scores(passages: list[HitPassage], folds: int = 6, seed: int = 0) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--articles", type=Path, required=True)
-    parser.add_argument("--distractors", type=Path, nargs="*", default=[])
-    parser.add_argument("--questions", type=Path, required=True)
-    parser.add_argument("--index", type=Path, help="reuse (or build) the index here")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto")
-    args = parser.parse_args()
+    args = quality_parser(__doc__).parse_args()
 
     with tempfile.TemporaryDirectory(prefix="citebot-highlight-") as scratch:
-        settings = Settings(
-            index_dir=args.index or Path(scratch) / "index",
-            model=ModelSettings(backend=args.backend),
-        )
-        embedder = load_embedder(settings)
-        ingest([args.articles, *args.distractors], settings, embedder, show_progress=True)
+        index_dir = args.index or Path(scratch) / "index"
+        settings, embedder = build(index_dir, [args.articles, *args.distractors], args.backend)
         searcher = Searcher.open(settings, embedder).with_settings(min_confidence=-1.0)
         passages = collect(searcher, args.questions)
         searcher.close()

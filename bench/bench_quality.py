@@ -124,14 +124,29 @@ def page_row(name: str, report: EvalReport) -> str:
     )
 
 
+def quality_parser(description: str | None) -> argparse.ArgumentParser:
+    """The arguments every benchmark over the quality index takes."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--articles", type=Path, required=True)
+    parser.add_argument("--distractors", type=Path, nargs="*", default=[])
+    parser.add_argument("--questions", type=Path, required=True)
+    parser.add_argument("--index", type=Path, help="reuse (or build) the index here")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
+    return parser
+
+
 def build(
     index_dir: Path, paths: list[Path], backend: str = "auto", embedder: Embedder | None = None
-) -> Settings:
-    """The quality index (labelled articles plus distractors) with ``backend``."""
+) -> tuple[Settings, Embedder]:
+    """The quality index (labelled articles plus distractors) with ``backend``, brought up
+    to date (an unchanged one embeds nothing), and its embedder."""
     settings = Settings(index_dir=index_dir, model=ModelSettings(backend=backend))
-    report = ingest(paths, settings, embedder or load_embedder(settings), show_progress=True)
+    embedder = embedder or load_embedder(settings)
+    report = ingest(paths, settings, embedder, show_progress=True)
     print(f"index: {report.articles} articles ({report.chunks_embedded} chunks embedded now)")
-    return settings
+    return settings, embedder
 
 
 def open_for_quality(settings: Settings, questions: list[LabelledQuestion]) -> Searcher:
@@ -148,26 +163,15 @@ def evaluate_methods(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--articles", type=Path, required=True)
-    parser.add_argument("--distractors", type=Path, nargs="*", default=[])
-    parser.add_argument("--questions", type=Path, required=True)
-    parser.add_argument("--index", type=Path, help="reuse (or build) the index here")
+    parser = quality_parser(__doc__)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--parts", nargs="*", choices=PARTS, default=list(PARTS))
-    parser.add_argument("--backend", choices=BACKENDS, default="auto")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="citebot-quality-") as scratch:
-        settings = Settings(
-            index_dir=args.index or Path(scratch) / "index",
-            model=ModelSettings(backend=args.backend),
-        )
-        embedder = load_embedder(settings)
-        report = ingest([args.articles, *args.distractors], settings, embedder, show_progress=True)
-        print(f"index: {report.articles} articles ({report.chunks_embedded} chunks embedded now)")
+        index_dir = args.index or Path(scratch) / "index"
+        paths = [args.articles, *args.distractors]
+        settings, embedder = build(index_dir, paths, args.backend)
         questions = load_questions(args.questions)
         base = Searcher.open(settings, RememberingEmbedder(embedder))
         # Quality is measured with "not covered" off, so the threshold does not mix in.
