@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -162,6 +163,18 @@ def evaluate_methods(
     return {name: evaluate(searcher.with_settings(**c), questions) for name, c in methods.items()}
 
 
+def sweep(
+    base: Searcher, questions: list[LabelledQuestion], setting: str, values: Sequence[float]
+) -> dict[float, dict]:
+    """The first page's figures with one search setting at each of ``values``, a row each."""
+    rows = {}
+    for value in values:
+        report = evaluate(base.with_settings(**{setting: value}), questions)
+        rows[value] = asdict(report.page)
+        print(page_row(f"{value:.2f}", report))
+    return rows
+
+
 def main() -> None:
     parser = quality_parser(__doc__)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -228,24 +241,16 @@ def main() -> None:
             print("\nrelevance_cutoff (the first page shows passages scoring at least this")
             print(f"share of the best one's score; default {defaults.relevance_cutoff})")
             print(page_header("cut-off"))
-            rows = {}
-            for cutoff in CUTOFFS:
-                r = evaluate(base.with_settings(relevance_cutoff=cutoff), questions)
-                rows[cutoff] = asdict(r.page)
-                print(page_row(f"{cutoff:.2f}", r))
-            figures["cutoff"] = rows
+            figures["cutoff"] = sweep(base, questions, "relevance_cutoff", CUTOFFS)
 
         if "highlight" in args.parts:
             print("\nhighlight_meaning_weight (the highlight's sentence score: this weight x")
             print("similarity of meaning + the rest x shared words; default")
             print(f"{defaults.highlight_meaning_weight})")
             print(page_header("weight"))
-            rows = {}
-            for weight in MEANING_WEIGHTS:
-                r = evaluate(base.with_settings(highlight_meaning_weight=weight), questions)
-                rows[weight] = asdict(r.page)
-                print(page_row(f"{weight:.2f}", r))
-            figures["highlight"] = rows
+            figures["highlight"] = sweep(
+                base, questions, "highlight_meaning_weight", MEANING_WEIGHTS
+            )
 
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2))
