@@ -20,7 +20,7 @@ import click
 
 from .config import Settings, load_settings
 from .errors import CitebotError
-from .records import Answer, Passage, SearchFilter, pages_label
+from .records import WHICH_ARTICLE, Answer, Passage, SearchFilter, pages_label
 from .text import printable
 
 if TYPE_CHECKING:
@@ -246,6 +246,11 @@ def ingest(
             f" in {report.seconds:.1f}s ({report.articles / seconds:.1f} articles/s,"
             f" {report.chunks_embedded / seconds:.1f} chunks/s)"
         )
+        if report.copies:
+            click.echo(
+                f"{report.copies} articles are copies of another (`citebot articles"
+                " --duplicates` lists them); answers show one of each"
+            )
     if report.skipped:
         ctx.exit(2)
 
@@ -345,6 +350,8 @@ def _block(passage: Passage, color: bool, full: bool) -> str:
     head = f"[{passage.rank}] {citation(passage, paragraphs)}"
     if link := passage.link or passage.article.url:
         head += f"\n    {link}"
+    if passage.copies:
+        head += "\n    also in: " + "; ".join(f"{c.title} ({c.source})" for c in passage.copies)
     body = "\n".join("    " + line for line in marked_passage(passage, color, full).split("\n"))
     return f"{head}\n{body}"
 
@@ -355,6 +362,10 @@ def render_answer(
     """The answer as the CLI prints it: the best sentence as a quote with its citation, then
     each passage of the first page trimmed around its highlight; with ``show_all`` the other
     results too, and with ``full`` whole passages."""
+    if answer.kind == WHICH_ARTICLE:
+        lines = ["Which article do you mean? Name it in the question, for example by its title:"]
+        lines += [f"  - {a.title} ({a.source})" for a in answer.nearest]
+        return "\n".join(lines)
     if not answer.answered:
         lines = [f"The articles do not seem to cover: {answer.question}"]
         if answer.filters:
@@ -368,6 +379,8 @@ def render_answer(
     shown = answer.shown or answer.passages[:1]
     held_back = [p for p in answer.passages if p not in shown]
     blocks = [_quote(answer.passages[0], color)] if answer.offset == 0 else []
+    if answer.caveat:
+        blocks.insert(0, f"Note: {answer.caveat}")
     blocks += [_block(p, color, full) for p in shown]
     if held_back and show_all:
         blocks.append("More results:")
@@ -521,13 +534,32 @@ def _open_store_only(settings: Settings) -> Any:
 
 
 @cli.command()
+@click.option(
+    "--duplicates",
+    is_flag=True,
+    help="List the groups of articles that tell the same story (copies), the original first.",
+)
 @_index_option
 @_json_option
 @config_option
 @click.pass_context
-def articles(ctx: click.Context, index: Path | None, as_json: bool) -> None:
+def articles(ctx: click.Context, duplicates: bool, index: Path | None, as_json: bool) -> None:
     """List the indexed articles: id, title, source and chunk count."""
-    summaries = _open_store_only(_settings(ctx, index)).articles()
+    searcher = _open_store_only(_settings(ctx, index))
+    if duplicates:
+        groups = searcher.duplicate_groups()
+        if as_json:
+            rows = [[vars(ref) for ref in group] for group in groups]
+            click.echo(json.dumps({"duplicates": rows}, ensure_ascii=False))
+            return
+        for group in groups:
+            click.echo(f"{group[0].id}\t{group[0].title}\t{group[0].source}")
+            for ref in group[1:]:
+                click.echo(f"  = {ref.id}\t{ref.title}\t{ref.source}")
+        copies = sum(len(g) - 1 for g in groups)
+        click.echo(f"{len(groups)} stories with copies ({copies} copies)", err=True)
+        return
+    summaries = searcher.articles()
     if as_json:
         rows = [
             {**vars(s.article), "chunks": s.chunk_count, "paragraphs": s.paragraph_count}

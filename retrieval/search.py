@@ -30,8 +30,19 @@ from .embedding import Embedder, load_embedder
 from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
 from .index import OpenIndex, open_index
 from .links import passage_link
+from .questions import (
+    WholeArticleQuestion,
+    content_terms,
+    lead_span,
+    missing_terms,
+    near_topic_caveat,
+    specific_terms,
+    whole_article,
+)
 from .records import (
+    ARTICLE_LEAD,
     PARAGRAPH_SEPARATOR,
+    WHICH_ARTICLE,
     Answer,
     Article,
     ArticleRef,
@@ -41,7 +52,7 @@ from .records import (
     SearchFilter,
 )
 from .store import ChunkRow
-from .text import keyword_terms, sentence_spans, stem, words
+from .text import sentence_spans, stem, words
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +60,8 @@ logger = logging.getLogger(__name__)
 MAX_CHUNKS_PER_PASSAGE = 2
 # Articles named when a question is not covered.
 NEAREST_ARTICLES = 3
+# Articles named when a question about "the article" could mean several.
+CANDIDATE_ARTICLES = 5
 
 
 @dataclass(frozen=True)
@@ -381,7 +394,7 @@ def best_sentences(
     spans = sentence_spans(text) if spans is None else spans
     if not spans:
         return 0, len(text)
-    terms = {stem(t) for t in keyword_terms(question)}
+    terms = content_terms(question)
     sentence_terms = terms_by_sentence(text, spans, terms)
     count = len(spans)
     weight = {t: math.log(1 + count / (1 + sum(t in s for s in sentence_terms))) for t in terms}
@@ -496,7 +509,8 @@ def answer_confidence(question: str, dense: Sequence[tuple[int, float]], top_tex
     never mention tends to have neither.
     """
     similarity = max((score for _, score in dense), default=0.0)
-    terms = {stem(t) for t in keyword_terms(question)}
+    # Words about the text ("the author", "says") are not looked for (retrieval.questions).
+    terms = content_terms(question)
     found = {stem(w) for w in words(top_text)} & terms
     coverage = len(found) / len(terms) if terms else 0.0
     return SIMILARITY_WEIGHT * similarity + COVERAGE_WEIGHT * coverage
@@ -516,6 +530,7 @@ class Searcher:
         # the vectors: the halves are independent, and SQLite, ONNX Runtime and FAISS all
         # let go of the GIL, so a question takes the longer half rather than both.
         self._keyword_thread = ThreadPoolExecutor(1, thread_name_prefix="citebot-keyword")
+        self._chunks: int | None = None
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Searcher:
@@ -564,7 +579,10 @@ class Searcher:
         question = check_question(question, self.settings)
         filters = filters or SearchFilter()
         self.check_filters(filters)
-        return self._search(question, max(1, k or self.settings.k), max(0, offset), filters)
+        k, offset = max(1, k or self.settings.k), max(0, offset)
+        if offset == 0 and (about := whole_article(question)) is not None:
+            return self._about_article(about, k, filters)
+        return self._search(question, k, offset, filters)
 
     def check_filters(self, filters: SearchFilter) -> None:
         """BadFilterError unless some article passes ``filters``."""
@@ -600,8 +618,12 @@ class Searcher:
             ranked = fuse(dense, keyword, settings)
             rows = self.index.store.chunks(c.chunk_id for c in ranked)
             groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
+            groups, copies = self._one_per_story(groups)
             page = groups[offset : offset + k]
-            articles = self.index.store.articles_by_id(g.article_id for g in groups[:1] + page)
+            copied = {c for g in page for c in copies.get(g.article_id, ())}
+            articles = self.index.store.articles_by_id(
+                itertools.chain((g.article_id for g in groups[:1] + page), copied)
+            )
             sentences = self.index.store.sentence_vectors(r.id for g in page for r in g.rows)
         confidence = 0.0
         if groups:
@@ -622,13 +644,117 @@ class Searcher:
                 filters,
             )
         passages = [
-            self._passage(
-                question, vector, rank, group, articles[group.article_id], sentences, offset == 0
+            replace(
+                self._passage(
+                    question,
+                    vector,
+                    rank,
+                    group,
+                    articles[group.article_id],
+                    sentences,
+                    offset == 0,
+                ),
+                copies=tuple(articles[c].ref for c in copies.get(group.article_id, ())),
             )
             for rank, group in enumerate(page, start=offset + 1)
         ]
+        caveat = self._caveat(question, passages)
         lap("assemble_ms")
-        return Answer(question, True, tuple(passages), (), confidence, offset, timings, filters)
+        return Answer(
+            question, True, tuple(passages), (), confidence, offset, timings, filters, caveat
+        )
+
+    def _one_per_story(self, groups: list[_Group]) -> tuple[list[_Group], dict[str, list[str]]]:
+        """The passages with those of copies of an article listed before them left out (one
+        result per story: see retrieval.duplicates), and each kept article's copies."""
+        stories = self.index.store.copies.stories(g.article_id for g in groups)
+        if not stories:
+            return groups, {}
+        shown: dict[str, str] = {}
+        kept = []
+        for group in groups:
+            story = stories.get(group.article_id)
+            if story is None or shown.setdefault(story, group.article_id) == group.article_id:
+                kept.append(group)
+        members = self.index.store.copies.members(shown)
+        copies = {
+            article_id: [m for m in members.get(story, ()) if m != article_id]
+            for story, article_id in shown.items()
+        }
+        return kept, copies
+
+    def _caveat(self, question: str, passages: Sequence[Passage]) -> str | None:
+        """What the question's specific words (retrieval.questions) are that its first page
+        does not mention, as the sentence shown above it; None when it mentions them all."""
+        shown = [p for p in passages if p.shown] or list(passages[:1])
+        if not shown:
+            return None
+        with self._store_lock:
+            specific = specific_terms(question, self.index.store.term_counts, self._chunk_count())
+        texts = [t for p in shown for t in (p.text, p.article.title)]
+        missing = missing_terms(specific, texts)
+        return near_topic_caveat(question, missing, texts) if missing else None
+
+    def _chunk_count(self) -> int:
+        """Chunks in the index (the searcher's generation never changes), counted once."""
+        if self._chunks is None:
+            self._chunks = self.index.store.counts()[1]
+        return self._chunks
+
+    def _about_article(self, about: WholeArticleQuestion, k: int, filters: SearchFilter) -> Answer:
+        """A question about an article as a whole: the opening of the one article it points
+        at (by title words or topic), else the question back, naming the candidates."""
+        query = " ".join(about.topic) or about.question
+        found = self._search(query, max(k, CANDIDATE_ARTICLES), 0, filters)
+        found = replace(found, question=about.question)
+        if not found.answered and about.topic:
+            return found
+        refs = _distinct([p.article for p in found.passages] + list(found.nearest))
+        chosen = pick_article(about, refs, [p for p in found.passages if p.shown])
+        if chosen is None:
+            return replace(
+                found,
+                answered=False,
+                passages=(),
+                nearest=tuple(refs[:CANDIDATE_ARTICLES]),
+                caveat=None,
+                kind=WHICH_ARTICLE,
+            )
+        with self._store_lock:
+            store = self.index.store
+            rows = store.chunks(store.chunk_ids(chosen.id))
+            article = store.articles_by_id([chosen.id])[chosen.id]
+            copies = store.copies.members(store.copies.stories([chosen.id]).values())
+        lead = sorted(rows.values(), key=lambda r: r.ordinal)[:MAX_CHUNKS_PER_PASSAGE]
+        passage = self._lead_passage(about.question, _Group(chosen.id, lead, 1.0, True), article)
+        others = [m for ids in copies.values() for m in ids if m != chosen.id]
+        if others:
+            with self._store_lock:
+                named = self.index.store.articles_by_id(others)
+            passage = replace(passage, copies=tuple(named[m].ref for m in others if m in named))
+        return replace(
+            found, answered=True, passages=(passage,), nearest=(), kind=ARTICLE_LEAD, caveat=None
+        )
+
+    def _lead_passage(self, question: str, group: _Group, article: Article) -> Passage:
+        """The opening chunks of ``article`` as a passage, its first sentences highlighted."""
+        passage = self._passage(question, np.zeros(1), 1, group, article, {}, True)
+        first_end = passage.text.find(PARAGRAPH_SEPARATOR)
+        start, end = lead_span(passage.text, len(passage.text) if first_end < 0 else first_end)
+        _, c_end = context_span(passage.text, start, end, self.settings.context_chars)
+        return replace(
+            passage,
+            highlight=passage.text[start:end],
+            highlight_start=start,
+            highlight_end=end,
+            context_start=0,
+            context_end=c_end,
+            context_cut=(False, passage.context_cut[1] if c_end == passage.context_end else True),
+            context_paragraphs=(
+                passage.paragraphs[0],
+                _paragraph_at(article.text, passage.char_start + c_end - 1),
+            ),
+        )
 
     def _keyword(
         self, question: str, limit: int, filters: SearchFilter, timings: dict[str, float]
@@ -714,6 +840,13 @@ class Searcher:
         with self._store_lock:
             return self.index.store.summaries()
 
+    def duplicate_groups(self) -> list[list[ArticleRef]]:
+        """The stories told by more than one article: each group's articles, original first."""
+        with self._store_lock:
+            groups = self.index.store.copies.groups()
+            found = self.index.store.articles_by_id(i for group in groups for i in group)
+        return [[found[i].ref for i in group if i in found] for group in groups]
+
     def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]:
         with self._store_lock:
             return self.index.store.search_titles(text, limit)
@@ -783,3 +916,24 @@ def _distinct(refs: Sequence[ArticleRef]) -> list[ArticleRef]:
     for ref in refs:
         seen.setdefault(ref.id, ref)
     return list(seen.values())
+
+
+def pick_article(
+    about: WholeArticleQuestion, candidates: Sequence[ArticleRef], shown: Sequence[Passage]
+) -> ArticleRef | None:
+    """The one article of ``candidates`` (best first) that a question about an article as a
+    whole points at, or None when it could mean several: the only candidate; else the only
+    one whose title holds every topic word; else, when the question names a topic, the
+    only article of the first page's passages."""
+    if len(candidates) == 1:
+        return candidates[0]
+    if not about.topic:
+        return None
+    wanted = {stem(t) for t in about.topic}
+    titled = [c for c in candidates if wanted <= {stem(w) for w in words(c.title)}]
+    if len(titled) == 1:
+        return titled[0]
+    if len(titled) > 1:
+        return None
+    on_page = _distinct([p.article for p in shown])
+    return on_page[0] if len(on_page) == 1 else None

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .dates import iso_day
+from .duplicates import CopiesTable
 from .errors import IndexDamagedError
 from .records import PARAGRAPH_SEPARATOR, Article, ArticleRef, ArticleSummary, Chunk, SearchFilter
 from .text import keyword_terms
@@ -292,6 +293,8 @@ class Store:
         self._has_pages = "article_pages" in tables
         self._has_web = "web_resources" in tables
         self._read_only = read_only
+        # Fingerprints of article bodies and the stories they group into.
+        self.copies = CopiesTable(self._db, writable=not read_only)
         self._term_counts: dict[str, int] = {}
         self._sample: _TermSample | None = None
 
