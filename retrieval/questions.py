@@ -17,7 +17,9 @@ picks them out, so that an answer can say which of them its passages do not ment
 
 from __future__ import annotations
 
+import itertools
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -154,48 +156,80 @@ _OPENERS = frozenset(
 )
 
 
-def specific_terms(
-    question: str, chunk_counts: Callable[[list[str]], Mapping[str, int]], chunks: int
-) -> list[str]:
-    """The words of ``question`` that say what exactly it is about, as written, in order.
+# A capitalised word held by at most this share of the index's chunks is a name that says
+# what the question is about; a more common one ("New", "British") says little. The default
+# of ``[search] caveat_name_share``, calibrated on the near-topic set (docs/questions.md).
+NAME_SHARE = 0.005
+# ... and, in a small index, in at most this many chunks.
+NAME_MIN_CHUNKS = 5
 
-    Numbers; capitalised words (names) past the first word; and words the index holds in
-    at most ``RARE_SHARE`` of its ``chunks`` (``chunk_counts`` says how many chunks hold
-    each word), the first word included. Never a stopword or a word about the text.
+
+def specific_terms(
+    question: str,
+    chunk_counts: Callable[[list[str]], Mapping[str, int]],
+    chunks: int,
+    name_share: float = NAME_SHARE,
+) -> list[str]:
+    """The words of ``question`` that say what exactly it is about, as written, in order:
+    numbers of two digits or more (not ordinals or decades: "10th", "80s"), and names:
+    capitalised words past the first that the index holds in at most ``name_share`` of its
+    ``chunks`` (or ``NAME_MIN_CHUNKS``; ``chunk_counts`` says how many chunks hold each
+    word). Never a stopword or a word about the text.
+
+    Rare lower-case words are not taken: on the dev questions they are mostly the
+    question's own wording ("broaden", "forbidden") or typos, and taking them tripled the
+    answerable questions given a caveat (see docs/questions.md).
     """
+    stripped = without_text_references(question)
     tokens = [
-        (token, token.lower().replace("’", "'").removesuffix("'s"))
-        for token in _TOKEN.findall(without_text_references(question))
+        (token, _plain(token))
+        for token in _TOKEN.findall(stripped)
+        if _plain(token) not in STOPWORDS
+        and _plain(token) not in _OPENERS
+        and stem(_plain(token)) not in META_STEMS
     ]
-    tokens = [
-        (token, word)
+    opening = _TOKEN.match(stripped.lstrip(" \"'“‘("))
+    names = [
+        word
         for token, word in tokens
-        if word not in STOPWORDS and word not in _OPENERS and stem(word) not in META_STEMS
+        if token[0].isupper() and not (opening is not None and opening.group() == token)
     ]
-    opening = _TOKEN.match(without_text_references(question).lstrip(" \"'“‘("))
-    counts = chunk_counts([word for _, word in tokens])
-    rare_limit = RARE_SHARE * chunks
+    counts = chunk_counts(names) if names else {}
+    common = max(NAME_MIN_CHUNKS, name_share * chunks)
     found: dict[str, None] = {}
     for token, word in tokens:
-        first = opening is not None and opening.group() == token
-        named = token[0].isupper() and not first
-        if any(c.isdigit() for c in token) or named or counts.get(word, 0) <= rare_limit:
+        if any(c.isdigit() for c in token):
+            if _NUMBER.fullmatch(token):
+                found.setdefault(token, None)
+        elif word in counts and counts[word] <= common:
             found.setdefault(token, None)
     return list(found)
 
 
-_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+def _plain(token: str) -> str:
+    return token.lower().replace("’", "'").removesuffix("'s")
 
 
-# A word held by at most this share of the index's chunks is specific (so a word the
-# index never holds always is).
-RARE_SHARE = 0.001
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?![^\W_])|[^\W_]+(?:['’][^\W_]+)*")
+# A number that names something: two digits or more, with its separators ("1,000", "3.5").
+_NUMBER = re.compile(r"\d[\d,.]*\d")
+
+
+def _folded(text: str) -> str:
+    """Lower case without diacritics: "Maizière" is "maiziere"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def missing_terms(specific: Iterable[str], texts: Iterable[str]) -> list[str]:
-    """Those of ``specific`` (words as written) that none of ``texts`` holds, by stem."""
-    held = {stem(w) for text in texts for w in words(text)}
-    return [t for t in specific if not all(stem(w) in held for w in words(t))]
+    """Those of ``specific`` (words as written) that none of ``texts`` holds: by stem,
+    without diacritics, and a word written as one ("Superbowl") found as two."""
+    held: set[str] = set()
+    for text in texts:
+        found = words(_folded(text))
+        held.update(stem(w) for w in found)
+        held.update(stem(a + b) for a, b in itertools.pairwise(found))
+    return [t for t in specific if not all(stem(w) in held for w in words(_folded(t)))]
 
 
 def word_list(items: Sequence[str]) -> str:
@@ -208,8 +242,9 @@ def near_topic_caveat(question: str, missing: Sequence[str], texts: Iterable[str
     ``question``): what they do mention of the question, and what not."""
     held = {stem(w) for text in texts for w in words(text)}
     absent = {stem(w) for term in missing for w in words(term)}
+    as_written = {_plain(t): t for t in reversed(_TOKEN.findall(question))}
     mentioned = [
-        t
+        as_written.get(t, t)
         for t in keyword_terms(without_text_references(question))
         if stem(t) in held and stem(t) not in absent and t not in _OPENERS
     ][:MENTIONED_SHOWN]

@@ -658,7 +658,7 @@ class Searcher:
             )
             for rank, group in enumerate(page, start=offset + 1)
         ]
-        caveat = self._caveat(question, passages)
+        caveat = self._caveat(question, passages, articles)
         lap("assemble_ms")
         return Answer(
             question, True, tuple(passages), (), confidence, offset, timings, filters, caveat
@@ -683,15 +683,25 @@ class Searcher:
         }
         return kept, copies
 
-    def _caveat(self, question: str, passages: Sequence[Passage]) -> str | None:
-        """What the question's specific words (retrieval.questions) are that its first page
-        does not mention, as the sentence shown above it; None when it mentions them all."""
+    def _caveat(
+        self, question: str, passages: Sequence[Passage], articles: dict[str, Article]
+    ) -> str | None:
+        """What the question's specific words (retrieval.questions) are that the articles of
+        its first page never mention, as the sentence shown above it; None when they
+        mention them all."""
         shown = [p for p in passages if p.shown] or list(passages[:1])
         if not shown:
             return None
         with self._store_lock:
-            specific = specific_terms(question, self.index.store.term_counts, self._chunk_count())
-        texts = [t for p in shown for t in (p.text, p.article.title)]
+            specific = specific_terms(
+                question,
+                self.index.store.term_counts,
+                self._chunk_count(),
+                self.settings.caveat_name_share,
+            )
+        if not specific:
+            return None
+        texts = [t for a in _distinct_articles(shown, articles) for t in (a.title, a.text)]
         missing = missing_terms(specific, texts)
         return near_topic_caveat(question, missing, texts) if missing else None
 
@@ -937,3 +947,7 @@ def pick_article(
         return None
     on_page = _distinct([p.article for p in shown])
     return on_page[0] if len(on_page) == 1 else None
+
+
+def _distinct_articles(passages: Sequence[Passage], articles: dict[str, Article]) -> list[Article]:
+    return [articles[i] for i in dict.fromkeys(p.article.id for p in passages) if i in articles]
