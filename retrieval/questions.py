@@ -210,7 +210,7 @@ def _plain(token: str) -> str:
     return token.lower().replace("’", "'").removesuffix("'s")
 
 
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?![^\W_])|[^\W_]+(?:['’][^\W_]+)*")
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?![^\W_]|['’])|[^\W_]+(?:['’][^\W_]+)*")
 # A number that names something: two digits or more, with its separators ("1,000", "3.5").
 _NUMBER = re.compile(r"\d[\d,.]*\d")
 
