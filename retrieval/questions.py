@@ -242,13 +242,13 @@ def near_topic_caveat(question: str, missing: Sequence[str], texts: Iterable[str
     ``question``): what they do mention of the question, and what not."""
     held = {stem(w) for text in texts for w in words(text)}
     absent = {stem(w) for term in missing for w in words(term)}
-    as_written = {_plain(t): t for t in reversed(_TOKEN.findall(question))}
+    as_written = {_plain(t): _POSSESSIVE.sub("", t) for t in reversed(_TOKEN.findall(question))}
     mentioned = [
         as_written.get(t, t)
         for t in keyword_terms(without_text_references(question))
         if stem(t) in held and stem(t) not in absent and t not in _OPENERS
     ][:MENTIONED_SHOWN]
-    quoted = [f"“{t}”" for t in missing]
+    quoted = [f"“{_POSSESSIVE.sub('', t)}”" for t in missing]
     if not mentioned:
         return f"The articles found do not mention {word_list(quoted)}."
     return (
@@ -257,6 +257,7 @@ def near_topic_caveat(question: str, missing: Sequence[str], texts: Iterable[str
     )
 
 
+_POSSESSIVE = re.compile(r"['’]s$")
 # Words of the question a caveat names as mentioned, at most.
 MENTIONED_SHOWN = 4
 

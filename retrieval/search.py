@@ -38,6 +38,7 @@ from .questions import (
     near_topic_caveat,
     specific_terms,
     whole_article,
+    without_text_references,
 )
 from .records import (
     ARTICLE_LEAD,
@@ -627,8 +628,10 @@ class Searcher:
             clock = now
 
         candidates = max(self.settings.candidates, (offset + k) * 4)
+        # Words about the text ("the author argues") are no keywords of its content.
+        keywords = without_text_references(question) or question
         keyword_search = self._keyword_thread.submit(
-            self._keyword, question, candidates, filters, timings
+            self._keyword, keywords, candidates, filters, timings
         )
         vector = self.embedder.embed([question])[0]
         lap("embed_ms")
