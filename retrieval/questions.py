@@ -30,11 +30,11 @@ from .text import STOPWORDS, keyword_terms, sentence_spans, stem, words
 # either, since no passage says "author" of the author it names.
 _TEXT_NOUNS = (
     r"article|articles|piece|pieces|op-?eds?|op\s+eds?|editorials?|columns?|essays?|"
-    r"commentar(?:y|ies)|texts?|stor(?:y|ies)|reports?|authors?|writers?|columnists?|"
-    r"opinion(?:\s+piece)?|post|blog(?:\s+post)?"
+    r"commentar(?:y|ies)|texts?|stor(?:y|ies)|authors?|writers?|columnists?|"
+    r"opinion(?:\s+piece)?|blog(?:\s+post)?"
 )
 _TEXT_REFERENCE = re.compile(
-    rf"\b(?:the|this|that|these|those|its|his|her|their|your|an?|same|which)\s+"
+    rf"\b(?:the|this|that|these|those|its|his|her|their|your|an?|same)\s+"
     rf"(?:(?:opinion|news|whole|entire|above|first|second|last|other)\s+)?(?:{_TEXT_NOUNS})\b"
     r"(?:['’]s)?",
     re.IGNORECASE,
@@ -194,7 +194,8 @@ def specific_terms(
         for token, word in tokens
         if token[0].isupper() and not (opening is not None and opening.group() == token)
     ]
-    counts = chunk_counts(names) if names else {}
+    # A share of 0 takes no names at all (config: caveats on names off).
+    counts = chunk_counts(names) if names and name_share > 0 else {}
     common = max(NAME_MIN_CHUNKS, name_share * chunks)
     found: dict[str, None] = {}
     for token, word in tokens:
