@@ -57,7 +57,9 @@ def test_content_words_that_look_like_text_words_stay() -> None:
     assert "point" in content_terms("How many points did the Panthers score?")
     assert "report" in content_terms("Which report did the IPCC publish in 2007?")
     assert "stat" in content_terms("Who governs the United States?")  # the stem of "states"
-    assert without_text_references("What did the author say about Kinmen?") == "What did about Kinmen?"
+    assert (
+        without_text_references("What did the author say about Kinmen?") == "What did about Kinmen?"
+    )
 
 
 def test_words_about_the_text_do_not_lower_the_confidence() -> None:
