@@ -46,9 +46,10 @@ from bench_quality import build, evaluate_methods, open_for_quality
 
 from retrieval.chunking import embedding_text
 from retrieval.config import ModelSettings, Settings
-from retrieval.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
+from retrieval.embedding import Embedder, SentenceTransformerEmbedder
 from retrieval.embedding.export import cached_export
 from retrieval.evaluate import load_questions
+from retrieval.models import load_embedder
 from retrieval.search import Searcher
 
 QUALITY_METHODS = {

@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.config import BACKENDS, ModelSettings, Settings
-from retrieval.embedding import Embedder, load_embedder
+from retrieval.embedding import Embedder
 from retrieval.evaluate import EvalReport, LabelledQuestion, evaluate, load_questions
 from retrieval.ingest import ingest
+from retrieval.models import load_embedder
 from retrieval.search import Searcher, answer_confidence, fuse
 
 PARTS = ("methods", "threshold", "page", "cutoff", "highlight")

@@ -66,7 +66,7 @@ def build_client(
     from .store import BotStore, feedback_path
 
     if make_embedder is None:
-        from retrieval.embedding import load_embedder
+        from retrieval.models import load_embedder
 
         def make_embedder() -> Embedder:
             return load_embedder(settings)

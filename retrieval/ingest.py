@@ -166,7 +166,7 @@ def ingest(
 
 def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
     """The source for a root as the user gave it: a URL (page, feed, sitemap, PDF) or a path."""
-    from .web.urls import looks_like_url
+    from .urls import looks_like_url
 
     if isinstance(given, str) and looks_like_url(given):
         from .web.source import WebSource

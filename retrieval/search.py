@@ -21,15 +21,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
 from .config import SearchSettings, Settings
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder
 from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
-from .index import OpenIndex, open_index
+from .index import OpenIndex
 from .links import passage_link
+from .models import open_index_with_model
 from .records import (
     PARAGRAPH_SEPARATOR,
     Answer,
@@ -520,9 +520,10 @@ class Searcher:
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Searcher:
         """The index in ``settings.index_dir``; by default with the model it was built with."""
-        embedder = embedder or load_embedder(settings)
-        index = open_index(Path(settings.index_dir), embedder.name, embedder.backend)
-        return cls(index, embedder, settings.search)
+        index, model = open_index_with_model(
+            settings, None if embedder is None else lambda _manifest: embedder
+        )
+        return cls(index, model, settings.search)
 
     def close(self) -> None:
         self._keyword_thread.shutdown()

@@ -26,13 +26,13 @@ from ..loaders import article_from_html, title_from_name
 from ..records import Article, Problem
 from ..sources import SourceOutcome
 from ..store import Store
+from ..urls import is_web_url, normalize_url
 from .content import Kind, decode_html, detect_kind, gunzip, is_gzip
 from .feeds import FULL_TEXT_MIN_WORDS, FeedEntry, parse_feed
 from .fetch import Fetched, Fetcher, Validators
 from .prefetch import prefetch
 from .sitemaps import parse_sitemap
 from .state import Link, Resource, WebState, today
-from .urls import is_web_url, normalize_url
 
 logger = logging.getLogger(__name__)
 
