@@ -68,7 +68,7 @@ def collect(searcher: Searcher, questions_path: Path) -> list[HitPassage]:
         if passage is None:
             continue
         spans = sentence_spans(passage.text)
-        stored = searcher.index.store.sentence_vectors(passage.chunk_ids)
+        stored = searcher.index.sentence_vectors(passage.chunk_ids)
         vector = searcher.embedder.embed([question.question])[0]
         vectors = [stored[i] for i in passage.chunk_ids if i in stored]
         meaning = sentence_meaning(vector, spans, passage.char_start, vectors) if vectors else None

@@ -223,7 +223,7 @@ def main() -> None:
     if args.warm_only:
         index = args.workdir / "index"
         searcher = Searcher.open(Settings(index_dir=index))
-        titles = [s.article.title for s in searcher.index.store.summaries()]
+        titles = [s.article.title for s in searcher.index.summaries()]
         searcher.close()
         print(f"machine: {platform.machine()}; {load()} (1 / 5 / 15 min); index {index}")
         print_warm(warm_in_child(index, titles, args.questions))

@@ -517,12 +517,13 @@ def ask(
 
 def _open_store_only(settings: Settings) -> Any:
     """A searcher whose model is never loaded: look-ups need only the store."""
-    from .index import open_index, read_manifest
+    from .index import backend_of
     from .search import Searcher
 
-    manifest = read_manifest(settings.index_dir)
+    storage = backend_of(settings)
+    manifest = storage.read_manifest(settings.index_dir)
     return Searcher(
-        open_index(settings.index_dir, manifest.model, manifest=manifest),
+        storage.open_reader(settings.index_dir, manifest.model, manifest=manifest),
         _embedder(settings, manifest=manifest),
         settings.search,
     )

@@ -96,9 +96,9 @@ class IndexFolder:
         self.make_ingest_embedder = make_ingest_embedder
 
     def generation(self) -> int:
-        from .index import read_manifest
+        from .index import backend_of
 
-        return read_manifest(Path(self.settings.index_dir)).generation
+        return backend_of(self.settings).read_manifest(Path(self.settings.index_dir)).generation
 
     def open(self) -> SearcherLike:
         from .search import Searcher

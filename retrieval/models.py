@@ -20,7 +20,8 @@ from .embedding import (
     SentenceTransformerEmbedder,
     default_backend,
 )
-from .index import MANIFEST, Manifest, OpenIndex, check_model, open_index, read_manifest
+from .errors import IndexNotFoundError
+from .index import IndexReader, Manifest, backend_of, check_model
 
 
 def load_embedder(
@@ -35,16 +36,20 @@ def load_embedder(
     as another model is; ``backend = "auto"`` follows the index.
     """
     index_dir = Path(settings.index_dir)
+    storage = backend_of(settings)
     if rebuild:
         manifest = None
-    elif manifest is None and (index_dir / MANIFEST).is_file():
-        manifest = read_manifest(index_dir)
+    elif manifest is None:
+        try:
+            manifest = storage.read_manifest(index_dir)
+        except IndexNotFoundError:  # a new index: the configured model
+            manifest = None
     model = settings.model
     if manifest is not None and manifest.model == model.name:
         if model.backend != "auto":
             check_model(manifest, model.name, index_dir, backend=model.backend)
         if manifest.backend in ONNX_BACKENDS:
-            folder = index_dir / manifest.folder
+            folder = storage.model_folder(index_dir, manifest)
             return OnnxEmbedder(manifest.model, manifest.backend, lambda: OnnxModel.read(folder))
         return SentenceTransformerEmbedder(model)
     backend = default_backend(model.name) if model.backend == "auto" else model.backend
@@ -61,17 +66,18 @@ def load_embedder(
 
 def open_index_with_model(
     settings: Settings, make_embedder: Callable[[Manifest], Embedder] | None = None
-) -> tuple[OpenIndex, Embedder]:
+) -> tuple[IndexReader, Embedder]:
     """The index in ``settings.index_dir``, opened and checked, with the embedder for it.
 
     The manifest is read once, here, before any model is chosen (so a missing index is
     reported first), and given to ``make_embedder`` (by default ``load_embedder``).
     """
     index_dir = Path(settings.index_dir)
-    manifest = read_manifest(index_dir)
+    storage = backend_of(settings)
+    manifest = storage.read_manifest(index_dir)
     if make_embedder is None:
         embedder = load_embedder(settings, manifest=manifest)
     else:
         embedder = make_embedder(manifest)
-    index = open_index(index_dir, embedder.name, embedder.backend, manifest=manifest)
+    index = storage.open_reader(index_dir, embedder.name, embedder.backend, manifest=manifest)
     return index, embedder

@@ -24,7 +24,7 @@ from .config import SearchSettings, Settings
 from .embedding import Embedder
 from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
 from .highlight import best_sentences, sentence_meaning
-from .index import OpenIndex
+from .index import ChunkRow, IndexReader
 from .links import passage_link
 from .models import open_index_with_model
 from .records import (
@@ -36,7 +36,6 @@ from .records import (
     Passage,
     SearchFilter,
 )
-from .store import ChunkRow
 from .text import keyword_terms, sentence_spans, stem, words
 from .trimming import context_span, ends_paragraph, paragraph_at, starts_paragraph
 
@@ -191,7 +190,7 @@ def answer_confidence(question: str, dense: Sequence[tuple[int, float]], top_tex
 class Searcher:
     """Answers questions from one index. Thread-safe."""
 
-    def __init__(self, index: OpenIndex, embedder: Embedder, settings: SearchSettings) -> None:
+    def __init__(self, index: IndexReader, embedder: Embedder, settings: SearchSettings) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
@@ -258,7 +257,7 @@ class Searcher:
         if not filters:
             return
         with self._store_lock:
-            admitted = self.index.store.admits_any(filters)
+            admitted = self.index.admits_any(filters)
         if not admitted:
             raise BadFilterError(f"No article matches {filters.describe()}.")
 
@@ -285,11 +284,11 @@ class Searcher:
         settings = self.settings
         with self._store_lock:
             ranked = fuse(dense, keyword, settings)
-            rows = self.index.store.chunks(c.chunk_id for c in ranked)
+            rows = self.index.chunks(c.chunk_id for c in ranked)
             groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
             page = groups[offset : offset + k]
-            articles = self.index.store.articles_by_id(g.article_id for g in groups[:1] + page)
-            sentences = self.index.store.sentence_vectors(r.id for g in page for r in g.rows)
+            articles = self.index.articles_by_id(g.article_id for g in groups[:1] + page)
+            sentences = self.index.sentence_vectors(r.id for g in page for r in g.rows)
         confidence = 0.0
         if groups:
             top = groups[0].rows[0]
@@ -322,7 +321,7 @@ class Searcher:
     ) -> list[tuple[int, float]]:
         started = time.perf_counter()
         with self._store_lock:
-            found = self.index.store.keyword_search(
+            found = self.index.keyword_search(
                 question, limit, filters, self.settings.keyword_budget
             )
         timings["keyword_ms"] = (time.perf_counter() - started) * 1000
@@ -331,16 +330,15 @@ class Searcher:
     def _dense(
         self, vector: np.ndarray, limit: int, filters: SearchFilter
     ) -> list[tuple[int, float]]:
-        """The nearest chunks admitted by ``filters``. FAISS searches of a finished index are
-        safe from several threads at once; the store is not."""
-        vectors = self.index.vectors
+        """The nearest chunks admitted by ``filters``. ``nearest`` is safe from several
+        threads at once; the index's other methods are not."""
         if not filters:
-            return vectors.search(vector, limit)
+            return self.index.nearest(vector, limit)
         # Among the admitted chunks from the start: measured faster than keeping the admitted
         # ones of a wider search (which a broad filter often leaves short): bench_filters.py.
         with self._store_lock:
-            among = self.index.store.admitted_chunk_ids(filters)
-        return vectors.search(vector, limit, among=among)
+            among = self.index.admitted_chunk_ids(filters)
+        return self.index.nearest(vector, limit, among=among)
 
     def _passage(
         self,
@@ -399,34 +397,34 @@ class Searcher:
 
     def articles(self) -> list[ArticleSummary]:
         with self._store_lock:
-            return self.index.store.summaries()
+            return self.index.summaries()
 
     def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]:
         with self._store_lock:
-            return self.index.store.search_titles(text, limit)
+            return self.index.search_titles(text, limit)
 
     def suggest_sources(self, prefix: str, limit: int = 25) -> list[str]:
         """Source filter values starting with ``prefix``: folders (ending in ``/``), files, sources."""
         with self._store_lock:
-            return self.index.store.suggest_sources(prefix, limit)
+            return self.index.suggest_sources(prefix, limit)
 
     def suggest_authors(self, prefix: str, limit: int = 25) -> list[str]:
         """Authors containing ``prefix`` (case-insensitive), those starting with it first."""
         with self._store_lock:
-            return self.index.store.suggest_authors(prefix, limit)
+            return self.index.suggest_authors(prefix, limit)
 
     def article(self, id_or_title: str) -> Article:
         """By exact id, else by exact title, else the one article whose title contains the text."""
         key = id_or_title.strip()
         with self._store_lock:
-            store = self.index.store
-            if found := store.article(key):
+            index = self.index
+            if found := index.article(key):
                 return found
-            titled = store.articles_titled(key)
+            titled = index.articles_titled(key)
             if len(titled) == 1:
                 return titled[0]
-            matches = [a.ref for a in titled] or store.search_titles(key, 6)
-            if len(matches) == 1 and (found := store.article(matches[0].id)):
+            matches = [a.ref for a in titled] or index.search_titles(key, 6)
+            if len(matches) == 1 and (found := index.article(matches[0].id)):
                 return found
         if not matches:
             raise ArticleNotFoundError(f"no article with id or title {key!r}")
@@ -435,7 +433,7 @@ class Searcher:
 
     def stats(self) -> IndexStats:
         with self._store_lock:
-            articles, chunks = self.index.store.counts()
+            articles, chunks = self.index.counts()
         manifest = self.index.manifest
         return IndexStats(
             articles=articles,
@@ -445,10 +443,10 @@ class Searcher:
             size_bytes=self.index.size_bytes,
             created=manifest.created,
             updated=manifest.updated,
-            path=str(self.index.path),
+            path=self.index.location,
             backend=manifest.backend,
             quantization=manifest.quantization,
-            vector_index=self.index.vectors.describe(),
+            vector_index=self.index.describe_vectors(),
         )
 
 

@@ -19,9 +19,9 @@ from retrieval.highlight import (
     sentence_meaning,
     terms_by_sentence,
 )
+from retrieval.index.store import Store
 from retrieval.ingest import ingest
 from retrieval.search import Searcher
-from retrieval.store import Store
 from retrieval.text import keyword_terms, sentence_spans, stem, words
 from tests.fakes import FakeEmbedder, FakeSpanEmbedder
 from tests.helpers import CORPUS
