@@ -162,6 +162,8 @@ def test_the_cli_reference_covers_every_command_and_option() -> None:
     reference = CLI_REFERENCE.read_text(encoding="utf-8")
     names = set(COMMANDS)
     assert {"citebot", "citebot ingest", "citebot ask", "citebot bot", "citebot feedback"} <= names
+    # "Every command takes --index DIR", as the README and docs/configuration.md say.
+    assert [name for name, doc in COMMANDS.items() if "--index" not in doc.flags] == ["citebot"]
     for doc in COMMANDS.values():
         assert f"## `{doc.name}`" in reference
         for flag in doc.flags:
