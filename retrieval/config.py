@@ -19,10 +19,18 @@ from .urls import looks_like_url
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 
 
+def index_dir_from_environment() -> Path | None:
+    """``$CITEBOT_INDEX`` when set. It wins over a config file's ``index_dir`` (as an
+    environment variable overrides a file: one config, several indexes), and ``--index``
+    wins over both."""
+    env = os.environ.get("CITEBOT_INDEX")
+    return Path(env) if env else None
+
+
 def default_index_dir() -> Path:
     """``$CITEBOT_INDEX``, else the user's data folder (XDG), so every command finds the same index."""
-    if env := os.environ.get("CITEBOT_INDEX"):
-        return Path(env)
+    if env := index_dir_from_environment():
+        return env
     data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(data_home) / "citebot" / "index"
 
@@ -317,7 +325,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     base = path.parent
     if "index_dir" in top:
         index_dir = _check(top["index_dir"], str, "index_dir")
-        settings = replace(settings, index_dir=base / Path(index_dir).expanduser())
+        if index_dir_from_environment() is None:
+            settings = replace(settings, index_dir=base / Path(index_dir).expanduser())
     if "sources" in top:
         sources = _check(top["sources"], tuple[str, ...], "sources")
         settings = replace(settings, sources=tuple(_source(base, s) for s in sources))
