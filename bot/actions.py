@@ -20,12 +20,12 @@ import discord
 from retrieval.config import SearchSettings
 from retrieval.dates import parse_day
 from retrieval.errors import BadFilterError
+from retrieval.live import IndexHolder
 from retrieval.records import Answer, ArticleSummary, SearchFilter
 from retrieval.search import check_question
 
 from . import render
 from .errors import Redactor, public_message
-from .services import IndexHolder
 from .store import BotStore, ShownAnswer
 
 logger = logging.getLogger(__name__)

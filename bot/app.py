@@ -19,11 +19,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from retrieval.config import SearchSettings, Settings
+from retrieval.live import IndexHolder
 
 from .actions import Answerer, may_administer
+from .cooldown import Cooldown
 from .errors import Redactor
 from .replies import NO_MENTIONS, report_error
-from .services import Cooldown, IndexHolder
 from .store import BotStore, state_path
 from .sync import sync_commands
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from retrieval.cli import Runtime, config_option, settings_of
+from retrieval.cli import Runtime, config_option, index_option, settings_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,12 +61,13 @@ def build_client(
     the same way, so an ONNX index needs no torch): one instance answers questions, and
     each re-index makes one of its own.
     """
+    from retrieval.live import IndexFolder, IndexHolder
+
     from .app import BotConfig, CitebotClient
-    from .services import IndexFolder, IndexHolder
     from .store import BotStore, feedback_path
 
     if make_embedder is None:
-        from retrieval.embedding import load_embedder
+        from retrieval.models import load_embedder
 
         def make_embedder() -> Embedder:
             return load_embedder(settings)
@@ -97,15 +98,16 @@ async def run(client: CitebotClient, token: str) -> None:
 
 
 @click.command("bot")
+@index_option
 @click.option("--sync", is_flag=True, help="Sync slash commands now, even if unchanged.")
 @config_option
 @click.pass_context
-def bot_command(ctx: click.Context, sync: bool) -> None:
+def bot_command(ctx: click.Context, index: Path | None, sync: bool) -> None:
     """Run the Discord bot (token from $DISCORD_TOKEN or $DISCORD_TOKEN_FILE)."""
     import asyncio
 
     runtime = ctx.find_object(Runtime) or Runtime()
-    settings = runtime.settings
+    settings = settings_of(ctx, index)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # The bot is a service: its progress belongs in the log even without -v.
@@ -123,6 +125,7 @@ def bot_command(ctx: click.Context, sync: bool) -> None:
 
 
 @click.command("feedback")
+@index_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--limit",
@@ -133,15 +136,18 @@ def bot_command(ctx: click.Context, sync: bool) -> None:
 )
 @config_option
 @click.pass_context
-def feedback_command(ctx: click.Context, as_json: bool, limit: int) -> None:
+def feedback_command(ctx: click.Context, index: Path | None, as_json: bool, limit: int) -> None:
     """Report the bot's 👍/👎 votes: totals, the most down-voted questions with the
-    passages they got, and the articles most often voted down."""
+    passages they got, and the articles most often voted down.
+
+    Reads the bot's database: [bot] feedback_db, else feedback.sqlite in the index folder.
+    """
     import json
 
     from .feedback import feedback_report, render_text
     from .store import BotStore, feedback_path
 
-    store = BotStore(feedback_path(settings_of(ctx)), read_only=True)
+    store = BotStore(feedback_path(settings_of(ctx, index)), read_only=True)
     try:
         report = feedback_report(store, limit=limit)
     finally:

@@ -25,6 +25,7 @@ from .text import printable
 
 if TYPE_CHECKING:
     from .embedding import Embedder
+    from .index import Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +68,16 @@ class CitebotGroup(click.Group):
         return command
 
 
-def load_model(settings: Settings, *, rebuild: bool = False, **options: Any) -> Embedder:
+def load_model(
+    settings: Settings, *, rebuild: bool = False, manifest: Manifest | None = None
+) -> Embedder:
     """The model of the index in ``settings.index_dir``, run the way it was built (an ONNX
     index brings its own model file: no torch); for a new index or a ``rebuild``, the
     configured model and backend. Not loaded yet. What the commands embed with unless a
-    Runtime says otherwise."""
-    from .embedding import load_embedder
+    Runtime says otherwise. ``manifest``: the index's, when a command has read it already."""
+    from .models import load_embedder
 
-    return load_embedder(settings, rebuild=rebuild)
+    return load_embedder(settings, rebuild=rebuild, manifest=manifest)
 
 
 @dataclass
@@ -91,9 +94,10 @@ class Runtime:
     make_embedder: Callable[..., Embedder] = load_model
 
 
-def settings_of(ctx: click.Context) -> Settings:
-    """The settings of this invocation (from ``--config``, given before or after the command)."""
-    return ctx.ensure_object(Runtime).settings
+def settings_of(ctx: click.Context, index: Path | None = None) -> Settings:
+    """The settings of this invocation (from ``--config``, given before or after the command),
+    with the folder of ``--index`` (see ``index_option``) when given."""
+    return ctx.ensure_object(Runtime).settings.with_index(index)
 
 
 def _use_config(ctx: click.Context, path: Path | None) -> None:
@@ -117,15 +121,13 @@ def config_option(function: Any) -> Any:
     )(function)
 
 
-def _settings(ctx: click.Context, index: Path | None = None) -> Settings:
-    return settings_of(ctx).with_index(index)
-
-
-def _index_option(function: Any) -> Any:
+def index_option(function: Any) -> Any:
+    """``--index DIR``: the index folder for this command, over $CITEBOT_INDEX and the
+    config's ``index_dir``; the command reads it with ``settings_of(ctx, index)``."""
     return click.option(
         "--index",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Index folder (default: the config's index_dir, $CITEBOT_INDEX, or the user data folder).",
+        help="Index folder (default: $CITEBOT_INDEX, else the config's index_dir, else the user data folder).",
     )(function)
 
 
@@ -156,11 +158,14 @@ def _embedder(settings: Settings, **options: Any) -> Any:
 
 
 def _open_searcher(settings: Settings) -> Any:
-    from .index import read_manifest
+    from .models import open_index_with_model
     from .search import Searcher
 
-    read_manifest(settings.index_dir)  # no index: say so before choosing a model
-    return Searcher.open(settings, _embedder(settings))
+    # The manifest is read once; no index: said before a model is chosen.
+    index, embedder = open_index_with_model(
+        settings, lambda manifest: _embedder(settings, manifest=manifest)
+    )
+    return Searcher(index, embedder, settings.search)
 
 
 # -- ingest -------------------------------------------------------------------------------
@@ -168,7 +173,7 @@ def _open_searcher(settings: Settings) -> Any:
 
 @cli.command()
 @click.argument("paths", nargs=-1)
-@_index_option
+@index_option
 @click.option("--prune", is_flag=True, help="Remove indexed articles not found under PATHS.")
 @click.option(
     "--force",
@@ -205,7 +210,7 @@ def ingest(
     """
     from .ingest import ingest as run_ingest
 
-    settings = _settings(ctx, index)
+    settings = settings_of(ctx, index)
     if follow_symlinks:
         settings = replace(settings, ingest=replace(settings.ingest, follow_symlinks=True))
     sources = list(paths) or list(settings.sources)
@@ -257,7 +262,7 @@ def ingest(
 
 def _documents(count: int, roots: list[str]) -> str:
     """ "4 files", "12 pages" or "16 files and pages", after the kinds of ``roots``."""
-    from .web.urls import looks_like_url
+    from .urls import looks_like_url
 
     web = sum(looks_like_url(root) for root in roots)
     noun = "pages" if web == len(roots) else "files and pages" if web else "files"
@@ -265,7 +270,7 @@ def _documents(count: int, roots: list[str]) -> str:
 
 
 @cli.command()
-@_index_option
+@index_option
 @click.option(
     "--force",
     is_flag=True,
@@ -285,7 +290,7 @@ def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> 
     """
     from .ingest import ingest as run_ingest
 
-    settings = _settings(ctx, index)
+    settings = settings_of(ctx, index)
     if not settings.sources:
         raise click.UsageError("set `sources` (files, folders or URLs) in the config to sync")
     report = run_ingest(
@@ -429,7 +434,7 @@ def _batch_line(number: int, line: str) -> BatchLine:
 
 @cli.command()
 @click.argument("question", required=False)
-@_index_option
+@index_option
 @click.option("-k", type=click.IntRange(1, 50), help="Passages to show (default: config k).")
 @click.option(
     "--batch",
@@ -473,7 +478,7 @@ def ask(
     """
     if (question is None) == (batch is None):
         raise click.UsageError("give either a QUESTION or --batch FILE")
-    settings = _settings(ctx, index)
+    settings = settings_of(ctx, index)
     filters = SearchFilter(
         source=source,
         author=author,
@@ -524,12 +529,15 @@ def ask(
 
 def _open_store_only(settings: Settings) -> Any:
     """A searcher whose model is never loaded: look-ups need only the store."""
-    from .index import open_index, read_manifest
+    from .index import backend_of
     from .search import Searcher
 
-    manifest = read_manifest(settings.index_dir)
+    storage = backend_of(settings)
+    manifest = storage.read_manifest(settings.index_dir)
     return Searcher(
-        open_index(settings.index_dir, manifest.model), _embedder(settings), settings.search
+        storage.open_reader(settings.index_dir, manifest.model, manifest=manifest),
+        _embedder(settings, manifest=manifest),
+        settings.search,
     )
 
 
@@ -539,13 +547,13 @@ def _open_store_only(settings: Settings) -> Any:
     is_flag=True,
     help="List the groups of articles that tell the same story (copies), the original first.",
 )
-@_index_option
+@index_option
 @_json_option
 @config_option
 @click.pass_context
 def articles(ctx: click.Context, duplicates: bool, index: Path | None, as_json: bool) -> None:
     """List the indexed articles: id, title, source and chunk count."""
-    searcher = _open_store_only(_settings(ctx, index))
+    searcher = _open_store_only(settings_of(ctx, index))
     if duplicates:
         groups = searcher.duplicate_groups()
         if as_json:
@@ -574,13 +582,13 @@ def articles(ctx: click.Context, duplicates: bool, index: Path | None, as_json: 
 
 @cli.command()
 @click.argument("id_or_title")
-@_index_option
+@index_option
 @_json_option
 @config_option
 @click.pass_context
 def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: bool) -> None:
     """Show one article, by id or title, with numbered paragraphs."""
-    found = _open_store_only(_settings(ctx, index)).article(id_or_title)
+    found = _open_store_only(settings_of(ctx, index)).article(id_or_title)
     if as_json:
         data = {**vars(found.ref), "paragraphs": found.paragraphs}
         if found.pages:
@@ -600,13 +608,13 @@ def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: b
 
 
 @cli.command()
-@_index_option
+@index_option
 @_json_option
 @config_option
 @click.pass_context
 def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
     """Show article and chunk counts, the model and how it runs, and the size on disk."""
-    result = _open_store_only(_settings(ctx, index)).stats()
+    result = _open_store_only(settings_of(ctx, index)).stats()
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return
@@ -625,7 +633,7 @@ def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
 
 @cli.command(name="eval")
 @click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_index_option
+@index_option
 @click.option(
     "--fusion",
     type=click.Choice(["convex", "rrf", "dense", "keyword"]),
@@ -655,7 +663,7 @@ def eval_command(
     from .evaluate import evaluate, load_questions
 
     labelled = load_questions(questions)
-    searcher = _open_searcher(_settings(ctx, index))
+    searcher = _open_searcher(settings_of(ctx, index))
     if fusion:
         searcher = searcher.with_settings(fusion=fusion)
     searcher.search(labelled[0].question)  # warm-up: the first call pays one-off costs
@@ -690,7 +698,7 @@ def eval_command(
 
 
 @cli.command()
-@_index_option
+@index_option
 @click.option("--question", default=SAMPLE_QUESTION, show_default=True)
 @config_option
 @click.pass_context
@@ -702,7 +710,7 @@ def demo(ctx: click.Context, index: Path | None, question: str) -> None:
     from .search import Searcher
 
     with tempfile.TemporaryDirectory(prefix="citebot-demo-") as scratch:
-        settings = _settings(ctx, index or Path(scratch) / "index")
+        settings = settings_of(ctx, index or Path(scratch) / "index")
         embedder = _embedder(settings)
         report = run_ingest([SAMPLES_DIR], settings, embedder)
         click.echo(

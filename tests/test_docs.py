@@ -162,6 +162,8 @@ def test_the_cli_reference_covers_every_command_and_option() -> None:
     reference = CLI_REFERENCE.read_text(encoding="utf-8")
     names = set(COMMANDS)
     assert {"citebot", "citebot ingest", "citebot ask", "citebot bot", "citebot feedback"} <= names
+    # "Every command takes --index DIR", as the README and docs/configuration.md say.
+    assert [name for name, doc in COMMANDS.items() if "--index" not in doc.flags] == ["citebot"]
     for doc in COMMANDS.values():
         assert f"## `{doc.name}`" in reference
         for flag in doc.flags:
@@ -240,9 +242,7 @@ def test_the_flag_reader_reads_invocations() -> None:
         "--nope: --nope",
     ]
     # A flag of another command is not one of this command's.
-    assert unknown_flags("`citebot feedback --index DIR`") == [
-        "citebot feedback --index DIR: --index"
-    ]
+    assert unknown_flags("`citebot feedback --sync`") == ["citebot feedback --sync: --sync"]
 
 
 @pytest.mark.parametrize(
@@ -296,3 +296,71 @@ def test_the_python_api_example_runs(
     assert printed[0] == "5 added, 0 updated, 0 removed, 0 failed, 0 unchanged"
     assert "Borrow a Drill, Not a Debt" in printed[1]
     assert (tmp_path / "my-index" / "index.json").is_file()
+
+
+# -- claims the docs make -----------------------------------------------------------------------
+
+CONFIG_EXAMPLE = ROOT / "config.example.toml"
+
+
+def test_the_docs_cite_a_pdf_paragraph_as_the_cli_prints_it() -> None:
+    from retrieval.cli import citation
+    from retrieval.records import ArticleRef, Passage
+
+    shown = re.findall(r"`(pp?\. [^`]*¶[^`]*)`", (DOCS / "sources.md").read_text(encoding="utf-8"))
+    assert shown == ["p. 4, ¶12"]
+    passage = Passage(
+        rank=1,
+        score=1.0,
+        text="Text.",
+        highlight="Text.",
+        highlight_start=0,
+        highlight_end=5,
+        article=ArticleRef("r", "Report", "r.pdf"),
+        paragraphs=(12, 12),
+        char_start=0,
+        char_end=5,
+        chunk_ids=(1,),
+        pages=(4, 4),
+    )
+    assert citation(passage) == "Report · r.pdf · " + shown[0]
+    # Nowhere else do the docs spell a paragraph number the other way.
+    for page in [p for p in PAGES if p != CLI_REFERENCE]:
+        assert not re.search(r"¶ \d", page.read_text(encoding="utf-8")), page.name
+
+
+def test_the_int8_speed_up_claimed_is_the_one_measured() -> None:
+    """The benchmark's int8 / fp32 ingest ratios (two runs, wall and CPU time) are what
+    the configuration page and config.example.toml claim: 2.7–2.9×."""
+    speed = (DOCS / "benchmarks.md").read_text(encoding="utf-8").split("## Speed")[1]
+    table = speed.split("\n\n| measure | figure")[0]
+    ratios = [float(r) for r in re.findall(r"(\d\.\d+)×", table)]
+    assert len(ratios) == 4 and round(min(ratios), 1) == 2.7 and round(max(ratios), 1) == 2.9
+    for page in (DOCS / "configuration.md", CONFIG_EXAMPLE):
+        text = " ".join(page.read_text(encoding="utf-8").split()).replace("# ", "")
+        assert "2.7–2.9×" in text, page.name
+    for page in [*PAGES, CONFIG_EXAMPLE]:
+        assert not re.search(r"about \d(\.\d)? ?[x×]", page.read_text(encoding="utf-8")), page.name
+
+
+def test_the_readme_sets_up_as_ci_does_and_says_how_to_get_the_cpu_torch() -> None:
+    """The test command is .ci/run's, verbatim; the demo command pins torch as CI does; the
+    CPU wheel command takes the same pin from PyTorch's CPU index, and the wheel it gets
+    (a +cpu local version) satisfies the plain pin, so the commands after it keep it."""
+    from packaging.specifiers import SpecifierSet
+
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    ci_command = next(line for line in ci if line.startswith("python3 -m venv"))
+    pin = re.search(r"torch==[\d.]+", ci_command)
+    assert pin is not None
+    _, code = prose_and_code(README.read_text(encoding="utf-8"))
+    assert ci_command in code
+    demo = next(piece for piece in code if piece.endswith("citebot demo"))
+    assert f"pip install {pin.group()} &&" in demo
+    cpu = [piece for piece in code if "download.pytorch.org" in piece]
+    assert cpu == [
+        "python3 -m venv .venv && .venv/bin/pip install"
+        f" {pin.group()} --index-url https://download.pytorch.org/whl/cpu"
+    ]
+    version = pin.group().removeprefix("torch==")
+    assert SpecifierSet(f"=={version}").contains(f"{version}+cpu")
