@@ -557,8 +557,8 @@ def articles(ctx: click.Context, duplicates: bool, index: Path | None, as_json: 
     if duplicates:
         groups = searcher.duplicate_groups()
         if as_json:
-            rows = [[vars(ref) for ref in group] for group in groups]
-            click.echo(json.dumps({"duplicates": rows}, ensure_ascii=False))
+            listed = [[vars(ref) for ref in group] for group in groups]
+            click.echo(json.dumps({"duplicates": listed}, ensure_ascii=False))
             return
         for group in groups:
             click.echo(f"{group[0].id}\t{group[0].title}\t{group[0].source}")
