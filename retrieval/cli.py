@@ -20,7 +20,7 @@ import click
 
 from .config import Settings, load_settings
 from .errors import CitebotError
-from .records import Answer, Passage, SearchFilter, pages_label
+from .records import Answer, Passage, SearchFilter, location_label
 from .text import printable
 
 if TYPE_CHECKING:
@@ -318,11 +318,8 @@ def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> 
 
 def citation(passage: Passage, paragraphs: tuple[int, int] | None = None) -> str:
     article = passage.article
-    first, last = paragraphs or passage.paragraphs
-    numbers = f"¶{first}" if first == last else f"¶{first}–{last}"
-    if passage.pages:
-        numbers = f"{pages_label(*passage.pages)}, {numbers}"
-    parts = [article.title, article.source, article.date, numbers]
+    where = location_label(paragraphs or passage.paragraphs, passage.pages)
+    parts = [article.title, article.source, article.date, where]
     return " · ".join(p for p in parts if p)
 
 

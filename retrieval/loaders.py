@@ -367,6 +367,8 @@ _HONORIFICS = {
     "he",
     "she",
 }
+# Strict on purpose, unlike the highlight's sign-off pattern (retrieval.highlight): a
+# match here ends an article, and a wrong split cuts one in two.
 _BYLINE = re.compile(r"^(?P<name>[A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){1,3}) (?:is|was) (?:an?|the) ")
 
 

@@ -115,10 +115,6 @@ def _pool(limits: IngestSettings) -> Iterator[_Pool]:
             pool.close()
 
 
-class _WorkerFailed(Exception):
-    """A worker could not start."""
-
-
 class _Worker:
     """One parsing process and the socket to it; it reads one file at a time."""
 

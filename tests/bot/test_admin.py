@@ -10,6 +10,7 @@ from pathlib import Path
 import discord
 import pytest
 
+from bot.replies import NotAnAdministrator
 from retrieval.config import Settings
 from retrieval.errors import CitebotError
 from retrieval.ingest import IngestReport
@@ -60,6 +61,8 @@ async def test_reindex_is_refused_at_run_time_when_a_server_shows_it_to_everyone
             "Only members with Manage Server"
         )
     assert simcord_bot.holder.generation == generation
+    # Refused by the admin commands' one check, reported through the tree's error handler.
+    assert [type(e) for e in simcord_env.errors] == [NotAnAdministrator] * 2
 
 
 async def test_configured_role_may_reindex(
