@@ -260,7 +260,7 @@ class Library(commands.Cog):
     async def sources(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         pages = await actions.sources(self.bot.holder)
-        await send_pages(interaction, pages, SourcesPage.view(0, len(pages)))
+        await send_pages(interaction, pages, SourcesPage.listing_view(0, len(pages)))
 
     @app_commands.command(name="stats", description="Index size, model and last ingest.")
     async def stats(self, interaction: discord.Interaction) -> None:
@@ -346,7 +346,7 @@ class Admin(commands.Cog):
     async def feedback(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         pages = await feedback_pages(self.bot)
-        await send_pages(interaction, pages, FeedbackPage.view(0, len(pages)))
+        await send_pages(interaction, pages, FeedbackPage.listing_view(0, len(pages)))
 
     def skipped(self, report: IngestReport) -> list[tuple[str, str]]:
         """Each skipped file by its name under its source, with the reason; no server paths."""

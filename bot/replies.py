@@ -90,6 +90,6 @@ def _where(interaction: discord.Interaction) -> str:
     if interaction.command is not None:
         name = f"/{interaction.command.qualified_name}"
     else:
-        data = interaction.data or {}
-        name = f"button {data.get('custom_id', '?')}"
+        custom_id = dict(interaction.data or {}).get("custom_id", "?")
+        name = f"button {custom_id}"
     return f"{name} by user {interaction.user.id}"

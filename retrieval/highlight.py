@@ -130,8 +130,8 @@ def answer_cues(question: str, text: str, spans: Sequence[tuple[int, int]]) -> l
     sentence_of = _sentence_finder(spans)
     for i, match in enumerate(found):
         cue = is_cue(tokens, i) and tokens[i].lower() not in named
-        if cue and (sentence := sentence_of(match.start())) is not None:
-            gains[sentence] = ANSWER_TYPE_BONUS
+        if cue and (holder := sentence_of(match.start())) is not None:
+            gains[holder] = ANSWER_TYPE_BONUS
     return gains
 
 

@@ -200,7 +200,10 @@ def discover(
     for given in paths:
         try:
             for item in find_files(given, follow_symlinks=follow_symlinks):
-                (problems if isinstance(item, Problem) else found).append(item)
+                if isinstance(item, Problem):
+                    problems.append(item)
+                else:
+                    found.append(item)
         except LoadError as exc:
             problems.append(Problem(str(given), str(exc)))
     return found, problems
@@ -384,7 +387,10 @@ def is_sign_off(paragraph: str) -> bool:
     if _CREDIT.match(paragraph):
         return True
     byline = _BYLINE.match(paragraph)
-    return bool(byline) and byline.group("name").split()[0].lower().rstrip(".") not in _HONORIFICS
+    return (
+        byline is not None
+        and byline.group("name").split()[0].lower().rstrip(".") not in _HONORIFICS
+    )
 
 
 def is_cut_off(paragraph: str) -> bool:
@@ -590,11 +596,14 @@ def article_from_html(html: str, name: str, url: str | None = None) -> Article:
     document = trafilatura.bare_extraction(
         tree, url=url, with_metadata=True, include_comments=False, favor_precision=True
     )
-    if document is None or not (document.text or "").strip():
+    # (A dict comes back only when asked for with as_dict=True.)
+    text = "" if document is None or isinstance(document, dict) else document.text or ""
+    if not text.strip():
         raise LoadError("no article text found in the HTML")
-    if outside_links < MIN_TEXT_OUTSIDE_LINKS * _letters(document.text):
+    assert document is not None and not isinstance(document, dict)
+    if outside_links < MIN_TEXT_OUTSIDE_LINKS * _letters(text):
         raise LoadError("no article text found in the HTML (only links, such as a menu)")
-    lines = [line.strip() for line in document.text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     title = (document.title or "").strip()
     if lines and title and lines[0] == title:
         lines = lines[1:]
