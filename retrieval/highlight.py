@@ -86,7 +86,7 @@ _ASKS_WRITER = re.compile(
     r"|\b(?:author|writer) of (?:this|the) (?:article|piece|column|op-ed|editorial|opinion)",
     re.IGNORECASE,
 )
-# Not loaders.is_sign_off, on purpose: that one decides where one article of a file ends
+# Not article_split.is_sign_off, on purpose: that one decides where one article of a file ends
 # and the next begins, so it is strict (no honorifics, at most four words of name, no
 # "By ..." line, which opens an article as often as it closes one); this one only
 # favours a sentence for a question about the writer, so it takes any byline form.

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from .config import IngestSettings
 from .errors import LoadError
-from .loaders import Loaded, SourceFile, load_file
+from .files import SourceFile
+from .loaders import Loaded, load_file
 from .records import Problem
 
 logger = logging.getLogger(__name__)

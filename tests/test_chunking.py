@@ -10,7 +10,8 @@ import pytest
 from retrieval.chunking import Chunker, embedding_text
 from retrieval.config import ChunkSettings
 from retrieval.errors import LoadError
-from retrieval.loaders import SourceFile, discover, load_file
+from retrieval.files import SourceFile, discover
+from retrieval.loaders import load_file
 from retrieval.records import PARAGRAPH_SEPARATOR, Article, Chunk
 from tests.fakes import FakeEmbedder
 from tests.helpers import CORPUS, SAMPLES

@@ -17,7 +17,8 @@ from retrieval.cli import Runtime, cli
 from retrieval.config import IngestSettings, Settings
 from retrieval.errors import PruneRefusedError
 from retrieval.index import IndexedArticle, read_manifest
-from retrieval.ingest import ingest, prune_plan
+from retrieval.ingest import ingest
+from retrieval.pruning import prune_plan
 from retrieval.records import Article, Problem
 from retrieval.sources import SourceOutcome
 from tests.fakes import FakeEmbedder
