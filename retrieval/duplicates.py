@@ -24,7 +24,7 @@ import logging
 import re
 import sqlite3
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +143,20 @@ def group_stories(fingerprints: Sequence[tuple[str, Fingerprint]]) -> dict[str, 
                     union(other, article_id)
             buckets[key].append(article_id)
     return {article_id: find(article_id) for article_id in parent}
+
+
+def one_per_story(
+    article_ids: Sequence[str], stories: Mapping[str, str]
+) -> tuple[list[bool], dict[str, str]]:
+    """For results from ``article_ids`` (ranked, an article may repeat): whether each is
+    kept, as it is from the first article of its story to come (or from an article without
+    copies, which ``stories`` leaves out); and for each story, the article shown."""
+    shown: dict[str, str] = {}
+    keep = []
+    for article_id in article_ids:
+        story = stories.get(article_id)
+        keep.append(story is None or shown.setdefault(story, article_id) == article_id)
+    return keep, shown
 
 
 def _signature_blob(signature: Sequence[int]) -> bytes:

@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .records import ArticleRef
 from .text import STOPWORDS, keyword_terms, sentence_spans, stem, words
 
 # Nouns for the text itself or its writer, when a determiner points at one
@@ -238,9 +239,13 @@ def word_list(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def near_topic_caveat(question: str, missing: Sequence[str], texts: Iterable[str]) -> str:
-    """The sentence shown above passages that do not mention ``missing`` (specific words of
-    ``question``): what they do mention of the question, and what not."""
+def near_topic_caveat(question: str, specific: Sequence[str], texts: Sequence[str]) -> str | None:
+    """The sentence shown above passages whose articles (``texts``) do not mention some of
+    ``specific`` (specific words of ``question``): what they mention of the question, and
+    what not; None when they mention them all."""
+    missing = missing_terms(specific, texts)
+    if not missing:
+        return None
     held = {stem(w) for text in texts for w in words(text)}
     absent = {stem(w) for term in missing for w in words(term)}
     as_written = {_plain(t): _POSSESSIVE.sub("", t) for t in reversed(_TOKEN.findall(question))}
@@ -274,3 +279,21 @@ def lead_span(text: str, first_paragraph_end: int) -> tuple[int, int]:
 
 # Sentences of an article's opening highlighted for a question about the whole article.
 LEAD_SENTENCES = 2
+
+
+def pick_article(
+    about: WholeArticleQuestion, candidates: Sequence[ArticleRef], on_page: Sequence[ArticleRef]
+) -> ArticleRef | None:
+    """The one article of ``candidates`` (best first) that a question about an article as a
+    whole points at, or None when it could mean several: the only candidate; else the only
+    one whose title holds every topic word; else, when the question names a topic, the
+    only article of the first page (``on_page``)."""
+    if len(candidates) == 1:
+        return candidates[0]
+    if not about.topic:
+        return None
+    wanted = {stem(t) for t in about.topic}
+    titled = [c for c in candidates if wanted <= {stem(w) for w in words(c.title)}]
+    if len(titled) == 1:
+        return titled[0]
+    return on_page[0] if not titled and len(on_page) == 1 else None

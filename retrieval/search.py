@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .config import SearchSettings, Settings
+from .duplicates import one_per_story
 from .embedding import Embedder
 from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
 from .highlight import best_sentences, sentence_meaning
@@ -33,8 +34,8 @@ from .questions import (
     WholeArticleQuestion,
     content_terms,
     lead_span,
-    missing_terms,
     near_topic_caveat,
+    pick_article,
     specific_terms,
     whole_article,
     without_text_references,
@@ -362,12 +363,8 @@ class Searcher:
         stories = self.index.stories(g.article_id for g in groups)
         if not stories:
             return groups, {}
-        shown: dict[str, str] = {}
-        kept = []
-        for group in groups:
-            story = stories.get(group.article_id)
-            if story is None or shown.setdefault(story, group.article_id) == group.article_id:
-                kept.append(group)
+        keep, shown = one_per_story([g.article_id for g in groups], stories)
+        kept = [g for g, kept in zip(groups, keep, strict=True) if kept]
         members = self.index.story_members(shown)
         copies = {
             article_id: [m for m in members.get(story, ()) if m != article_id]
@@ -391,11 +388,9 @@ class Searcher:
                 self._chunk_count(),
                 self.settings.caveat_name_share,
             )
-        if not specific:
-            return None
-        texts = [t for a in _distinct_articles(shown, articles) for t in (a.title, a.text)]
-        missing = missing_terms(specific, texts)
-        return near_topic_caveat(question, missing, texts) if missing else None
+        ids = dict.fromkeys(p.article.id for p in shown if p.article.id in articles)
+        texts = [t for i in ids for t in (articles[i].title, articles[i].text)]
+        return near_topic_caveat(question, specific, texts) if specific else None
 
     def _chunk_count(self) -> int:
         """Chunks in the index (the searcher's generation never changes), counted once."""
@@ -412,7 +407,8 @@ class Searcher:
         if not found.answered and about.topic:
             return found
         refs = _distinct([p.article for p in found.passages] + list(found.nearest))
-        chosen = pick_article(about, refs, [p for p in found.passages if p.shown])
+        on_page = _distinct([p.article for p in found.passages if p.shown])
+        chosen = pick_article(about, refs, on_page)
         if chosen is None:
             return replace(
                 found,
@@ -425,15 +421,13 @@ class Searcher:
         with self._store_lock:
             index = self.index
             rows = index.chunks(index.chunk_ids(chosen.id))
-            article = index.articles_by_id([chosen.id])[chosen.id]
-            copies = index.story_members(index.stories([chosen.id]).values())
+            stories = index.story_members(index.stories([chosen.id]).values())
+            others = [m for ids in stories.values() for m in ids if m != chosen.id]
+            named = index.articles_by_id([chosen.id, *others])
         lead = sorted(rows.values(), key=lambda r: r.ordinal)[:MAX_CHUNKS_PER_PASSAGE]
-        passage = self._lead_passage(about.question, _Group(chosen.id, lead, 1.0, True), article)
-        others = [m for ids in copies.values() for m in ids if m != chosen.id]
-        if others:
-            with self._store_lock:
-                named = self.index.articles_by_id(others)
-            passage = replace(passage, copies=tuple(named[m].ref for m in others if m in named))
+        group = _Group(chosen.id, lead, 1.0, True)
+        passage = self._lead_passage(about.question, group, named[chosen.id])
+        passage = replace(passage, copies=tuple(named[m].ref for m in others if m in named))
         return replace(
             found, answered=True, passages=(passage,), nearest=(), kind=ARTICLE_LEAD, caveat=None
         )
@@ -604,28 +598,3 @@ def _distinct(refs: Sequence[ArticleRef]) -> list[ArticleRef]:
     for ref in refs:
         seen.setdefault(ref.id, ref)
     return list(seen.values())
-
-
-def pick_article(
-    about: WholeArticleQuestion, candidates: Sequence[ArticleRef], shown: Sequence[Passage]
-) -> ArticleRef | None:
-    """The one article of ``candidates`` (best first) that a question about an article as a
-    whole points at, or None when it could mean several: the only candidate; else the only
-    one whose title holds every topic word; else, when the question names a topic, the
-    only article of the first page's passages."""
-    if len(candidates) == 1:
-        return candidates[0]
-    if not about.topic:
-        return None
-    wanted = {stem(t) for t in about.topic}
-    titled = [c for c in candidates if wanted <= {stem(w) for w in words(c.title)}]
-    if len(titled) == 1:
-        return titled[0]
-    if len(titled) > 1:
-        return None
-    on_page = _distinct([p.article for p in shown])
-    return on_page[0] if len(on_page) == 1 else None
-
-
-def _distinct_articles(passages: Sequence[Passage], articles: dict[str, Article]) -> list[Article]:
-    return [articles[i] for i in dict.fromkeys(p.article.id for p in passages) if i in articles]

@@ -118,3 +118,13 @@ def test_citebot_articles_lists_duplicate_groups(copied: Path, tmp_path: Path) -
     )
     (group,) = json.loads(as_json.stdout)["duplicates"]
     assert [a["id"] for a in group] == ["ferry-corrected", "ferry-syndicated", "ferry"]
+
+
+def test_one_result_per_story_keeps_the_first_copy_to_rank() -> None:
+    from retrieval.duplicates import one_per_story
+
+    ranked = ["b-copy", "other", "b", "b-copy", "c"]
+    stories = {"b": "b", "b-copy": "b"}  # "other" and "c" have no copies
+    keep, shown = one_per_story(ranked, stories)
+    assert keep == [True, True, False, True, True]  # b-copy's second passage stays
+    assert shown == {"b": "b-copy"}

@@ -194,3 +194,25 @@ def test_the_cli_shows_the_caveat_above_the_passages_and_asks_which(
     assert "Reykjavik" in data["caveat"]
     which = ask("What is this article about?")
     assert which.output.startswith("Which article do you mean?")
+
+
+def test_the_article_a_whole_article_question_points_at() -> None:
+    from retrieval.questions import pick_article
+    from retrieval.records import ArticleRef
+
+    tsmc = ArticleRef("2", "TSMC and Intel: a wildly complex ordeal", "seed#2")
+    taiwan = ArticleRef("1", "Taiwan is not Ukraine", "seed#1")
+    about = whole_article("Summarise the piece on TSMC")
+    assert about is not None
+    # The only title holding every topic word, wherever it ranks.
+    assert pick_article(about, [taiwan, tsmc], [taiwan]) == tsmc
+    # No title holds it: the first page's only article; several: ask which.
+    about = whole_article("Summarise the piece on chips")
+    assert about is not None
+    assert pick_article(about, [taiwan, tsmc], [taiwan]) == taiwan
+    assert pick_article(about, [taiwan, tsmc], [taiwan, tsmc]) is None
+    # No topic named: only an index of one article answers.
+    unnamed = whole_article("What is this article about?")
+    assert unnamed is not None
+    assert pick_article(unnamed, [taiwan, tsmc], [taiwan]) is None
+    assert pick_article(unnamed, [taiwan], [taiwan]) == taiwan
