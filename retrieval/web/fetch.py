@@ -234,22 +234,27 @@ class Fetcher:
             return answer
         raise FetchError(url, f"more than {self.settings.max_redirects} redirects")
 
-    def source_policy(self, url: str) -> UrlPolicy:
-        """The policy for a source rooted at ``url`` and all it lists.
+    def source_policy(self, url: str, base: UrlPolicy | None = None) -> UrlPolicy:
+        """The policy for a source rooted at ``url`` and all it lists, from ``base``
+        (default: the fetcher's).
 
         A public-only policy stays as it is. Under the operator's rules, a source on a
         local or private address may list pages there too; a public one may not (its
         listed URLs are public-only, on ``allowed_ports`` or the source's own port).
         A host that cannot be resolved is refused (UrlRefused).
         """
-        if self.policy.public_only:
-            return self.policy
-        _, port = check_form(url, self.policy)
-        addresses = self.addresses(url)
+        base = base or self.policy
+        if base.public_only:
+            return base
+        try:
+            _, port = check_form(url, base)
+            addresses = self.addresses(url)
+        except UrlRefused as exc:
+            raise UrlRefused(f"refused: {exc.reason}", url) from None
         if not all(is_public(a) for a in addresses):
-            return self.policy
-        ports = tuple(dict.fromkeys((*self.policy.allowed_ports, port)))
-        return UrlPolicy(True, self.policy.allow_addresses, ports)
+            return base
+        ports = tuple(dict.fromkeys((*base.allowed_ports, port)))
+        return UrlPolicy(True, base.allow_addresses, ports)
 
     def addresses(self, url: str) -> tuple[IPAddress, ...]:
         """The addresses of ``url``'s host (one lookup per host per fetcher)."""
@@ -296,7 +301,7 @@ class Fetcher:
     def _busy_wait(self, url: str, busy: _Busy, host: _Host, retried: bool) -> float:
         """How long to wait before asking again, or FetchError when not worth it."""
         cap = self.settings.max_retry_after_seconds
-        reason = f"HTTP {busy.status} (server busy)"
+        reason = f"HTTP {busy.status} {busy.reason}".strip()
         if busy.retry_after is None or retried:
             raise FetchError(url, reason, status=busy.status)
         if busy.retry_after > cap:
@@ -387,7 +392,8 @@ class Fetcher:
                         raise FetchError(url, f"HTTP {status} redirect without a Location")
                     return _Redirect(urljoin(current, location.strip()))
                 if status in BUSY_STATUSES and not truncate:
-                    return _Busy(status, _retry_after(response.headers.get("retry-after")))
+                    retry_after = _retry_after(response.headers.get("retry-after"))
+                    return _Busy(status, response.reason_phrase or "", retry_after)
                 if status == 304 and validators:
                     return Fetched(
                         url,
@@ -446,6 +452,7 @@ class _Busy:
     """A 429 or 503 answer, with its Retry-After in seconds when it gives one."""
 
     status: int
+    reason: str
     retry_after: float | None
 
 
