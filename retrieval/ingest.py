@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from .sources import (
     StatefulSource,
 )
 from .text import sentence_spans
+
+if TYPE_CHECKING:
+    from .web.fetch import Fetcher
 
 logger = logging.getLogger(__name__)
 
@@ -158,23 +162,52 @@ def ingest(
     # The lock and the index checks come before reading files or loading the model, so
     # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
     storage = backend_of(settings)
-    with storage.lock_for_writing(
-        settings.index_dir, embedder.name, rebuild=rebuild, backend=embedder.backend
-    ) as lock:
+    with (
+        storage.lock_for_writing(
+            settings.index_dir, embedder.name, rebuild=rebuild, backend=embedder.backend
+        ) as lock,
+        _shared_fetcher(paths, settings) as fetcher,
+    ):
         return _ingest(
-            paths, settings, embedder, lock, prune=prune, force=force, show_progress=show_progress
+            paths,
+            settings,
+            embedder,
+            lock,
+            prune=prune,
+            force=force,
+            show_progress=show_progress,
+            fetcher=fetcher,
         )
 
 
-def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
+def open_source(
+    given: str | os.PathLike[str], settings: Settings, fetcher: Fetcher | None = None
+) -> Source:
     """The source for a root as the user gave it: a URL (page, feed, sitemap, PDF) or a path."""
     from .urls import looks_like_url
 
     if isinstance(given, str) and looks_like_url(given):
         from .web.source import WebSource
 
-        return WebSource(given, settings)
+        return WebSource(given, settings, fetcher=fetcher)
     return FileSource(given, settings)
+
+
+@contextlib.contextmanager
+def _shared_fetcher(
+    paths: Sequence[Path | str | Source], settings: Settings
+) -> Iterator[Fetcher | None]:
+    """One fetcher for every URL of the run: robots.txt is read once per host, and the
+    per-host delay holds across sources."""
+    from .urls import looks_like_url
+
+    if not any(isinstance(p, str) and looks_like_url(p) for p in paths):
+        yield None
+        return
+    from .web.fetch import Fetcher
+
+    with Fetcher(settings.web) as fetcher:
+        yield fetcher
 
 
 def _ingest(
@@ -186,13 +219,16 @@ def _ingest(
     prune: bool,
     force: bool,
     show_progress: bool,
+    fetcher: Fetcher | None = None,
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     # A root given twice is read once (its articles would all be duplicates).
     unique: dict[str, Source] = {}
     for path in paths:
-        source = open_source(path, settings) if isinstance(path, str | os.PathLike) else path
+        source = (
+            open_source(path, settings, fetcher) if isinstance(path, str | os.PathLike) else path
+        )
         unique.setdefault(source.root, source)
     sources = list(unique.values())
     for source in sources:

@@ -81,7 +81,15 @@ def parsing(limits: IngestSettings) -> Iterator[Callable[[Document], Loaded | Pr
         yield lambda document: load_safely(document, limits)
         return
     with _pool(limits) as pool:
-        yield lambda document: next(pool.read([document], limits))[1]
+
+        def parse(document: Document) -> Loaded | Problem:
+            results = pool.read([document], limits)
+            try:
+                return next(results)[1]
+            finally:
+                results.close()
+
+        yield parse
 
 
 def load_safely(file: Document | SourceFile, limits: IngestSettings) -> Loaded | Problem:

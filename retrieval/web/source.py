@@ -322,7 +322,7 @@ class _Crawl:
             prior is not None
             and link.lastmod
             and prior.lastmod == link.lastmod
-            and (prior.checked or "") >= self._recheck_before
+            and (prior.checked or "") > self._recheck_before
         ):
             # The listing says the page has not changed since it was indexed, and it was
             # seen answering recently enough.
@@ -514,8 +514,8 @@ def _invalid(url: str) -> str | None:
     """Why a listed URL cannot be fetched as written, if it cannot."""
     if len(url) > MAX_URL_CHARS:
         return f"not a valid URL (longer than {MAX_URL_CHARS:,} characters)"
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
-        return "not a valid URL (control characters or spaces)"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return "not a valid URL (control characters)"
     try:
         normalize_url(url)
     except ValueError:
