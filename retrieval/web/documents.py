@@ -7,6 +7,7 @@ and never the memory of the process that fetched it (the bot's own, for ``/reind
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from html import escape
 from urllib.parse import urlsplit
@@ -19,6 +20,22 @@ from ..urls import is_web_url, normalize_url
 from .content import clean_title, decode_html
 from .feeds import FULL_TEXT_MIN_WORDS, FeedEntry
 from .identity import same_site
+
+logger = logging.getLogger(__name__)
+
+
+class _AsDebug(logging.Handler):
+    """trafilatura logs what it cannot parse at ERROR, as if our run had failed: its lines
+    come through our logger at DEBUG instead (the page's problem is reported on its own)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger.debug("trafilatura: %s", record.getMessage())
+
+
+_trafilatura = logging.getLogger("trafilatura")
+if not any(isinstance(h, _AsDebug) for h in _trafilatura.handlers):
+    _trafilatura.addHandler(_AsDebug())
+    _trafilatura.propagate = False
 
 # A web page with less text than this is not an article (trafilatura keeps a menu's few
 # words when a page has nothing else).

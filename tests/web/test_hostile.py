@@ -388,3 +388,18 @@ def test_invisible_characters_are_stripped_from_titles(news: LocalSite, settings
     _, (page,), _ = read(news.url("/bidi"), settings)
     _, (listed,), _ = read(news.url("/bidi.rss"), settings)
     assert page.title == listed.title == "Paygnp.exe now"
+
+
+def test_trafilaturas_error_lines_come_through_our_logging_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import retrieval.web.documents  # noqa: F401  (it routes trafilatura's log)
+
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("trafilatura.utils").error("parsed tree length: 1, wrong data type")
+    ours = [r for r in caplog.records if r.name == "retrieval.web.documents"]
+    assert [(r.levelno, r.getMessage()) for r in ours] == [
+        (logging.DEBUG, "trafilatura: parsed tree length: 1, wrong data type")
+    ]
+    # Not passed on to the root logger, where the CLI would print it as an ERROR line.
+    assert logging.getLogger("trafilatura").propagate is False
