@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -224,7 +224,7 @@ class _Pool:
 
     def read(
         self, files: Iterable[D], limits: IngestSettings
-    ) -> Iterator[tuple[D, Loaded | Problem]]:
+    ) -> Generator[tuple[D, Loaded | Problem], None, None]:
         """Files handed out to up to ``limits.workers`` workers, a few ahead of the
         caller; results given back in the files' order."""
         ahead = limits.workers * _AHEAD_PER_WORKER

@@ -18,39 +18,17 @@ from retrieval.cli import cli
 from retrieval.config import IngestSettings, Settings, WebSettings
 from retrieval.errors import FetchError
 from retrieval.ingest import IngestReport, ingest
-from retrieval.records import Article, Problem
 from retrieval.web.content import decode_html
 from retrieval.web.fetch import Fetcher
-from retrieval.web.source import WebSource
 from tests.fakes import FakeEmbedder
 from tests.web import newsroom, samples
 from tests.web.server import DripSite, LocalSite, Route
+from tests.web.test_source import read
 from tests.web.test_sync import fake_model
-
-
-@pytest.fixture
-def settings(tmp_path: Path, web_settings: WebSettings) -> Settings:
-    return Settings(index_dir=tmp_path / "index", web=replace(web_settings, timeout_seconds=1.0))
-
-
-@pytest.fixture
-def news(site: LocalSite) -> LocalSite:
-    newsroom.serve(site)
-    return site
 
 
 def run(sources: list[str], settings: Settings, **options: bool) -> IngestReport:
     return ingest(sources, settings, FakeEmbedder(), **options)
-
-
-def read(url: str, settings: Settings) -> tuple[WebSource, list[Article], list[Problem]]:
-    source = WebSource(url, settings)
-    items = list(source.read())
-    return (
-        source,
-        [i for i in items if isinstance(i, Article)],
-        [i for i in items if isinstance(i, Problem)],
-    )
 
 
 def full_text_entry(n: int, link: str | None) -> samples.Entry:
