@@ -161,12 +161,14 @@ def ingest(
     """
     # The lock and the index checks come before reading files or loading the model, so
     # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
+    from .web.shared import shared_fetcher
+
     storage = backend_of(settings)
     with (
         storage.lock_for_writing(
             settings.index_dir, embedder.name, rebuild=rebuild, backend=embedder.backend
         ) as lock,
-        _shared_fetcher(paths, settings) as fetcher,
+        shared_fetcher(paths, settings) as fetcher,
     ):
         return _ingest(
             paths,
@@ -191,23 +193,6 @@ def open_source(
 
         return WebSource(given, settings, fetcher=fetcher)
     return FileSource(given, settings)
-
-
-@contextlib.contextmanager
-def _shared_fetcher(
-    paths: Sequence[Path | str | Source], settings: Settings
-) -> Iterator[Fetcher | None]:
-    """One fetcher for every URL of the run: robots.txt is read once per host, and the
-    per-host delay holds across sources."""
-    from .urls import looks_like_url
-
-    if not any(isinstance(p, str) and looks_like_url(p) for p in paths):
-        yield None
-        return
-    from .web.fetch import Fetcher
-
-    with Fetcher(settings.web) as fetcher:
-        yield fetcher
 
 
 def _ingest(
