@@ -201,7 +201,9 @@ class DripSite:
                 self.paths.append(path)
                 body = self.drips.get(path)
                 if body is None:
-                    connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                    connection.sendall(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
                     return
                 for byte in body:
                     if self._closed.wait(self.interval):
