@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import metrics
 from .chunking import Chunker, embedding_text
 from .config import Settings
 from .embedding import Embedder, SpanEmbedder
@@ -143,6 +144,7 @@ def ingest(
     force: bool = False,
     rebuild: bool = False,
     show_progress: bool = False,
+    remove: Sequence[str] = (),
 ) -> IngestReport:
     """Add the articles under ``paths`` (or read from sources) to the index in ``settings.index_dir``.
 
@@ -153,7 +155,9 @@ def ingest(
     PruneRefusedError, leaving the index unchanged, unless ``force``. With
     ``rebuild``, the index starts empty (for a new model or schema). Nothing becomes
     visible to readers until everything has been written; an ingest that changes
-    nothing writes no new generation.
+    nothing writes no new generation. ``remove`` names articles to delete in the same
+    write (an explicit removal, as the push API's DELETE: no prune safeguard applies);
+    an article both read and named there is kept.
     """
     # The lock and the index checks come before reading files or loading the model, so
     # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
@@ -161,9 +165,26 @@ def ingest(
     with storage.lock_for_writing(
         settings.index_dir, embedder.name, rebuild=rebuild, backend=embedder.backend
     ) as lock:
-        return _ingest(
-            paths, settings, embedder, lock, prune=prune, force=force, show_progress=show_progress
+        report = _ingest(
+            paths,
+            settings,
+            embedder,
+            lock,
+            prune=prune,
+            force=force,
+            show_progress=show_progress,
+            remove=remove,
         )
+    metrics.ingested(
+        {
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "removed": report.removed,
+            "skipped": len(report.skipped),
+        }
+    )
+    return report
 
 
 def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
@@ -186,6 +207,7 @@ def _ingest(
     prune: bool,
     force: bool,
     show_progress: bool,
+    remove: Sequence[str] = (),
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
@@ -232,8 +254,10 @@ def _ingest(
         if prune:
             _confirm_gone(sources, indexed, found, reader.outcomes, report)
         gone = prune_plan(indexed, found, reader.outcomes) if prune else []
+        named = [i for i in dict.fromkeys(remove) if i in indexed and i not in found]
+        gone += [i for i in named if i not in set(gone)]
         share = settings.ingest.max_prune_share
-        if len(gone) > share * len(indexed) and not force:
+        if len(gone) - len(named) > share * len(indexed) and not force:
             raise PruneRefusedError(
                 f"pruning would remove {len(gone):,} of the {len(indexed):,} indexed articles"
                 f" ({len(gone) / len(indexed):.0%}), more than the {share:.0%} allowed by"
