@@ -39,6 +39,8 @@ def pushed_article(article_id: str, record: Any, settings: Settings) -> Article:
     if "id" in record and record["id"] != article_id:
         raise LoadError('the body\'s "id" differs from the id in the URL')
     article = article_from_record({**record, "id": article_id}, article_id, settings.ingest)
+    if article.url is not None and not article.url.lower().startswith(("http://", "https://")):
+        raise LoadError('"url" must be an http:// or https:// address')
     return replace(article, source=article.url or f"{PUSH_ROOT}{article_id}")
 
 

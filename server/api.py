@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 CORPORA: web.AppKey[Corpora] = web.AppKey("corpora", Corpora)
 SERVE: web.AppKey[ServeSettings] = web.AppKey("serve", ServeSettings)
 KEYS: web.AppKey[Keys] = web.AppKey("keys", Keys)
-# Where the access middleware leaves what the request may do (an Access).
-ACCESS = "citebot.access"
+# Where the access middleware leaves what the request may do.
+ACCESS: web.RequestKey[Access] = web.RequestKey("access", Access)
 # The access each route needs (read unless listed), by route name.
 ADMIN_ROUTES = frozenset({"put_article", "delete_article"})
 # Articles one page of GET /v1/articles lists by default, and at most.
