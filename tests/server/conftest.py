@@ -24,6 +24,7 @@ from tests.helpers import CORPUS, build_index, with_search
 READ_KEY = "read-key-0123456789"
 ADMIN_KEY = "admin-key-9876543210"
 KEYS = Keys((READ_KEY.encode(),), (ADMIN_KEY.encode(),))
+NO_KEYS = Keys()
 
 Start = Callable[..., Awaitable[TestClient[Any, Any]]]
 
@@ -56,7 +57,7 @@ async def start(index_settings: Settings) -> AsyncIterator[Start]:
     clients: list[TestClient[Any, Any]] = []
 
     async def started(
-        keys: Keys = Keys(),
+        keys: Keys = NO_KEYS,
         serve: ServeSettings | None = None,
         settings: Settings | None = None,
         **serve_changes: Any,

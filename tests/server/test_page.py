@@ -72,7 +72,7 @@ async def test_not_covered_names_the_nearest_articles(
     client = await start(settings=calibrated(index_settings))
     data = await (await client.get("/v1/search", params={"q": OFF_TOPIC})).json()
     assert not data["answered"] and data["nearest"]
-    status, text = await page(client, q=OFF_TOPIC)
+    _status, text = await page(client, q=OFF_TOPIC)
     assert "The articles do not seem to cover" in text
     for article in data["nearest"]:
         assert html.escape(article["title"]) in text

@@ -107,7 +107,7 @@ def test_bearer_and_loopback_and_binding() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.1") and not is_loopback("::")
     check_binding("127.0.0.1", Keys())
     check_binding("0.0.0.0", KEYS)
-    with pytest.raises(Exception, match="refusing to listen on 0.0.0.0 without keys"):
+    with pytest.raises(Exception, match=r"refusing to listen on 0\.0\.0\.0 without keys"):
         check_binding("0.0.0.0", Keys())
 
 
