@@ -211,6 +211,9 @@ async def search_page(request: web.Request) -> web.Response:
         asked = search_request(fields, question_required=False)
     except Problem as exc:
         return _html(_layout("citebot", search_form({}, corpora.names) + _error(exc.detail)), 400)
+    if any(not value for value in fields.values()):
+        # The form sends its empty filters too: the shareable address leaves them out.
+        raise web.HTTPSeeOther(_page_url(fields))
     form = search_form(fields, corpora.names)
     if not asked.question.strip():
         return _html(_layout("citebot", form))
