@@ -144,6 +144,17 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(_metrics.registry), CONTENT_TYPE_LATEST
 
 
+def serve_http(port: int) -> Any:
+    """Expose the metrics at http://127.0.0.1:PORT/metrics on a thread (the bot's
+    ``[bot] metrics_port``); loopback only, as it has no keys. Returns the HTTP server."""
+    from prometheus_client import start_http_server
+
+    if _metrics is None:
+        raise RuntimeError("enable() metrics first")
+    server, _thread = start_http_server(port, addr="127.0.0.1", registry=_metrics.registry)
+    return server
+
+
 # -- recording -------------------------------------------------------------------------------
 
 

@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 LIMITER: web.AppKey[RateLimiter] = web.AppKey("limiter", RateLimiter)
-# Routes open to everyone: liveness and readiness probes.
-OPEN_ROUTES = frozenset({"healthz", "readyz"})
+# Routes open to everyone: liveness and readiness probes, and the API's description.
+OPEN_ROUTES = frozenset({"healthz", "readyz", "openapi"})
 # The search page's routes: open, or behind the key the page asks for (see page.py).
 PAGE_ROUTES = frozenset({"page", "page_key", "page_style"})
 

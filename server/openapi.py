@@ -494,7 +494,8 @@ def openapi_document() -> dict[str, Any]:
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",
-                    "summary": "This document",
+                    "summary": "This document (no key needed)",
+                    "security": [],
                     "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
                 }
             },
