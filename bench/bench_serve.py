@@ -1,0 +1,350 @@
+"""Benchmark: `citebot serve` on a real index, each figure beside a same-run baseline.
+
+    .venv/bin/python bench/bench_serve.py --index /tmp/bbc-index [--seconds 30 --clients 50]
+
+The index is copied to a scratch folder first (pushes write to it). Questions are the
+titles of the index's first --questions articles (sorted by id), asked as they are.
+
+  1. In-process throughput: `Searcher.search` on as many threads as the server's default
+     executor, for --seconds (the baseline of 2).
+  2. The real server (`citebot serve` as a subprocess on 127.0.0.1, keys set): time from
+     start to /readyz answering 200, and its RSS when ready, after the load and at peak.
+  3. Throughput over HTTP: --clients concurrent clients (aiohttp, one connection each)
+     asking GET /v1/search for --seconds: requests/s, p50/p99, errors; against 1.
+  4. Idle overhead: one question at a time over HTTP, p50, against `Searcher.search` one
+     at a time in this process on the same questions.
+  5. Metrics cost: the in-process p50 with metrics off against on (interleaved rounds).
+  6. Push: PUT /v1/articles/{id} of an 800-word article, time until the response (which
+     comes once it is searchable) and until GET /v1/search finds it; against the time of
+     an unchanged PUT of the same article (the write's fixed part).
+  7. Graceful shutdown: SIGTERM while 20 requests are in flight; how many finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from retrieval import metrics  # noqa: E402
+from retrieval.config import Settings  # noqa: E402
+from retrieval.search import Searcher  # noqa: E402
+
+ADMIN_KEY = "bench-admin-key"
+READ_KEY = "bench-read-key"
+WORDS = (
+    "council harbour budget station river minister school museum festival railway "
+    "library election hospital market bridge theatre factory orchestra garden stadium"
+).split()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def questions_of(settings: Settings, count: int) -> list[str]:
+    searcher = Searcher.open(settings)
+    try:
+        summaries = sorted(searcher.articles(), key=lambda s: s.article.id)
+    finally:
+        searcher.close()
+    return [s.article.title for s in summaries[:count]]
+
+
+# -- in process ------------------------------------------------------------------------------
+
+
+def in_process_throughput(searcher: Searcher, questions: list[str], seconds: float) -> float:
+    workers = min(32, (os.cpu_count() or 1) + 4)  # asyncio's default executor
+    done = [0] * workers
+    stop = time.perf_counter() + seconds
+
+    def work(n: int) -> None:
+        i = n
+        while time.perf_counter() < stop:
+            searcher.search(questions[i % len(questions)])
+            done[n] += 1
+            i += workers
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, range(workers)))
+    return sum(done) / (time.perf_counter() - started)
+
+
+def sequential_ms(searcher: Searcher, questions: list[str]) -> list[float]:
+    times = []
+    for question in questions:
+        started = time.perf_counter()
+        searcher.search(question)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+# -- over HTTP -------------------------------------------------------------------------------
+
+
+async def load(base: str, questions: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    import aiohttp
+
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    stop = time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {READ_KEY}"}
+
+    async def client(n: int) -> None:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(base, connector=connector, headers=headers) as session:
+            i = n
+            while time.perf_counter() < stop:
+                started = time.perf_counter()
+                try:
+                    async with session.get(
+                        "/v1/search", params={"q": questions[i % len(questions)]}
+                    ) as response:
+                        await response.read()
+                        if response.status != 200:
+                            errors[str(response.status)] = errors.get(str(response.status), 0) + 1
+                            continue
+                except aiohttp.ClientError as exc:
+                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                    continue
+                latencies.append((time.perf_counter() - started) * 1000)
+                i += clients
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    elapsed = time.perf_counter() - started
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
+        "ok": len(latencies),
+        "errors": errors,
+    }
+
+
+async def idle(base: str, questions: list[str]) -> list[float]:
+    import aiohttp
+
+    times = []
+    headers = {"Authorization": f"Bearer {READ_KEY}"}
+    async with aiohttp.ClientSession(base, headers=headers) as session:
+        for question in questions:
+            started = time.perf_counter()
+            async with session.get("/v1/search", params={"q": question}) as response:
+                await response.read()
+                assert response.status == 200, response.status
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def article_of(words: int, marker: str, rng: random.Random) -> dict[str, str]:
+    sentences = []
+    while sum(len(s.split()) for s in sentences) < words:
+        sentences.append(" ".join(rng.choice(WORDS) for _ in range(11)).capitalize() + ".")
+    paragraphs = [" ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5)]
+    paragraphs.insert(2, f"The {marker} was confirmed by the harbour council on Tuesday.")
+    return {"title": f"Bench article {marker}", "text": "\n\n".join(paragraphs)}
+
+
+async def pushes(base: str, count: int) -> dict[str, list[float]]:
+    import aiohttp
+
+    rng = random.Random(7)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    answered, visible, unchanged = [], [], []
+    async with aiohttp.ClientSession(base, headers=headers) as session:
+        for n in range(count):
+            marker = f"zorblax{n}quint"
+            article = article_of(800, marker, rng)
+            started = time.perf_counter()
+            async with session.put(f"/v1/articles/bench-{n}", json=article) as response:
+                result = await response.json()
+                assert response.status == 201, result
+            answered.append(time.perf_counter() - started)
+            while True:
+                async with session.get("/v1/search", params={"q": f"{marker} confirmed"}) as r:
+                    found = await r.json()
+                if found["results"] and found["results"][0]["article"]["id"] == f"bench-{n}":
+                    break
+            visible.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            async with session.put(f"/v1/articles/bench-{n}", json=article) as response:
+                assert (await response.json())["result"] == "unchanged"
+            unchanged.append(time.perf_counter() - started)
+    return {"answered": answered, "visible": visible, "unchanged": unchanged}
+
+
+async def shutdown_in_flight(base: str, process: subprocess.Popen[bytes], question: str) -> int:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {READ_KEY}"}
+    async with aiohttp.ClientSession(base, headers=headers) as session:
+
+        async def ask(n: int) -> int:
+            async with session.get("/v1/search", params={"q": f"{question} {n}"}) as response:
+                await response.read()
+                return response.status
+
+        tasks = [asyncio.create_task(ask(n)) for n in range(20)]
+        await asyncio.sleep(0.05)  # in flight
+        process.send_signal(signal.SIGTERM)
+        statuses = await asyncio.gather(*tasks, return_exceptions=True)
+    return sum(1 for s in statuses if s == 200)
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def start_server(index: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
+    env = {**os.environ, "CITEBOT_API_KEYS": READ_KEY, "CITEBOT_ADMIN_KEYS": ADMIN_KEY}
+    env.pop("CITEBOT_CONFIG", None)
+    command = [str(Path(sys.executable).parent / "citebot"), "serve", "--index", str(index)]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import urllib.error
+    import urllib.request
+
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return process, time.perf_counter() - started
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        if process.poll() is not None:
+            raise SystemExit("the server exited before it was ready")
+        time.sleep(0.01)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--questions", type=int, default=200)
+    parser.add_argument("--pushes", type=int, default=5)
+    args = parser.parse_args()
+
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
+        f" Python {platform.python_version()}, load {os.getloadavg()[0]:.1f} at start"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as scratch:
+        index = Path(scratch) / "index"
+        shutil.copytree(args.index, index)
+        settings = Settings(index_dir=index)
+        questions = questions_of(settings, args.questions)
+        searcher = Searcher.open(settings)
+        searcher.search(questions[0])
+        stats = searcher.stats()
+        print(f"index: {stats.articles} articles, {stats.chunks} chunks, {len(questions)} questions")
+
+        print("\n1. in-process Searcher throughput ...", flush=True)
+        baseline_rps = in_process_throughput(searcher, questions, args.seconds)
+        print(f"   {baseline_rps:.1f} questions/s")
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        process, ready = start_server(index, port)
+        ready_rss = rss_mb(process.pid)
+        print(f"\n2. serve ready (/readyz 200) after {ready:.2f} s, RSS {ready_rss:.0f} MB")
+        try:
+            asyncio.run(idle(base, questions[:5]))  # warm
+            print(f"\n3. {args.clients} clients for {args.seconds:.0f} s over HTTP ...", flush=True)
+            http = asyncio.run(load(base, questions, args.clients, args.seconds))
+            print(
+                f"   {http['rps']:.1f} requests/s ({http['rps'] / baseline_rps:.2f} x in-process"
+                f" {baseline_rps:.1f}), p50 {http['p50']:.0f} ms, p99 {http['p99']:.0f} ms,"
+                f" {http['ok']} answered, errors {http['errors'] or 0}"
+            )
+            loaded_rss, peak_rss = rss_mb(process.pid), rss_mb(process.pid, "VmHWM")
+            print(f"   RSS after load {loaded_rss:.0f} MB, peak {peak_rss:.0f} MB")
+
+            print("\n4. idle, one question at a time ...", flush=True)
+            over_http, in_process = [], []
+            for _ in range(3):  # interleaved rounds: the machine's load hits both alike
+                over_http += asyncio.run(idle(base, questions))
+                in_process += sequential_ms(searcher, questions)
+            p50_http, p50_local = statistics.median(over_http), statistics.median(in_process)
+            print(
+                f"   over HTTP p50 {p50_http:.2f} ms, in-process p50 {p50_local:.2f} ms:"
+                f" overhead {p50_http - p50_local:+.2f} ms"
+                f" (p99 {percentile(over_http, 0.99):.1f} vs {percentile(in_process, 0.99):.1f} ms)"
+            )
+
+            print("\n5. metrics off vs on, in-process ...", flush=True)
+            off, on = [], []
+            for _ in range(3):
+                metrics.disable()
+                off += sequential_ms(searcher, questions)
+                metrics.enable()
+                on += sequential_ms(searcher, questions)
+            metrics.disable()
+            print(
+                f"   p50 off {statistics.median(off):.2f} ms, on {statistics.median(on):.2f} ms"
+                f" ({statistics.median(on) - statistics.median(off):+.2f} ms)"
+            )
+
+            print(f"\n6. push of an 800-word article, {args.pushes} times ...", flush=True)
+            pushed = asyncio.run(pushes(base, args.pushes))
+            for name, values in pushed.items():
+                print(
+                    f"   {name:<10} median {statistics.median(values):.2f} s,"
+                    f" max {max(values):.2f} s"
+                )
+            searchable_rss = rss_mb(process.pid, "VmHWM")
+            print(f"   peak RSS after the pushes {searchable_rss:.0f} MB")
+
+            print("\n7. SIGTERM with 20 requests in flight ...", flush=True)
+            finished = asyncio.run(shutdown_in_flight(base, process, questions[0]))
+            code = process.wait(60)
+            print(f"   {finished}/20 answered 200; exit status {code}")
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(30)
+            searcher.close()
+
+
+if __name__ == "__main__":
+    main()
