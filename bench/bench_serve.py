@@ -9,8 +9,10 @@ titles of the index's first --questions articles (sorted by id), asked as they a
      executor, for --seconds (the baseline of 2).
   2. The real server (`citebot serve` as a subprocess on 127.0.0.1, keys set): time from
      start to /readyz answering 200, and its RSS when ready, after the load and at peak.
-  3. Throughput over HTTP: --clients concurrent clients (aiohttp, one connection each)
-     asking GET /v1/search for --seconds: requests/s, p50/p99, errors; against 1.
+  3. Throughput over HTTP: --clients concurrent clients (aiohttp, one connection each, in
+     a process of their own) asking GET /v1/search for --seconds: requests/s, p50/p99,
+     errors; against 1. Run twice: the load generator at the server's priority, then at
+     nice 10 (on two shared cores it otherwise takes CPU from the server under test).
   4. Idle overhead: one question at a time over HTTP, p50, against `Searcher.search` one
      at a time in this process on the same questions.
   5. Metrics cost: the in-process p50 with metrics off against on (interleaved rounds).
@@ -18,12 +20,14 @@ titles of the index's first --questions articles (sorted by id), asked as they a
      comes once it is searchable) and until GET /v1/search finds it; against the time of
      an unchanged PUT of the same article (the write's fixed part).
   7. Graceful shutdown: SIGTERM while 20 requests are in flight; how many finished.
+  8. With --seed-index: start -> /readyz 200 on that small index, three times.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import platform
 import random
@@ -34,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +151,15 @@ async def load(base: str, questions: list[str], clients: int, seconds: float) ->
     }
 
 
+def generate(
+    base: str, questions: list[str], clients: int, seconds: float, niceness: int
+) -> dict[str, Any]:
+    """``load`` in a process of its own at ``niceness``: the load generator shares the two
+    cores with the server, and at a lower priority takes less from it."""
+    os.nice(niceness)
+    return asyncio.run(load(base, questions, clients, seconds))
+
+
 async def idle(base: str, questions: list[str]) -> list[float]:
     import aiohttp
 
@@ -220,7 +233,7 @@ async def shutdown_in_flight(base: str, process: subprocess.Popen[bytes], questi
 # -- the run ---------------------------------------------------------------------------------
 
 
-def start_server(index: Path, port: int) -> tuple[subprocess.Popen[bytes], float]:
+def start_server(index: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
     env = {**os.environ, "CITEBOT_API_KEYS": READ_KEY, "CITEBOT_ADMIN_KEYS": ADMIN_KEY}
     env.pop("CITEBOT_CONFIG", None)
     command = [str(Path(sys.executable).parent / "citebot"), "serve", "--index", str(index)]
@@ -229,7 +242,7 @@ def start_server(index: Path, port: int) -> tuple[subprocess.Popen[bytes], float
         [*command, "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("wb"),
     )
     import urllib.error
     import urllib.request
@@ -263,6 +276,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--pushes", type=int, default=5)
+    parser.add_argument(
+        "--seed-index", type=Path, help="also time start -> ready on this (small) index"
+    )
     args = parser.parse_args()
 
     print(
@@ -277,7 +293,9 @@ def main() -> None:
         searcher = Searcher.open(settings)
         searcher.search(questions[0])
         stats = searcher.stats()
-        print(f"index: {stats.articles} articles, {stats.chunks} chunks, {len(questions)} questions")
+        print(
+            f"index: {stats.articles} articles, {stats.chunks} chunks, {len(questions)} questions"
+        )
 
         print("\n1. in-process Searcher throughput ...", flush=True)
         baseline_rps = in_process_throughput(searcher, questions, args.seconds)
@@ -285,18 +303,26 @@ def main() -> None:
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        process, ready = start_server(index, port)
+        log = Path(scratch) / "serve.log"
+        process, ready = start_server(index, port, log)
         ready_rss = rss_mb(process.pid)
         print(f"\n2. serve ready (/readyz 200) after {ready:.2f} s, RSS {ready_rss:.0f} MB")
         try:
             asyncio.run(idle(base, questions[:5]))  # warm
             print(f"\n3. {args.clients} clients for {args.seconds:.0f} s over HTTP ...", flush=True)
-            http = asyncio.run(load(base, questions, args.clients, args.seconds))
-            print(
-                f"   {http['rps']:.1f} requests/s ({http['rps'] / baseline_rps:.2f} x in-process"
-                f" {baseline_rps:.1f}), p50 {http['p50']:.0f} ms, p99 {http['p99']:.0f} ms,"
-                f" {http['ok']} answered, errors {http['errors'] or 0}"
-            )
+            context = multiprocessing.get_context("spawn")
+            for niceness in (0, 10):
+                with ProcessPoolExecutor(1, mp_context=context) as pool:
+                    http = pool.submit(
+                        generate, base, questions, args.clients, args.seconds, niceness
+                    ).result()
+                print(
+                    f"   load generator at nice {niceness}: {http['rps']:.1f} requests/s"
+                    f" ({http['rps'] / baseline_rps:.2f} x in-process {baseline_rps:.1f}),"
+                    f" p50 {http['p50']:.0f} ms, p99 {http['p99']:.0f} ms,"
+                    f" {http['ok']} answered, errors {http['errors'] or 0}",
+                    flush=True,
+                )
             loaded_rss, peak_rss = rss_mb(process.pid), rss_mb(process.pid, "VmHWM")
             print(f"   RSS after load {loaded_rss:.0f} MB, peak {peak_rss:.0f} MB")
 
@@ -324,6 +350,16 @@ def main() -> None:
                 f"   p50 off {statistics.median(off):.2f} ms, on {statistics.median(on):.2f} ms"
                 f" ({statistics.median(on) - statistics.median(off):+.2f} ms)"
             )
+            answer = searcher.search(questions[0])
+            for state in ("off", "on"):
+                metrics.enable() if state == "on" else metrics.disable()
+                calls = 100_000
+                started = time.perf_counter()
+                for _ in range(calls):
+                    metrics.question(answer, 0.01)
+                each = (time.perf_counter() - started) / calls * 1e9
+                print(f"   recording one question, metrics {state}: {each:,.0f} ns")
+            metrics.disable()
 
             print(f"\n6. push of an 800-word article, {args.pushes} times ...", flush=True)
             pushed = asyncio.run(pushes(base, args.pushes))
@@ -339,6 +375,21 @@ def main() -> None:
             finished = asyncio.run(shutdown_in_flight(base, process, questions[0]))
             code = process.wait(60)
             print(f"   {finished}/20 answered 200; exit status {code}")
+            if args.seed_index:
+                times = []
+                for _ in range(3):
+                    seed, seconds = start_server(args.seed_index, free_port(), log)
+                    times.append(seconds)
+                    seed.terminate()
+                    seed.wait(30)
+                print(
+                    f"\n8. ready on the seed index ({args.seed_index.name}):"
+                    f" median {statistics.median(times):.2f} s of {len(times)} starts"
+                    f" ({', '.join(f'{t:.2f}' for t in times)})"
+                )
+        except BaseException:
+            print("the server's log ends:\n" + "\n".join(log.read_text().splitlines()[-15:]))
+            raise
         finally:
             if process.poll() is None:
                 process.terminate()

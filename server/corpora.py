@@ -36,9 +36,9 @@ class Corpus:
     settings: Settings
     holder: IndexHolder
     pushes: PushQueue
-    # The model used for pushes: loaded on the first push, so a read-only server never
-    # holds a second copy.
-    _push_embedder: Embedder | None = field(default=None, repr=False)
+    # The model questions are embedded with; pushes use it too (a push embeds a few
+    # chunks: questions wait milliseconds, and no second copy of the model is held).
+    embedder: Embedder = field(repr=False)
 
 
 class Corpora:
@@ -98,15 +98,13 @@ class Corpora:
             lambda: self._after_write(corpus),
             settings.serve.push_batch_seconds,
         )
-        corpus = Corpus(name, settings, holder, pushes)
+        corpus = Corpus(name, settings, holder, pushes, embedder)
         return corpus
 
     def _write(self, corpus: Corpus, upserts: list[Article], removals: list[str]) -> IngestReport:
         from retrieval.push import write_pushes
 
-        if corpus._push_embedder is None:
-            corpus._push_embedder = self.make_embedder(corpus.settings)
-        return write_pushes(corpus.settings, corpus._push_embedder, upserts, removals)
+        return write_pushes(corpus.settings, corpus.embedder, upserts, removals)
 
     async def _after_write(self, corpus: Corpus) -> int:
         await corpus.holder.refresh()
@@ -114,8 +112,13 @@ class Corpora:
         return corpus.holder.generation
 
     async def _observe(self, corpus: Corpus) -> None:
-        if metrics.enabled():
+        """The index's size for /metrics (a failure here never fails a request)."""
+        if not metrics.enabled():
+            return
+        try:
             metrics.index(await corpus.holder.run(lambda s: s.stats()), corpus.name)
+        except Exception:
+            logger.warning("cannot read the index's statistics for /metrics", exc_info=True)
 
     async def _follow(self, corpus: Corpus, every: float) -> None:
         while True:

@@ -41,6 +41,7 @@ h1 a { color: inherit; text-decoration: none; }
 form.ask { display: grid; gap: .6rem; margin-bottom: 1.5rem; }
 .row { display: flex; gap: .5rem; flex-wrap: wrap; }
 .row > * { flex: 1 1 12rem; }
+.row > button { flex: 0 0 auto; }
 label { display: block; font-size: .9rem; color: var(--muted); }
 input, select, button { font: inherit; padding: .5rem .6rem; border: 1px solid #8886;
   border-radius: .4rem; width: 100%; background: Canvas; color: CanvasText; }
