@@ -7,11 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import Settings
-from .embedding import Embedder
-from .errors import LoadError
+from .embedding import Embedder, SpanEmbedder
+from .embedding.base import Span
+from .embedding.model_files import OnnxModel
+from .errors import CitebotError, LoadError
+from .index import read_manifest
 from .ingest import IngestReport, ingest
 from .loaders import article_from_record
 from .pruning import PUSH_ROOT
@@ -74,4 +80,56 @@ def write_pushes(
     The last push of an id wins: callers pass each id once, in either list.
     """
     sources = [PushedSource(upserts)] if upserts else []
-    return ingest(sources, settings, embedder, remove=removals)
+    return ingest(sources, settings, _current_files(embedder, settings), remove=removals)
+
+
+class _WithFiles:
+    """An embedder that names other copies of its model files (the same files: the same
+    checksum); everything else is the embedder's own."""
+
+    def __init__(self, embedder: Embedder, artifact: OnnxModel) -> None:
+        self._embedder = embedder
+        self.artifact = artifact
+        self.name = embedder.name
+        self.backend = embedder.backend
+        self.dimension = embedder.dimension
+        self.max_tokens = embedder.max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._embedder.count_tokens(texts)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embedder.embed(texts)
+
+
+class _SpansWithFiles(_WithFiles):
+    def __init__(self, embedder: SpanEmbedder, artifact: OnnxModel) -> None:
+        super().__init__(embedder, artifact)
+        self._spans = embedder
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        return self._spans.embed_with_spans(texts, spans)
+
+
+def _current_files(embedder: Embedder, settings: Settings) -> Embedder:
+    """``embedder``, naming the model files of the index's current generation.
+
+    A write copies the model files into the new generation from where the embedder says
+    they are. A long-lived embedder (a server's) was loaded from the generation current
+    then, which a later write deletes; the current generation holds the same files.
+    """
+    artifact = embedder.artifact
+    if artifact is None:
+        return embedder
+    try:
+        folder = Path(settings.index_dir) / read_manifest(Path(settings.index_dir)).folder
+        current = OnnxModel.read(folder)
+    except CitebotError:
+        return embedder  # a new or damaged index: the write says what is wrong
+    if current.sha256 != artifact.sha256:
+        return embedder  # another model: the write refuses it
+    if isinstance(embedder, SpanEmbedder):
+        return _SpansWithFiles(embedder, current)
+    return _WithFiles(embedder, current)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from retrieval import metrics
 from retrieval.config import ServeSettings
@@ -132,7 +133,7 @@ async def timeout_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
 
 
-def cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
+def cors_middleware(origins: tuple[str, ...]) -> Middleware:
     allowed = frozenset(o.rstrip("/") for o in origins)
 
     @web.middleware
@@ -169,7 +170,7 @@ def make_app(
     follow_seconds: float = 0.0,
 ) -> web.Application:
     """The application over ``corpora`` (opened when the app starts, in the background)."""
-    middlewares = [metrics_middleware, problem_middleware]
+    middlewares: list[Middleware] = [metrics_middleware, problem_middleware]
     if settings.cors_origins:
         middlewares.append(cors_middleware(settings.cors_origins))
     middlewares += [access_middleware, timeout_middleware]

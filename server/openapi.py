@@ -261,7 +261,7 @@ _SEARCH_PARAMS = [
 ]
 _CORPUS = _query("corpus", {"type": "string"}, "Which collection (default: the first).")
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-_READ = [{"bearer": []}]
+_READ: list[dict[str, list[str]]] = [{"bearer": []}]
 _ERRORS = (400, 401, 403, 413, 415, 429, 503)
 
 
