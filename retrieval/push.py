@@ -17,7 +17,7 @@ from .embedding import Embedder, SpanEmbedder
 from .embedding.base import Span
 from .embedding.model_files import OnnxModel
 from .errors import CitebotError, LoadError
-from .index import read_manifest
+from .index import backend_of
 from .ingest import IngestReport, ingest
 from .loaders import article_from_record
 from .pruning import PUSH_ROOT
@@ -124,7 +124,8 @@ def _current_files(embedder: Embedder, settings: Settings) -> Embedder:
     if artifact is None:
         return embedder
     try:
-        folder = Path(settings.index_dir) / read_manifest(Path(settings.index_dir)).folder
+        location = Path(settings.index_dir)
+        folder = location / backend_of(settings).read_manifest(location).folder
         current = OnnxModel.read(folder)
     except CitebotError:
         return embedder  # a new or damaged index: the write says what is wrong

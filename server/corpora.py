@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from bot.services import IndexFolder, IndexHolder
 from retrieval import metrics
 from retrieval.config import Settings
 from retrieval.embedding import Embedder
 from retrieval.ingest import IngestReport
+from retrieval.live import IndexFolder, IndexHolder
 from retrieval.records import Article
 
 from .problems import Problem
