@@ -5,14 +5,14 @@
 The index is copied to a scratch folder first (pushes write to it). Questions are the
 titles of the index's first --questions articles (sorted by id), asked as they are.
 
-  1. In-process throughput: `Searcher.search` on as many threads as the server's default
-     executor, for --seconds (the baseline of 2).
-  2. The real server (`citebot serve` as a subprocess on 127.0.0.1, keys set): time from
+  1. The real server (`citebot serve` as a subprocess on 127.0.0.1, keys set): time from
      start to /readyz answering 200, and its RSS when ready, after the load and at peak.
-  3. Throughput over HTTP: --clients concurrent clients (aiohttp, one connection each, in
-     a process of their own) asking GET /v1/search for --seconds: requests/s, p50/p99,
-     errors; against 1. Run twice: the load generator at the server's priority, then at
-     nice 10 (on two shared cores it otherwise takes CPU from the server under test).
+  3. Throughput: `Searcher.search` in this process on as many threads as the server's
+     default executor (the baseline), against --clients concurrent clients (aiohttp, one
+     connection each, in a process of their own) asking GET /v1/search: requests/s,
+     p50/p99, errors. The load generator runs at the server's priority and at nice 10 (on
+     two shared cores it takes CPU from the server under test); the three alternate in
+     rounds of 5 s for --seconds each, so a change in the machine's other load hits all.
   4. Idle overhead: one question at a time over HTTP, p50, against `Searcher.search` one
      at a time in this process on the same questions.
   5. Metrics cost: the in-process p50 with metrics off against on (interleaved rounds).
@@ -50,6 +50,7 @@ from retrieval.config import Settings  # noqa: E402
 from retrieval.search import Searcher  # noqa: E402
 
 ADMIN_KEY = "bench-admin-key"
+ROUND_SECONDS = 5.0
 READ_KEY = "bench-read-key"
 WORDS = (
     "council harbour budget station river minister school museum festival railway "
@@ -81,7 +82,10 @@ def questions_of(settings: Settings, count: int) -> list[str]:
 # -- in process ------------------------------------------------------------------------------
 
 
-def in_process_throughput(searcher: Searcher, questions: list[str], seconds: float) -> float:
+def in_process_throughput(
+    searcher: Searcher, questions: list[str], seconds: float
+) -> tuple[int, float]:
+    """Questions answered in ``seconds`` and the time taken."""
     workers = min(32, (os.cpu_count() or 1) + 4)  # asyncio's default executor
     done = [0] * workers
     stop = time.perf_counter() + seconds
@@ -96,7 +100,7 @@ def in_process_throughput(searcher: Searcher, questions: list[str], seconds: flo
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(work, range(workers)))
-    return sum(done) / (time.perf_counter() - started)
+    return sum(done), time.perf_counter() - started
 
 
 def sequential_ms(searcher: Searcher, questions: list[str]) -> list[float]:
@@ -141,22 +145,12 @@ async def load(base: str, questions: list[str], clients: int, seconds: float) ->
 
     started = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
-    elapsed = time.perf_counter() - started
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50": percentile(latencies, 0.5),
-        "p99": percentile(latencies, 0.99),
-        "ok": len(latencies),
-        "errors": errors,
-    }
+    return {"latencies": latencies, "seconds": time.perf_counter() - started, "errors": errors}
 
 
-def generate(
-    base: str, questions: list[str], clients: int, seconds: float, niceness: int
-) -> dict[str, Any]:
-    """``load`` in a process of its own at ``niceness``: the load generator shares the two
-    cores with the server, and at a lower priority takes less from it."""
-    os.nice(niceness)
+def generate(base: str, questions: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    """``load`` in a process of its own (started at a chosen niceness: the load generator
+    shares the two cores with the server, and at a lower priority takes less from it)."""
     return asyncio.run(load(base, questions, clients, seconds))
 
 
@@ -297,30 +291,60 @@ def main() -> None:
             f"index: {stats.articles} articles, {stats.chunks} chunks, {len(questions)} questions"
         )
 
-        print("\n1. in-process Searcher throughput ...", flush=True)
-        baseline_rps = in_process_throughput(searcher, questions, args.seconds)
-        print(f"   {baseline_rps:.1f} questions/s")
-
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         log = Path(scratch) / "serve.log"
         process, ready = start_server(index, port, log)
         ready_rss = rss_mb(process.pid)
-        print(f"\n2. serve ready (/readyz 200) after {ready:.2f} s, RSS {ready_rss:.0f} MB")
+        print(f"\n1-2. serve ready (/readyz 200) after {ready:.2f} s, RSS {ready_rss:.0f} MB")
         try:
             asyncio.run(idle(base, questions[:5]))  # warm
-            print(f"\n3. {args.clients} clients for {args.seconds:.0f} s over HTTP ...", flush=True)
+            rounds = max(1, round(args.seconds / ROUND_SECONDS))
+            print(
+                f"\n3. throughput: in-process threads, then {args.clients} HTTP clients with the"
+                f" load generator at nice 0 and at nice 10, in {rounds} alternating rounds of"
+                f" {ROUND_SECONDS:.0f} s each (so the machine's other load hits all alike) ...",
+                flush=True,
+            )
             context = multiprocessing.get_context("spawn")
-            for niceness in (0, 10):
-                with ProcessPoolExecutor(1, mp_context=context) as pool:
-                    http = pool.submit(
-                        generate, base, questions, args.clients, args.seconds, niceness
-                    ).result()
+            generators = {
+                niceness: ProcessPoolExecutor(
+                    1, mp_context=context, initializer=os.nice, initargs=(niceness,)
+                )
+                for niceness in (0, 10)
+            }
+            answered, seconds = 0, 0.0
+            http: dict[int, dict[str, Any]] = {
+                n: {"latencies": [], "seconds": 0.0, "errors": {}} for n in generators
+            }
+            try:
+                for pool in generators.values():  # start the processes before timing
+                    pool.submit(generate, base, questions[:1], 1, 0.1).result()
+                for _ in range(rounds):
+                    count, took = in_process_throughput(searcher, questions, ROUND_SECONDS)
+                    answered, seconds = answered + count, seconds + took
+                    for niceness, pool in generators.items():
+                        result = pool.submit(
+                            generate, base, questions, args.clients, ROUND_SECONDS
+                        ).result()
+                        http[niceness]["latencies"] += result["latencies"]
+                        http[niceness]["seconds"] += result["seconds"]
+                        for error, times in result["errors"].items():
+                            errors = http[niceness]["errors"]
+                            errors[error] = errors.get(error, 0) + times
+            finally:
+                for pool in generators.values():
+                    pool.shutdown()
+            baseline_rps = answered / seconds
+            print(f"   in-process Searcher: {baseline_rps:.1f} questions/s")
+            for niceness, totals in http.items():
+                latencies = totals["latencies"]
+                rps = len(latencies) / totals["seconds"]
                 print(
-                    f"   load generator at nice {niceness}: {http['rps']:.1f} requests/s"
-                    f" ({http['rps'] / baseline_rps:.2f} x in-process {baseline_rps:.1f}),"
-                    f" p50 {http['p50']:.0f} ms, p99 {http['p99']:.0f} ms,"
-                    f" {http['ok']} answered, errors {http['errors'] or 0}",
+                    f"   HTTP, load generator at nice {niceness}: {rps:.1f} requests/s"
+                    f" ({rps / baseline_rps:.2f} x in-process), p50"
+                    f" {percentile(latencies, 0.5):.0f} ms, p99 {percentile(latencies, 0.99):.0f}"
+                    f" ms, {len(latencies)} answered, errors {totals['errors'] or 0}",
                     flush=True,
                 )
             loaded_rss, peak_rss = rss_mb(process.pid), rss_mb(process.pid, "VmHWM")
