@@ -154,10 +154,14 @@ def generate(base: str, questions: list[str], clients: int, seconds: float) -> d
     return asyncio.run(load(base, questions, clients, seconds))
 
 
-async def idle(base: str, questions: list[str]) -> list[float]:
+async def idle(
+    base: str, questions: list[str], searcher: Searcher | None = None
+) -> tuple[list[float], list[float]]:
+    """Each question over HTTP, one at a time; with ``searcher``, each also asked in this
+    process right after it (pairs, so the machine's other load hits both alike)."""
     import aiohttp
 
-    times = []
+    over_http, in_process = [], []
     headers = {"Authorization": f"Bearer {READ_KEY}"}
     async with aiohttp.ClientSession(base, headers=headers) as session:
         for question in questions:
@@ -165,8 +169,12 @@ async def idle(base: str, questions: list[str]) -> list[float]:
             async with session.get("/v1/search", params={"q": question}) as response:
                 await response.read()
                 assert response.status == 200, response.status
-            times.append((time.perf_counter() - started) * 1000)
-    return times
+            over_http.append((time.perf_counter() - started) * 1000)
+            if searcher is not None:
+                started = time.perf_counter()
+                searcher.search(question)
+                in_process.append((time.perf_counter() - started) * 1000)
+    return over_http, in_process
 
 
 def article_of(words: int, marker: str, rng: random.Random) -> dict[str, str]:
@@ -227,7 +235,9 @@ async def shutdown_in_flight(base: str, process: subprocess.Popen[bytes], questi
 # -- the run ---------------------------------------------------------------------------------
 
 
-def start_server(index: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
+def start_server(index: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], float, float]:
+    """The server, the seconds until it answered /healthz (up: imports done, listening),
+    and until /readyz answered 200 (index open, model loaded)."""
     env = {**os.environ, "CITEBOT_API_KEYS": READ_KEY, "CITEBOT_ADMIN_KEYS": ADMIN_KEY}
     env.pop("CITEBOT_CONFIG", None)
     command = [str(Path(sys.executable).parent / "citebot"), "serve", "--index", str(index)]
@@ -241,11 +251,15 @@ def start_server(index: Path, port: int, log: Path) -> tuple[subprocess.Popen[by
     import urllib.error
     import urllib.request
 
+    up = None
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
                 if r.status == 200:
-                    return process, time.perf_counter() - started
+                    ready = time.perf_counter() - started
+                    return process, ready if up is None else up, ready
+        except urllib.error.HTTPError:  # 503: listening, not ready yet
+            up = up or time.perf_counter() - started
         except (urllib.error.URLError, ConnectionError):
             pass
         if process.poll() is not None:
@@ -294,9 +308,12 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         log = Path(scratch) / "serve.log"
-        process, ready = start_server(index, port, log)
+        process, up, ready = start_server(index, port, log)
         ready_rss = rss_mb(process.pid)
-        print(f"\n1-2. serve ready (/readyz 200) after {ready:.2f} s, RSS {ready_rss:.0f} MB")
+        print(
+            f"\n1-2. serve up (listening) after {up:.2f} s, ready (/readyz 200) after"
+            f" {ready:.2f} s; RSS {ready_rss:.0f} MB"
+        )
         try:
             asyncio.run(idle(base, questions[:5]))  # warm
             rounds = max(1, round(args.seconds / ROUND_SECONDS))
@@ -352,9 +369,10 @@ def main() -> None:
 
             print("\n4. idle, one question at a time ...", flush=True)
             over_http, in_process = [], []
-            for _ in range(3):  # interleaved rounds: the machine's load hits both alike
-                over_http += asyncio.run(idle(base, questions))
-                in_process += sequential_ms(searcher, questions)
+            for _ in range(3):
+                http_ms, local_ms = asyncio.run(idle(base, questions, searcher))
+                over_http += http_ms
+                in_process += local_ms
             p50_http, p50_local = statistics.median(over_http), statistics.median(in_process)
             print(
                 f"   over HTTP p50 {p50_http:.2f} ms, in-process p50 {p50_local:.2f} ms:"
@@ -400,16 +418,18 @@ def main() -> None:
             code = process.wait(60)
             print(f"   {finished}/20 answered 200; exit status {code}")
             if args.seed_index:
-                times = []
-                for _ in range(3):
-                    seed, seconds = start_server(args.seed_index, free_port(), log)
+                ups, times = [], []
+                for _ in range(5):
+                    seed, up, seconds = start_server(args.seed_index, free_port(), log)
+                    ups.append(up)
                     times.append(seconds)
                     seed.terminate()
                     seed.wait(30)
                 print(
-                    f"\n8. ready on the seed index ({args.seed_index.name}):"
-                    f" median {statistics.median(times):.2f} s of {len(times)} starts"
-                    f" ({', '.join(f'{t:.2f}' for t in times)})"
+                    f"\n8. on the seed index ({args.seed_index.name}), 5 starts: up after"
+                    f" {statistics.median(ups):.2f} s, ready after"
+                    f" {statistics.median(times):.2f} s (medians; ready:"
+                    f" {', '.join(f'{t:.2f}' for t in times)})"
                 )
         except BaseException:
             print("the server's log ends:\n" + "\n".join(log.read_text().splitlines()[-15:]))

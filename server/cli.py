@@ -38,7 +38,7 @@ def serve_command(
 
     from retrieval import metrics
 
-    from . import ServerError
+    from . import ServerError, memory
     from .app import make_app
     from .corpora import DEFAULT_CORPUS, Corpora
     from .security import Keys, check_binding, is_loopback
@@ -68,6 +68,7 @@ def serve_command(
         )
     elif is_loopback(host):
         click.echo(f"Listening on {host}: keys are required.", err=True)
+    memory.limit_arenas()
     metrics.enable()
     corpora = Corpora(names, lambda s: runtime.make_embedder(s))
     app = make_app(corpora, settings.serve, keys, follow_seconds=settings.bot.follow_seconds)

@@ -22,6 +22,7 @@ from retrieval.ingest import IngestReport
 from retrieval.live import IndexFolder, IndexHolder
 from retrieval.records import Article
 
+from . import memory
 from .problems import Problem
 from .pushes import PushQueue
 
@@ -109,6 +110,9 @@ class Corpora:
     async def _after_write(self, corpus: Corpus) -> int:
         await corpus.holder.refresh()
         await self._observe(corpus)
+        # A write reads and copies the index through memory that the allocator keeps:
+        # handing it back keeps a long-running server's size that of its index.
+        await asyncio.to_thread(memory.release_free_memory)
         return corpus.holder.generation
 
     async def _observe(self, corpus: Corpus) -> None:
