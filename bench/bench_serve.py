@@ -235,11 +235,15 @@ async def shutdown_in_flight(base: str, process: subprocess.Popen[bytes], questi
 # -- the run ---------------------------------------------------------------------------------
 
 
-def start_server(index: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], float, float]:
+def start_server(
+    index: Path, port: int, log: Path, config: Path | None = None
+) -> tuple[subprocess.Popen[bytes], float, float]:
     """The server, the seconds until it answered /healthz (up: imports done, listening),
     and until /readyz answered 200 (index open, model loaded)."""
     env = {**os.environ, "CITEBOT_API_KEYS": READ_KEY, "CITEBOT_ADMIN_KEYS": ADMIN_KEY}
     env.pop("CITEBOT_CONFIG", None)
+    if config is not None:
+        env["CITEBOT_CONFIG"] = str(config)
     command = [str(Path(sys.executable).parent / "citebot"), "serve", "--index", str(index)]
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -260,7 +264,7 @@ def start_server(index: Path, port: int, log: Path) -> tuple[subprocess.Popen[by
                     return process, ready if up is None else up, ready
         except urllib.error.HTTPError:  # 503: listening, not ready yet
             up = up or time.perf_counter() - started
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # not listening yet, or too busy to answer within the second
             pass
         if process.poll() is not None:
             raise SystemExit("the server exited before it was ready")
