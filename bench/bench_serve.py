@@ -154,11 +154,21 @@ def generate(base: str, questions: list[str], clients: int, seconds: float) -> d
     return asyncio.run(load(base, questions, clients, seconds))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def idle(
-    base: str, questions: list[str], searcher: Searcher | None = None
+    base: str,
+    questions: list[str],
+    searcher: Searcher | None = None,
+    cpu: list[float] | None = None,
 ) -> tuple[list[float], list[float]]:
     """Each question over HTTP, one at a time; with ``searcher``, each also asked in this
-    process right after it (pairs, so the machine's other load hits both alike)."""
+    process right after it (pairs, so the machine's other load hits both alike). ``cpu``
+    gathers this process's CPU seconds for the in-process questions."""
     import aiohttp
 
     over_http, in_process = [], []
@@ -171,9 +181,11 @@ async def idle(
                 assert response.status == 200, response.status
             over_http.append((time.perf_counter() - started) * 1000)
             if searcher is not None:
-                started = time.perf_counter()
+                started, used = time.perf_counter(), time.process_time()
                 searcher.search(question)
                 in_process.append((time.perf_counter() - started) * 1000)
+                if cpu is not None:
+                    cpu.append(time.process_time() - used)
     return over_http, in_process
 
 
@@ -372,16 +384,23 @@ def main() -> None:
             print(f"   RSS after load {loaded_rss:.0f} MB, peak {peak_rss:.0f} MB")
 
             print("\n4. idle, one question at a time ...", flush=True)
-            over_http, in_process = [], []
+            over_http, in_process, local_cpu = [], [], []
+            server_cpu = cpu_seconds(process.pid)
             for _ in range(3):
-                http_ms, local_ms = asyncio.run(idle(base, questions, searcher))
+                http_ms, local_ms = asyncio.run(idle(base, questions, searcher, local_cpu))
                 over_http += http_ms
                 in_process += local_ms
+            server_cpu = cpu_seconds(process.pid) - server_cpu
             p50_http, p50_local = statistics.median(over_http), statistics.median(in_process)
             print(
                 f"   over HTTP p50 {p50_http:.2f} ms, in-process p50 {p50_local:.2f} ms:"
                 f" overhead {p50_http - p50_local:+.2f} ms"
                 f" (p99 {percentile(over_http, 0.99):.1f} vs {percentile(in_process, 0.99):.1f} ms)"
+            )
+            print(
+                f"   CPU a question (immune to waiting for a core): the server"
+                f" {server_cpu / len(over_http) * 1000:.2f} ms a request, in-process"
+                f" {sum(local_cpu) / len(local_cpu) * 1000:.2f} ms"
             )
 
             print("\n5. metrics off vs on, in-process ...", flush=True)
