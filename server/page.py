@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from retrieval.cli import citation
+from retrieval.answer_text import citation
 from retrieval.errors import BadQuestionError, CitebotError
 from retrieval.records import Answer, Passage
 

@@ -6,7 +6,8 @@ import pytest
 
 from retrieval.config import Settings
 from retrieval.errors import LoadError
-from retrieval.ingest import PUSH_ROOT, ingest
+from retrieval.ingest import ingest
+from retrieval.pruning import PUSH_ROOT
 from retrieval.push import pushed_article, write_pushes
 from retrieval.search import Searcher
 from tests.fakes import FakeEmbedder
