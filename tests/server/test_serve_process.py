@@ -144,7 +144,21 @@ def test_sigterm_lets_requests_in_flight_finish(
     import aiohttp
 
     async def ask_many() -> list[int]:
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {ADMIN}"}) as s:
+        # SIGTERM once every request has reached the server (its headers were sent): a
+        # request still connecting would rightly be refused, not "in flight".
+        sent = asyncio.Event()
+        count = 0
+
+        async def headers_sent(*_: Any) -> None:
+            nonlocal count
+            count += 1
+            if count == 10:
+                sent.set()
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_headers_sent.append(headers_sent)
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        async with aiohttp.ClientSession(headers=headers, trace_configs=[trace]) as s:
 
             async def ask(n: int) -> int:
                 async with s.get(base + "/v1/search", params={"q": f"ferry crossings {n}"}) as r:
@@ -152,6 +166,7 @@ def test_sigterm_lets_requests_in_flight_finish(
                     return r.status
 
             tasks = [asyncio.create_task(ask(n)) for n in range(10)]
+            await asyncio.wait_for(sent.wait(), 60)
             await asyncio.sleep(0.05)
             process.send_signal(signal.SIGTERM)
             return list(await asyncio.gather(*tasks))
