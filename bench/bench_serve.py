@@ -268,19 +268,24 @@ def start_server(
     import urllib.request
 
     up = None
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    ready = time.perf_counter() - started
-                    return process, ready if up is None else up, ready
-        except urllib.error.HTTPError:  # 503: listening, not ready yet
-            up = up or time.perf_counter() - started
-        except OSError:  # not listening yet, or too busy to answer within the second
-            pass
-        if process.poll() is not None:
-            raise SystemExit("the server exited before it was ready")
-        time.sleep(0.01)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        ready = time.perf_counter() - started
+                        return process, ready if up is None else up, ready
+            except urllib.error.HTTPError:  # 503: listening, not ready yet
+                up = up or time.perf_counter() - started
+            except OSError:  # not listening yet, or too busy to answer within the second
+                pass
+            if process.poll() is not None:
+                raise SystemExit("the server exited before it was ready")
+            time.sleep(0.01)
+    except BaseException:  # never leave the server running
+        process.terminate()
+        process.wait(60)
+        raise
 
 
 def free_port() -> int:
