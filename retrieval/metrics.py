@@ -12,8 +12,13 @@ around their calls; a worker thread started with ``asyncio.to_thread`` inherits 
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec
+
+from .errors import BadQuestionError
 
 if TYPE_CHECKING:
     from .records import Answer, IndexStats
@@ -32,6 +37,8 @@ STAGES = {
 # 2.5 ms to 2.5 s: a warm question takes milliseconds, a cold or huge one seconds.
 SEARCH_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 HTTP_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+P = ParamSpec("P")
 
 surface: contextvars.ContextVar[str] = contextvars.ContextVar("citebot_surface", default="cli")
 # The corpus a question was asked of (a name from the config's corpora; "default" without).
@@ -156,6 +163,25 @@ def serve_http(port: int) -> Any:
 
 
 # -- recording -------------------------------------------------------------------------------
+
+
+def records_questions(search: Callable[P, Answer]) -> Callable[P, Answer]:
+    """Decorates a search: each call counted by outcome and timed by stage."""
+
+    @functools.wraps(search)
+    def recorded(*args: P.args, **kwargs: P.kwargs) -> Answer:
+        if _metrics is None:
+            return search(*args, **kwargs)
+        started = time.perf_counter()
+        try:
+            answer = search(*args, **kwargs)
+        except Exception as exc:
+            question_failed(refused=isinstance(exc, BadQuestionError))
+            raise
+        question(answer, time.perf_counter() - started)
+        return answer
+
+    return recorded
 
 
 def question(answer: Answer, seconds: float) -> None:

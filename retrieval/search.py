@@ -255,6 +255,7 @@ class Searcher:
         clone.settings = replace(self.settings, **changes)
         return clone
 
+    @metrics.records_questions
     def search(
         self,
         question: str,
@@ -268,18 +269,6 @@ class Searcher:
         none is). Passages above the relevance cut-off on the first page (offset 0) are
         marked ``shown``.
         """
-        started = time.perf_counter()
-        try:
-            answer = self._answer(question, k, offset, filters)
-        except Exception as exc:
-            metrics.question_failed(refused=isinstance(exc, BadQuestionError))
-            raise
-        metrics.question(answer, time.perf_counter() - started)
-        return answer
-
-    def _answer(
-        self, question: str, k: int | None, offset: int, filters: SearchFilter | None
-    ) -> Answer:
         question = check_question(question, self.settings)
         filters = filters or SearchFilter()
         self.check_filters(filters)

@@ -46,6 +46,7 @@ _PASSAGE = {
         "context_span",
         "context_cut",
         "context_paragraphs",
+        "copies",
     ],
     "properties": {
         "rank": {"type": "integer", "minimum": 1},
@@ -63,6 +64,11 @@ _PASSAGE = {
         "context_span": _SPAN,
         "context_cut": {"type": "array", "items": {"type": "boolean"}},
         "context_paragraphs": _SPAN,
+        "copies": {
+            "type": "array",
+            "description": "Other articles telling the same story.",
+            "items": {"$ref": "#/components/schemas/ArticleRef"},
+        },
     },
 }
 
@@ -81,7 +87,7 @@ _ANSWER = {
     "type": "object",
     "description": "Exactly what `citebot ask --json` prints.",
     "additionalProperties": False,
-    "required": ["question", "answered", "confidence", "results", "nearest"],
+    "required": ["question", "answered", "confidence", "results", "nearest", "caveat", "kind"],
     "properties": {
         "question": {"type": "string"},
         "answered": {"type": "boolean"},
@@ -93,6 +99,14 @@ _ANSWER = {
             "items": {"$ref": "#/components/schemas/ArticleRef"},
         },
         "filters": {"$ref": "#/components/schemas/Filters"},
+        "caveat": {
+            **_NULLABLE_TEXT,
+            "description": "What the question names that the passages do not mention.",
+        },
+        "kind": {
+            "enum": ["passages", "article", "which_article"],
+            "description": "Passages; an article's opening; or the question back (in nearest).",
+        },
     },
 }
 

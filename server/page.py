@@ -19,7 +19,7 @@ from aiohttp import web
 
 from retrieval.answer_text import citation
 from retrieval.errors import BadQuestionError, CitebotError
-from retrieval.records import Answer, Passage
+from retrieval.records import WHICH_ARTICLE, Answer, Passage
 
 from . import api
 from .problems import Problem
@@ -128,17 +128,29 @@ def _cite_link(passage: Passage) -> str:
 
 
 def _result(passage: Passage) -> str:
+    copies = "; ".join(f"{_article_link(c.title, c.url)} ({e(c.source)})" for c in passage.copies)
     return (
         f'<article class="result" aria-labelledby="r{passage.rank}">'
         f'<h2 id="r{passage.rank}">[{passage.rank}] {e(citation(passage, passage.context_paragraphs))}</h2>'
         f'<p class="passage">{_marked(passage)}</p>'
-        f'<p class="cite">{_cite_link(passage).removeprefix(" · ")}</p>'
+        + (f'<p class="cite">also in: {copies}</p>' if copies else "")
+        + f'<p class="cite">{_cite_link(passage).removeprefix(" · ")}</p>'
         "</article>"
     )
 
 
 def render_answer(answer: Answer, more_url: str | None) -> str:
     """The answer's HTML: the quote, the first page and, when asked, "More results"."""
+    if answer.kind == WHICH_ARTICLE:
+        listed = "".join(
+            f'<li>{_article_link(a.title, a.url)} <span class="cite">({e(a.source)})</span></li>'
+            for a in answer.nearest
+        )
+        return (
+            '<section class="which-article" aria-live="polite"><p class="notice">Which article'
+            " do you mean? Name it in the question, for example by its title:</p>"
+            f"<ul>{listed}</ul></section>"
+        )
     if not answer.answered:
         where = f" (among articles with {e(answer.filters.describe())})" if answer.filters else ""
         nearest = "".join(
@@ -160,6 +172,8 @@ def render_answer(answer: Answer, more_url: str | None) -> str:
     shown = answer.shown or answer.passages[:1]
     held_back = [p for p in answer.passages if p not in shown]
     parts = [quote, *(_result(p) for p in shown)]
+    if answer.caveat:
+        parts.insert(0, f'<p class="notice caveat">Note: {e(answer.caveat)}</p>')
     if held_back and more_url is None:
         parts.append('<h2 id="more">More results</h2>')
         parts += [_result(p) for p in held_back]

@@ -133,3 +133,16 @@ async def test_public_page_needs_no_key_but_the_api_still_does(start: Start) -> 
     status, text = await page(client, q=ANSWERED)
     assert status == 200 and "blockquote" in text
     assert (await client.get("/v1/search", params={"q": ANSWERED})).status == 401
+
+
+def test_the_question_back_and_the_caveat_are_shown_escaped() -> None:
+    from retrieval.records import WHICH_ARTICLE, Answer, ArticleRef
+    from server.page import render_answer
+
+    refs = (ArticleRef("a1", "Bees <b>&</b> mites", "clubs.json#1", "https://x.example/b"),)
+    asked_back = render_answer(
+        Answer("what does it say?", False, (), refs, kind=WHICH_ARTICLE), None
+    )
+    assert "Which article do you mean?" in asked_back
+    assert "Bees &lt;b&gt;&amp;&lt;/b&gt; mites" in asked_back and "<b>" not in asked_back
+    assert "do not seem to cover" not in asked_back
