@@ -17,6 +17,7 @@ from datetime import date
 
 import discord
 
+from retrieval import metrics
 from retrieval.config import SearchSettings
 from retrieval.dates import parse_day
 from retrieval.errors import BadFilterError
@@ -129,6 +130,7 @@ class Answerer:
         filters: SearchFilter | None = None,
     ) -> AnswerResult:
         generation = self.holder.generation
+        metrics.surface.set("discord")  # the library counts the question as the bot's
         answer = await self.holder.search(question, k, offset, filters)
         logger.info(
             "answered %r: %s, %d passages",
@@ -161,6 +163,7 @@ class Answerer:
         shown = await asyncio.to_thread(self.store.answer, answer_id)
         if shown is None:
             return None
+        metrics.surface.set("discord")
         answer = await self.holder.search(shown.question, shown.k, shown.offset, shown.filters)
         result = await self._result(answer, shown)
         self._remember(answer_id, generation, result)

@@ -81,10 +81,20 @@ def build_client(
     return CitebotClient(config, holder, store, **options)
 
 
-async def run(client: CitebotClient, token: str) -> None:
+async def run(client: CitebotClient, token: str, metrics_port: int = 0) -> None:
     import asyncio
     import signal
 
+    from retrieval import metrics
+
+    exporter = None
+    if metrics_port and metrics.enable():
+        exporter = metrics.serve_http(metrics_port)
+        logger.info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
+        stats = await client.holder.stats()
+        metrics.build_info(stats.model, stats.runs_as)
+        metrics.index(stats)
+    latency = asyncio.create_task(_record_latency(client)) if exporter else None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -93,8 +103,27 @@ async def run(client: CitebotClient, token: str) -> None:
         async with client:
             await client.start(token)
     finally:
+        if latency is not None:
+            latency.cancel()
+        if exporter is not None:
+            exporter.shutdown()
         await client.holder.close()
         client.store.close()
+
+
+async def _record_latency(client: CitebotClient, every: float = 15.0) -> None:
+    """The gateway's heartbeat latency, and the index's size, for /metrics."""
+    import asyncio
+
+    from retrieval import metrics
+
+    while True:
+        await asyncio.sleep(every)
+        metrics.gateway_latency(client.latency)
+        try:
+            metrics.index(await client.holder.stats())
+        except Exception:  # a folder mid-swap: next turn
+            logger.debug("index statistics unavailable", exc_info=True)
 
 
 @click.command("bot")
@@ -121,7 +150,7 @@ def bot_command(ctx: click.Context, index: Path | None, sync: bool) -> None:
         settings, make_embedder=lambda: runtime.make_embedder(settings), force_sync=sync
     )
     logger.info("index and model loaded in %.1fs", time.perf_counter() - started)
-    asyncio.run(run(client, token))
+    asyncio.run(run(client, token, settings.bot.metrics_port))
 
 
 @click.command("feedback")

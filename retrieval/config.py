@@ -279,10 +279,46 @@ class BotSettings:
     # Minutes between two background syncs of the sources (what `citebot sync` does),
     # each swapped in without a restart like /reindex; 0 turns it off.
     sync_interval_minutes: float = 0.0
+    # Port of a Prometheus /metrics endpoint on 127.0.0.1 beside the bot; 0 = off.
+    metrics_port: int = 0
 
     def __post_init__(self) -> None:
         if self.sync_interval_minutes < 0:
             raise ConfigError("[bot] sync_interval_minutes must be 0 (off) or more")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError("[bot] metrics_port must be 0 (off) or a port number")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """`citebot serve`: limits, the rate limit, CORS and the search page."""
+
+    # Requests a minute per API key (or, without a key, per client address); 0 = no limit.
+    rate_limit_per_minute: int = 120
+    # Loopback clients (local tools, benchmarks) are not rate limited unless this is false.
+    rate_limit_loopback: bool = False
+    # Largest request body accepted (a push carries a whole article).
+    max_body_bytes: int = 1_000_000
+    # Questions in one POST /v1/search/batch.
+    max_batch: int = 100
+    # Seconds one request may take before it is answered 503.
+    request_timeout_seconds: float = 30.0
+    # Origins allowed to call the API from a browser (CORS); empty = CORS off.
+    cors_origins: tuple[str, ...] = ()
+    # Serve the search page at / without a key even when keys are set (read-only).
+    public_page: bool = False
+    # Pushes arriving within this many seconds of each other are written as one batch.
+    push_batch_seconds: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.rate_limit_per_minute < 0:
+            raise ConfigError("[serve] rate_limit_per_minute must be 0 (off) or more")
+        if self.max_body_bytes < 1 or self.max_batch < 1:
+            raise ConfigError("[serve] max_body_bytes and max_batch must be at least 1")
+        if self.request_timeout_seconds <= 0 or self.push_batch_seconds < 0:
+            raise ConfigError(
+                "[serve] request_timeout_seconds must be > 0 and push_batch_seconds >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -306,6 +342,7 @@ class Settings:
     bot: BotSettings = field(default_factory=BotSettings)
     web: WebSettings = field(default_factory=WebSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     def with_index(self, index_dir: Path | str | None) -> Settings:
         return self if index_dir is None else replace(self, index_dir=Path(index_dir))
@@ -320,6 +357,7 @@ _SECTIONS = {
     "bot": BotSettings,
     "web": WebSettings,
     "index": IndexSettings,
+    "serve": ServeSettings,
 }
 
 

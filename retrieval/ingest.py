@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import metrics
 from .chunking import Chunker, embedding_text
 from .config import Settings
 from .embedding import Embedder, SpanEmbedder
@@ -147,6 +148,7 @@ def ingest(
     force: bool = False,
     rebuild: bool = False,
     show_progress: bool = False,
+    remove: Sequence[str] = (),
 ) -> IngestReport:
     """Add the articles under ``paths`` (or read from sources) to the index in ``settings.index_dir``.
 
@@ -157,7 +159,9 @@ def ingest(
     PruneRefusedError, leaving the index unchanged, unless ``force``. With
     ``rebuild``, the index starts empty (for a new model or schema). Nothing becomes
     visible to readers until everything has been written; an ingest that changes
-    nothing writes no new generation.
+    nothing writes no new generation. ``remove`` names articles to delete in the same
+    write (an explicit removal, as the push API's DELETE: no prune safeguard applies);
+    an article both read and named there is kept.
     """
     # The lock and the index checks come before reading files or loading the model, so
     # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
@@ -170,7 +174,7 @@ def ingest(
         ) as lock,
         shared_fetcher(paths, settings) as fetcher,
     ):
-        return _ingest(
+        report = _ingest(
             paths,
             settings,
             embedder,
@@ -179,7 +183,18 @@ def ingest(
             force=force,
             show_progress=show_progress,
             fetcher=fetcher,
+            remove=remove,
         )
+    metrics.ingested(
+        {
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "removed": report.removed,
+            "skipped": len(report.skipped),
+        }
+    )
+    return report
 
 
 def open_source(
@@ -205,6 +220,7 @@ def _ingest(
     force: bool,
     show_progress: bool,
     fetcher: Fetcher | None = None,
+    remove: Sequence[str] = (),
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
@@ -253,8 +269,10 @@ def _ingest(
         if prune:
             _confirm_gone(sources, indexed, found, reader.outcomes, report)
         gone = prune_plan(indexed, found, reader.outcomes) if prune else []
+        named = [i for i in dict.fromkeys(remove) if i in indexed and i not in found]
+        gone += [i for i in named if i not in set(gone)]
         share = settings.ingest.max_prune_share
-        if len(gone) > share * len(indexed) and not force:
+        if len(gone) - len(named) > share * len(indexed) and not force:
             raise PruneRefusedError(
                 f"pruning would remove {len(gone):,} of the {len(indexed):,} indexed articles"
                 f" ({len(gone) / len(indexed):.0%}), more than the {share:.0%} allowed by"

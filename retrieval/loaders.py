@@ -485,6 +485,15 @@ def _load_json(source: SourceFile, text: str, limits: IngestSettings) -> Loaded:
     return Loaded(articles, problems)
 
 
+def article_from_record(
+    record: Any, where: str, limits: IngestSettings = DEFAULT_LIMITS
+) -> Article:
+    """An article from a JSON object ``{text, id?, title?, url?, date?, author?}``, as a
+    .json or .jsonl file gives it (``where`` is its id and source when it names none);
+    LoadError when it is not one or is over the ``[ingest]`` limits."""
+    return _checked(_article_from_record(record, where), limits)
+
+
 def _article_from_record(record: Any, where: str) -> Article:
     if not isinstance(record, dict):
         raise LoadError("not a JSON object")
