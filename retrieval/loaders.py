@@ -491,7 +491,7 @@ def article_from_record(
     """An article from a JSON object ``{text, id?, title?, url?, date?, author?}``, as a
     .json or .jsonl file gives it (``where`` is its id and source when it names none);
     LoadError when it is not one or is over the ``[ingest]`` limits."""
-    return _checked(_article_from_record(record, where), limits)
+    return within_limits(_article_from_record(record, where), limits)
 
 
 def _article_from_record(record: Any, where: str) -> Article:
