@@ -19,7 +19,10 @@ from ..errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError
 from ..typed import WrongType, checked
 
 FORMAT = "citebot-index"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this citebot opens: 1 (before segments: no segment tables, and a store written
+# once per generation) is read as it is and upgraded in place, once, by the next write.
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "index.json"
 GENERATION_PREFIX = "gen-"
 
@@ -73,10 +76,11 @@ def read_manifest(index_dir: Path) -> Manifest:
         raise damaged(index_dir, f"{MANIFEST} is not a JSON object")
     if data.get("format") != FORMAT:
         raise IndexMismatchError(f"{index_dir} is not a citebot index")
-    if data.get("schema_version") != SCHEMA_VERSION:
+    if data.get("schema_version") not in READABLE_VERSIONS:
         raise IndexMismatchError(
             f"index at {index_dir} has schema version {data.get('schema_version')!r}; this"
-            f" citebot reads version {SCHEMA_VERSION}: rebuild it with `citebot ingest --rebuild`"
+            f" citebot reads versions up to {SCHEMA_VERSION}: rebuild it with"
+            " `citebot ingest --rebuild`"
         )
     if problem := _manifest_problem(data):
         raise damaged(index_dir, f"{MANIFEST}: {problem}")

@@ -145,17 +145,46 @@ def _ref(row: sqlite3.Row) -> ArticleRef:
     )
 
 
+def discard_log(path: Path) -> None:
+    """Remove the empty write-ahead log and shared-memory files that opening a damaged
+    (malformed) store left: SQLite cannot checkpoint it, so closing keeps them, and a
+    reader that was refused must leave the folder as it found it."""
+    log = path.with_name(path.name + "-wal")
+    if log.is_file() and log.stat().st_size == 0:
+        log.unlink(missing_ok=True)
+        path.with_name(path.name + "-shm").unlink(missing_ok=True)
+
+
 class Store:
     """Articles and chunks in one SQLite file. Not thread-safe: callers serialise access."""
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        # Set by a reader that found the file damaged: see discard_log.
+        self.unreadable = False
+        try:
+            self._open(read_only)
+        except sqlite3.Error:
+            if hasattr(self, "_db"):
+                self._db.close()
+            if read_only:
+                discard_log(path)
+            raise
+
+    def _open(self, read_only: bool) -> None:
+        path = self.path
         if read_only:
+            # Never written through, but opened read-write (never created: mode=rw), so
+            # that the last connection to close a WAL store removes its -wal and -shm files
+            # (a read-only one leaves them) and one can recover the log of a killed writer.
             # Quoted: a '?', '#' or '%' in the folder name would change the URI's meaning.
-            uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+            uri = f"file:{urllib.parse.quote(str(path))}?mode=rw"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         else:
             self._db = sqlite3.connect(path, check_same_thread=False)
+            # Write-ahead log: a write commits in place while readers keep reading the
+            # snapshot they started from (see segments).
+            self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(SCHEMA)
             self._add_root_column()
         self._db.row_factory = sqlite3.Row
@@ -190,9 +219,28 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+        if self.unreadable:
+            discard_log(self.path)
 
     def commit(self) -> None:
         self._db.commit()
+
+    def rollback(self) -> None:
+        self._db.rollback()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection, for the tables of ``segments`` (in the same transaction)."""
+        return self._db
+
+    def pin(self) -> None:
+        """Read one snapshot from now on: every query sees the store as it was committed
+        now, whatever a writer commits meanwhile, until ``close``. Only a WAL store is
+        pinned: one written before segments (rollback journal) is never written in place,
+        except by its upgrade, which a read transaction held there would block."""
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            self._db.execute("BEGIN")
+            self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     @property
     def changed(self) -> bool:
@@ -222,14 +270,6 @@ class Store:
         ).fetchone()
         return IdSummary(*row)
 
-    def backup_to(self, path: Path) -> None:
-        """Copy the whole database to ``path`` (consistent even while it is being read)."""
-        target = sqlite3.connect(path)
-        try:
-            self._db.backup(target)
-        finally:
-            target.close()
-
     def _add_root_column(self) -> None:
         """Indexes written before roots were recorded get the column (NULL: root unknown)."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(articles)")}
@@ -241,6 +281,12 @@ class Store:
     def indexed_articles(self) -> dict[str, IndexedArticle]:
         rows = self._db.execute("SELECT id, content_hash, root, source FROM articles")
         return {r[0]: IndexedArticle(r[1], r[2], r[3]) for r in rows}
+
+    def indexed_article(self, article_id: str) -> IndexedArticle | None:
+        row = self._db.execute(
+            "SELECT content_hash, root, source FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return IndexedArticle(row[0], row[1], row[2]) if row else None
 
     def set_root(self, article_ids: Iterable[str], root: str) -> None:
         """Record ``root`` for articles found there unchanged (moved, or from an older index)."""

@@ -1,0 +1,92 @@
+"""What opening a local index checks: the store's own tables, the main vector file, and
+that the live vector ids (the main file's, less the masked, with the segment's), the SQLite
+chunk rows and the keyword index rows are one set (counts and an id fingerprint). A damaged
+index is refused with one line saying how to rebuild it."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import IndexDamagedError
+from .manifest import Manifest, damaged
+from .segments import LiveVectors
+from .steps import STORE_FILE, VECTORS_FILE
+from .store import ID_HASH_FACTOR, ID_HASH_MODULUS, IdSummary, Store
+from .vectors import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+
+def verify_store(index_dir: Path, store: Store) -> tuple[IdSummary, IdSummary]:
+    """The store's summaries of its chunk ids and keyword rows (``Store.verify``)."""
+    try:
+        return store.verify()
+    except IndexDamagedError as exc:
+        raise damaged(index_dir, str(exc)) from None
+    except sqlite3.Error as exc:
+        store.unreadable = True
+        raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
+
+
+def read_vectors(index_dir: Path, path: Path, manifest: Manifest) -> VectorIndex:
+    """The main vector file at ``path``, of the manifest's dimension."""
+    if not path.is_file():
+        raise damaged(index_dir, f"{path.name} is missing")
+    try:
+        vectors = VectorIndex.read(path)
+    except RuntimeError as exc:  # FAISS's message is a C++ assertion: for the log only
+        logger.debug("cannot read %s: %s", path, exc)
+        raise damaged(index_dir, f"{path.name} cannot be read") from None
+    except ValueError:  # a FAISS index of a kind citebot does not write
+        raise damaged(index_dir, f"{path.name} holds no chunk ids") from None
+    if vectors.dimension != manifest.dimension:
+        raise damaged(
+            index_dir,
+            f"{path.name} holds vectors of {vectors.dimension} dimensions, the manifest"
+            f" says {manifest.dimension}",
+        )
+    return vectors
+
+
+def check_agreement(
+    index_dir: Path, chunks: IdSummary, keyword: IdSummary, vectors: LiveVectors
+) -> None:
+    """Live vector ids, SQLite chunk rows and keyword index rows: the same set (by
+    fingerprint), every masked id in the main file."""
+    main = vectors.main.ids()
+    masked = np.isin(main, vectors.masked)
+    if int(masked.sum()) != len(vectors.masked):
+        raise damaged(index_dir, "the masked chunks are not all in the main vector file")
+    ids = np.concatenate([main[~masked], vectors.segment.ids()])
+    if len(ids) != chunks.count:
+        raise damaged(
+            index_dir, f"{VECTORS_FILE} holds {len(ids)} vectors for {chunks.count} chunks"
+        )
+    if len(ids) and (id_summary(ids) != chunks or has_duplicates(ids)):
+        raise damaged(index_dir, f"the chunk ids of {VECTORS_FILE} and {STORE_FILE} differ")
+    check_keywords(index_dir, chunks, keyword)
+
+
+def check_keywords(index_dir: Path, chunks: IdSummary, keyword: IdSummary) -> None:
+    if keyword.count != chunks.count:
+        raise damaged(
+            index_dir, f"the keyword index holds {keyword.count} rows for {chunks.count} chunks"
+        )
+    if keyword != chunks:
+        raise damaged(index_dir, "the keyword index's rows differ from the chunks")
+
+
+def id_summary(ids: np.ndarray) -> IdSummary:
+    if not len(ids):
+        return IdSummary(0, 0, 0, 0, 0)  # as the store's summary of no rows
+    hashed = ids * ID_HASH_FACTOR % ID_HASH_MODULUS
+    return IdSummary(len(ids), int(ids.min()), int(ids.max()), int(ids.sum()), int(hashed.sum()))
+
+
+def has_duplicates(ids: np.ndarray) -> bool:
+    ordered = np.sort(ids)  # several times faster than np.unique here
+    return bool((ordered[1:] == ordered[:-1]).any())
