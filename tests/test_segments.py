@@ -151,19 +151,27 @@ def test_a_write_compacts_once_the_segment_passes_its_share(
     check_consistent(settings.index_dir)
 
 
-def test_an_ordinary_write_does_not_read_the_main_vector_file(
+def test_an_ordinary_write_reads_neither_the_main_vector_file_nor_every_chunk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     corpus = tmp_path / "articles"
     write_articles(corpus, range(10))
     settings = Settings(index_dir=tmp_path / "index")
     ingest([corpus], settings, FakeEmbedder())
+    import retrieval.index.store
     import retrieval.index.vectors
 
     def refuse(path: Path) -> None:
         raise AssertionError(f"read {path}")
 
-    monkeypatch.setattr(retrieval.index.vectors.VectorIndex, "read", classmethod(lambda c, p: refuse(p)))
+    monkeypatch.setattr(
+        retrieval.index.vectors.VectorIndex, "read", classmethod(lambda c, p: refuse(p))
+    )
+    # The store's id scans either: the writer compares the sums its triggers keep.
+    monkeypatch.setattr(retrieval.index.store.Store, "verify", lambda store: refuse(store.path))
+    monkeypatch.setattr(
+        retrieval.index.store.Store, "indexed_articles", lambda store: refuse(store.path)
+    )
     write_articles(corpus, range(10, 11))
     assert ingest([corpus], settings, FakeEmbedder()).added == 1
 

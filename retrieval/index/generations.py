@@ -57,7 +57,15 @@ from .checks import check_agreement, id_summary, read_vectors, verify_store
 from .inplace import CommittedArticles, check_for_writing, settle, write_in_place
 from .manifest import GENERATION_PREFIX, MANIFEST, Manifest, damaged, read_manifest
 from .segments import SCHEMA as SEGMENT_SCHEMA
-from .segments import FileCheck, LiveVectors, SegmentState, read_masked, read_segment, read_state
+from .segments import (
+    FileCheck,
+    LiveVectors,
+    SegmentState,
+    read_masked,
+    read_segment,
+    read_state,
+    start_id_sums,
+)
 from .segments import write_state as write_segment_state
 from .steps import (
     STORE_FILE,
@@ -449,6 +457,7 @@ class GenerationLock:
         try:
             store = Store(staging / STORE_FILE)
             store.connection.executescript(SEGMENT_SCHEMA)
+            start_id_sums(store.connection)
             reached("staged")
             writer = GenerationWriter(store, VectorIndex.empty(dimension))
             yield writer

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import VectorSettings
+from ..errors import IndexDamagedError
 from ..records import Article
 from .base import IndexedArticle, WebResourceRow
 from .checks import check_keywords, has_duplicates, id_summary, read_vectors, verify_store
@@ -33,9 +34,11 @@ from .segments import (
     SegmentState,
     SegmentWriter,
     pending_summary,
+    read_id_sums,
     read_masked,
     read_state,
     segment_tables,
+    start_id_sums,
     write_state,
 )
 from .steps import STORE_FILE, VECTORS_FILE, now, reached, write_atomically
@@ -105,6 +108,8 @@ class Checked:
 
     state: SegmentState
     check: FileCheck | None
+    # Whether the store keeps its id sums (segments.start_id_sums); else they are started.
+    sums: bool
 
 
 def check_for_writing(index_dir: Path, manifest: Manifest) -> Checked:
@@ -122,9 +127,27 @@ def check_for_writing(index_dir: Path, manifest: Manifest) -> Checked:
     except sqlite3.Error as exc:
         raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
     try:
-        chunks, keyword = verify_store(index_dir, store)
-        check_keywords(index_dir, chunks, keyword)
         db = store.connection
+        try:
+            store.check_tables()
+            kept = read_id_sums(db) if store.whole() else None
+        except IndexDamagedError as exc:
+            raise damaged(index_dir, str(exc)) from None
+        except sqlite3.Error as exc:
+            store.unreadable = True
+            raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
+        if kept is None:  # an index written before them, or a store cut short: scan
+            summary, keyword = verify_store(index_dir, store)
+            check_keywords(index_dir, summary, keyword)
+            chunks = (summary.count, summary.total, summary.hashed)
+        else:
+            chunks, keywords = kept
+            if keywords[0] != chunks[0]:
+                raise damaged(
+                    index_dir, f"the keyword index holds {keywords[0]} rows for {chunks[0]} chunks"
+                )
+            if keywords != chunks:
+                raise damaged(index_dir, "the keyword index's rows differ from the chunks")
         try:
             state = read_state(db, VECTORS_FILE)
             segment = pending_summary(db, "segment_vectors") if segment_tables(db) else (0, 0, 0)
@@ -149,14 +172,12 @@ def check_for_writing(index_dir: Path, manifest: Manifest) -> Checked:
         summary = id_summary(ids)
         check = FileCheck.of(path, summary, vectors)
         main = (summary.count, summary.total, summary.hashed)
-    live = [m - x + g for m, x, g in zip(main, masked, segment, strict=True)]
-    if live[0] != chunks.count:
-        raise damaged(
-            index_dir, f"{VECTORS_FILE} holds {live[0]} vectors for {chunks.count} chunks"
-        )
-    if live != [chunks.count, chunks.total, chunks.hashed]:
+    live = tuple(m - x + g for m, x, g in zip(main, masked, segment, strict=True))
+    if live[0] != chunks[0]:
+        raise damaged(index_dir, f"{VECTORS_FILE} holds {live[0]} vectors for {chunks[0]} chunks")
+    if live != chunks:
         raise damaged(index_dir, f"the chunk ids of {VECTORS_FILE} and {STORE_FILE} differ")
-    return Checked(state, check)
+    return Checked(state, check, kept is not None)
 
 
 def settle(index_dir: Path, manifest: Manifest, checked: Checked) -> Manifest:
@@ -164,11 +185,14 @@ def settle(index_dir: Path, manifest: Manifest, checked: Checked) -> Manifest:
     segments: its store gets the segment tables, a write-ahead log and its state (in one
     transaction), then the manifest its new schema version. Both steps can be repeated, so
     a crash between them is healed by the next writer. Returns the manifest to write to."""
-    if checked.check is None and manifest.schema_version == SCHEMA_VERSION:
+    current = manifest.schema_version == SCHEMA_VERSION
+    if checked.check is None and checked.sums and current:
         return manifest
     store = Store(index_dir / manifest.folder / STORE_FILE)
     try:
         store.connection.executescript(SEGMENT_SCHEMA)
+        if not checked.sums:
+            start_id_sums(store.connection)
         values: dict[str, object] = {"check": checked.check}
         if manifest.schema_version < SCHEMA_VERSION:
             values.update(vectors_file=checked.state.vectors_file, version=checked.state.version)

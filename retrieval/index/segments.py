@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .store import ID_HASH_FACTOR, ID_HASH_MODULUS
+
 if TYPE_CHECKING:
     from .store import IdSummary
     from .vectors import VectorIndex
@@ -56,6 +58,59 @@ CREATE TABLE IF NOT EXISTS segment_vectors (
 CREATE TABLE IF NOT EXISTS masked_chunks (chunk_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS index_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# The count, sum and hashed sum of the chunk ids and of the keyword index's row ids, kept
+# by triggers (which fire for any connection that changes the tables, a stray one too), so
+# that a writer compares them with the vectors' without scanning a million rows.
+_SUMS = {"chunks": "chunks", "keywords": "chunks_fts_docsize"}
+_HASH = f"{{row}}.id * {ID_HASH_FACTOR} % {ID_HASH_MODULUS}"
+
+
+def _sum_triggers() -> str:
+    statements = [
+        "CREATE TABLE IF NOT EXISTS id_sums (name TEXT PRIMARY KEY, count INTEGER NOT NULL,"
+        " total INTEGER NOT NULL, hashed INTEGER NOT NULL);"
+    ]
+    for name, table in _SUMS.items():
+        plus = f"count = count + 1, total = total + new.id, hashed = hashed + {_HASH.format(row='new')}"
+        minus = f"count = count - 1, total = total - old.id, hashed = hashed - {_HASH.format(row='old')}"
+        moved = (
+            f"total = total - old.id + new.id, hashed = hashed - {_HASH.format(row='old')}"
+            f" + {_HASH.format(row='new')}"
+        )
+        for event, change in (("INSERT", plus), ("DELETE", minus), ("UPDATE OF id", moved)):
+            statements.append(
+                f"CREATE TRIGGER IF NOT EXISTS {name}_sum_{event.split()[0].lower()}"
+                f" AFTER {event} ON {table} BEGIN UPDATE id_sums SET {change}"
+                f" WHERE name = '{name}'; END;"
+            )
+    return "\n".join(statements)
+
+
+def start_id_sums(db: sqlite3.Connection) -> None:
+    """Count the ids once and keep them counted from now on (in the current transaction)."""
+    db.executescript("SAVEPOINT sums;" + _sum_triggers() + "RELEASE sums;")
+    for name, table in _SUMS.items():
+        db.execute(
+            "INSERT OR REPLACE INTO id_sums (name, count, total, hashed) SELECT ?, count(*),"
+            f" coalesce(sum(id), 0), coalesce(sum({_HASH.format(row=table)}), 0) FROM {table}",
+            (name,),
+        )
+
+
+def read_id_sums(
+    db: sqlite3.Connection,
+) -> tuple[tuple[int, int, int], tuple[int, int, int]] | None:
+    """(count, sum, hashed sum) of the chunk ids and of the keyword rows, as the triggers
+    kept them; None for a store without them."""
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    if not {f"{n}_sum_{e}" for n in _SUMS for e in ("insert", "delete", "update")} <= names:
+        return None
+    rows = {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in db.execute("SELECT * FROM id_sums")}
+    if set(rows) != set(_SUMS):
+        return None
+    return rows["chunks"], rows["keywords"]
+
 
 # Compaction thresholds (documented in docs/storage.md): the segment and the masks
 # together past this share of the main file and at least COMPACT_MIN chunks, or past
@@ -191,8 +246,6 @@ def pending(db: sqlite3.Connection) -> tuple[int, int]:
 
 def pending_summary(db: sqlite3.Connection, table: str) -> tuple[int, int, int]:
     """(count, sum, hashed sum) of the chunk ids of ``segment_vectors`` or ``masked_chunks``."""
-    from .store import ID_HASH_FACTOR, ID_HASH_MODULUS
-
     row = db.execute(
         "SELECT count(*), coalesce(sum(chunk_id), 0),"
         f" coalesce(sum(chunk_id * {ID_HASH_FACTOR} % {ID_HASH_MODULUS}), 0) FROM {table}"

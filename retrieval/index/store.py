@@ -254,14 +254,27 @@ class Store:
         IndexDamagedError for a missing table, and sqlite3.DatabaseError for a file that
         SQLite cannot read (not a database, truncated).
         """
+        self.check_tables()
+        # The FTS5 size table has one row per indexed chunk; scanning the FTS table itself
+        # would read every chunk's text.
+        return self._id_summary("chunks"), self._id_summary("chunks_fts_docsize")
+
+    def check_tables(self) -> None:
+        """IndexDamagedError unless the store has its tables (reads the schema only)."""
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         if not tables:
             raise IndexDamagedError(f"{self.path.name} is empty")
         if missing := [t for t in REQUIRED_TABLES if t not in tables]:
             raise IndexDamagedError(f"{self.path.name} has no table {', '.join(missing)}")
-        # The FTS5 size table has one row per indexed chunk; scanning the FTS table itself
-        # would read every chunk's text.
-        return self._id_summary("chunks"), self._id_summary("chunks_fts_docsize")
+
+    def whole(self) -> bool:
+        """Whether the file holds every page the store counts, with its write-ahead log: a
+        store cut short fails this (a cheap look, for ``segments.read_id_sums``)."""
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        log = self.path.with_name(self.path.name + "-wal")
+        on_disk = self.path.stat().st_size + (log.stat().st_size if log.exists() else 0)
+        return bool(pages * size <= on_disk)
 
     def _id_summary(self, table: str) -> IdSummary:
         row = self._db.execute(
