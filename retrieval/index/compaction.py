@@ -2,7 +2,7 @@
 
 Runs under the writer lock: after a write's own commit once the segment has passed the
 thresholds of ``segments`` (or when the main file is no longer of the kind its size calls
-for), or when asked (``citebot compact``), within the same crash-safe protocol as every
+for), or when asked (``compact(..., force=True)``), within the same crash-safe protocol as every
 write: the new main file is written under a new name and synced, then one SQLite
 transaction names it, empties the segment and the masks, and bumps the store's commit
 counter (readers follow it). A crash before that commit leaves the old state, and the next
