@@ -21,6 +21,21 @@ from .vectors import VectorIndex
 logger = logging.getLogger(__name__)
 
 
+def open_store(index_dir: Path, manifest: Manifest) -> Store:
+    """The store of the manifest's generation, for reading; damaged if it is missing or
+    cannot be opened."""
+    folder = index_dir / manifest.folder
+    if not folder.is_dir():
+        raise damaged(index_dir, f"its generation folder {manifest.folder} is missing")
+    if not (folder / STORE_FILE).is_file():
+        raise damaged(index_dir, f"{STORE_FILE} is missing")
+    try:
+        store = Store(folder / STORE_FILE, read_only=True)
+    except sqlite3.Error as exc:
+        raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
+    return store
+
+
 def verify_store(index_dir: Path, store: Store) -> tuple[IdSummary, IdSummary]:
     """The store's summaries of its chunk ids and keyword rows (``Store.verify``)."""
     try:

@@ -53,7 +53,7 @@ from ..config import ChunkSettings, VectorSettings
 from ..errors import CitebotError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
 from ..records import Article, ArticleRef, ArticleSummary, SearchFilter
 from .base import ChunkRow, IndexedArticle, SentenceVectors, WebResourceRow
-from .checks import check_agreement, id_summary, read_vectors, verify_store
+from .checks import check_agreement, id_summary, open_store, read_vectors, verify_store
 from .inplace import CommittedArticles, check_for_writing, settle, write_in_place
 from .manifest import GENERATION_PREFIX, MANIFEST, Manifest, damaged, read_manifest
 from .segments import SCHEMA as SEGMENT_SCHEMA
@@ -307,14 +307,7 @@ def open_index(
 
 def _open_generation(index_dir: Path, manifest: Manifest, reuse: OpenIndex | None) -> OpenIndex:
     folder = index_dir / manifest.folder
-    if not folder.is_dir():
-        raise damaged(index_dir, f"its generation folder {manifest.folder} is missing")
-    if not (folder / STORE_FILE).is_file():
-        raise damaged(index_dir, f"{STORE_FILE} is missing")
-    try:
-        store = Store(folder / STORE_FILE, read_only=True)
-    except sqlite3.Error as exc:
-        raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
+    store = open_store(index_dir, manifest)
     try:
         try:
             store.pin()

@@ -25,7 +25,14 @@ from ..config import VectorSettings
 from ..errors import IndexDamagedError
 from ..records import Article
 from .base import IndexedArticle, WebResourceRow
-from .checks import check_keywords, has_duplicates, id_summary, read_vectors, verify_store
+from .checks import (
+    check_keywords,
+    has_duplicates,
+    id_summary,
+    open_store,
+    read_vectors,
+    verify_store,
+)
 from .compaction import compact
 from .manifest import MANIFEST, SCHEMA_VERSION, Manifest, damaged
 from .segments import SCHEMA as SEGMENT_SCHEMA
@@ -118,14 +125,7 @@ def check_for_writing(index_dir: Path, manifest: Manifest) -> Checked:
     the chunk ids must be the main file's ids as last checked, less the masked, with the
     segment's (by count, sum and hashed sum). A changed main file is read and checked."""
     folder = index_dir / manifest.folder
-    if not folder.is_dir():
-        raise damaged(index_dir, f"its generation folder {manifest.folder} is missing")
-    if not (folder / STORE_FILE).is_file():
-        raise damaged(index_dir, f"{STORE_FILE} is missing")
-    try:
-        store = Store(folder / STORE_FILE, read_only=True)
-    except sqlite3.Error as exc:
-        raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
+    store = open_store(index_dir, manifest)
     try:
         db = store.connection
         try:
