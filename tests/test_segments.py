@@ -13,6 +13,7 @@ import pytest
 
 import retrieval.index.segments
 from retrieval.config import Settings, VectorSettings
+from retrieval.errors import CitebotError
 from retrieval.index import (
     VECTORS_FILE,
     committed_version,
@@ -21,6 +22,7 @@ from retrieval.index import (
     open_index,
     read_manifest,
 )
+from retrieval.index.store import Store
 from retrieval.ingest import ingest
 from retrieval.search import Searcher
 from tests.fakes import FakeEmbedder
@@ -176,7 +178,9 @@ def test_an_ordinary_write_reads_neither_the_main_vector_file_nor_every_chunk(
     assert ingest([corpus], settings, FakeEmbedder()).added == 1
 
 
-def test_a_long_lived_reader_keeps_its_snapshot_and_follows_cheaply(tmp_path: Path) -> None:
+def test_a_long_lived_reader_keeps_its_snapshot_and_follows_cheaply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     corpus = tmp_path / "articles"
     write_articles(corpus, range(10))
     settings = Settings(index_dir=tmp_path / "index")
@@ -190,7 +194,10 @@ def test_a_long_lived_reader_keeps_its_snapshot_and_follows_cheaply(tmp_path: Pa
     assert {s.article.id for s in reader.store.summaries()} == {f"n{i}" for i in range(10)}
     assert len(reader.vectors) == reader.store.counts()[1]
     assert not reader.is_current()
-    newer = open_index(settings.index_dir, FakeEmbedder.name, reuse=reader)
+    with monkeypatch.context() as patched:
+        # Following reads neither the main file again nor every chunk id.
+        patched.setattr(Store, "verify", lambda store: pytest.fail("scanned every chunk"))
+        newer = open_index(settings.index_dir, FakeEmbedder.name, reuse=reader)
     assert newer.vectors.main is reader.vectors.main, "the main file is not read again"
     assert newer.is_current()
     assert {s.article.id for s in newer.store.summaries()} == {f"n{i}" for i in range(1, 12)}
@@ -270,3 +277,18 @@ def test_stats_show_the_segment_the_masks_and_the_last_compaction(tmp_path: Path
     data = json.loads(run("stats", "--index", settings.index_dir, "--json").stdout)
     assert (data["segment_chunks"], data["masked_chunks"], data["main_vectors"]) == (0, 0, 22)
     assert "3 new and 1 removed chunks folded into 22" in data["last_compaction"]
+
+
+def test_a_reader_following_a_write_still_refuses_damage(tmp_path: Path) -> None:
+    corpus = tmp_path / "articles"
+    write_articles(corpus, range(10))
+    settings = Settings(index_dir=tmp_path / "index")
+    ingest([corpus], settings, FakeEmbedder())
+    reader = open_index(settings.index_dir, FakeEmbedder.name)
+    db = sqlite3.connect(settings.index_dir / "gen-000001" / "store.sqlite")
+    db.execute("DELETE FROM chunks_fts WHERE rowid = (SELECT max(rowid) FROM chunks_fts)")
+    db.commit()
+    db.close()
+    with pytest.raises(CitebotError, match="keyword index holds 9 rows for 10 chunks"):
+        open_index(settings.index_dir, FakeEmbedder.name, reuse=reader)
+    reader.close()

@@ -69,9 +69,9 @@ def read_vectors(index_dir: Path, path: Path, manifest: Manifest) -> VectorIndex
 
 def check_agreement(
     index_dir: Path, chunks: IdSummary, keyword: IdSummary, vectors: LiveVectors
-) -> None:
+) -> Sums:
     """Live vector ids, SQLite chunk rows and keyword index rows: the same set (by
-    fingerprint), every masked id in the main file."""
+    fingerprint), every masked id in the main file. Returns the main file's id sums."""
     main = vectors.main.ids()
     masked = np.isin(main, vectors.masked)
     if int(masked.sum()) != len(vectors.masked):
@@ -84,6 +84,7 @@ def check_agreement(
     if len(ids) and (id_summary(ids) != chunks or has_duplicates(ids)):
         raise damaged(index_dir, f"the chunk ids of {VECTORS_FILE} and {STORE_FILE} differ")
     check_keywords(index_dir, chunks, keyword)
+    return sums_of(main)
 
 
 def check_keywords(index_dir: Path, chunks: IdSummary, keyword: IdSummary) -> None:
@@ -93,6 +94,38 @@ def check_keywords(index_dir: Path, chunks: IdSummary, keyword: IdSummary) -> No
         )
     if keyword != chunks:
         raise damaged(index_dir, "the keyword index's rows differ from the chunks")
+
+
+# (count, sum, hashed sum) of a set of ids: parts of an IdSummary that add up, so that the
+# live ids' can be had from the main file's, the masked and the segment's.
+Sums = tuple[int, int, int]
+
+
+def sums_of(ids: np.ndarray) -> Sums:
+    summary = id_summary(ids)
+    return summary.count, summary.total, summary.hashed
+
+
+def live_sums(main: Sums, masked: Sums, segment: Sums) -> Sums:
+    count, total, hashed = (m - x + g for m, x, g in zip(main, masked, segment, strict=True))
+    return count, total, hashed
+
+
+def check_sums(index_dir: Path, chunks: Sums, keywords: Sums, vectors: Sums) -> None:
+    """Chunk rows, keyword rows and live vector ids agree by their sums (the cheap check of
+    a writer, and of a reader following a write; see segments.read_id_sums)."""
+    if keywords[0] != chunks[0]:
+        raise damaged(
+            index_dir, f"the keyword index holds {keywords[0]} rows for {chunks[0]} chunks"
+        )
+    if keywords != chunks:
+        raise damaged(index_dir, "the keyword index's rows differ from the chunks")
+    if vectors[0] != chunks[0]:
+        raise damaged(
+            index_dir, f"{VECTORS_FILE} holds {vectors[0]} vectors for {chunks[0]} chunks"
+        )
+    if vectors != chunks:
+        raise damaged(index_dir, f"the chunk ids of {VECTORS_FILE} and {STORE_FILE} differ")
 
 
 def id_summary(ids: np.ndarray) -> IdSummary:

@@ -53,7 +53,17 @@ from ..config import ChunkSettings, VectorSettings
 from ..errors import CitebotError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
 from ..records import Article, ArticleRef, ArticleSummary, SearchFilter
 from .base import ChunkRow, IndexedArticle, SentenceVectors, WebResourceRow
-from .checks import check_agreement, id_summary, open_store, read_vectors, verify_store
+from .checks import (
+    Sums,
+    check_agreement,
+    check_sums,
+    id_summary,
+    live_sums,
+    open_store,
+    read_vectors,
+    sums_of,
+    verify_store,
+)
 from .inplace import CommittedArticles, check_for_writing, settle, write_in_place
 from .manifest import GENERATION_PREFIX, MANIFEST, Manifest, damaged, read_manifest
 from .segments import SCHEMA as SEGMENT_SCHEMA
@@ -61,6 +71,7 @@ from .segments import (
     FileCheck,
     LiveVectors,
     SegmentState,
+    read_id_sums,
     read_masked,
     read_segment,
     read_state,
@@ -130,6 +141,8 @@ class OpenIndex:
     # Measured at open: the folder may be removed later while this index is still in use.
     size_bytes: int
     state: SegmentState
+    # The main vector file's id sums, from its check at the first open.
+    main_sums: Sums
 
     def close(self) -> None:
         self.store.close()
@@ -314,24 +327,44 @@ def _open_generation(index_dir: Path, manifest: Manifest, reuse: OpenIndex | Non
         except sqlite3.Error as exc:
             store.unreadable = True
             raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
-        chunks, keyword = verify_store(index_dir, store)
         state, masked, segment = _read_segment(index_dir, store, manifest)
-        if (
+        shared = (
             reuse is not None
             and reuse.path == index_dir
             and reuse.manifest.generation == manifest.generation
             and reuse.state.vectors_file == state.vectors_file
-        ):
-            main = reuse.vectors.main
+        )
+        kept = _id_sums(index_dir, store) if shared else None
+        if reuse is not None and shared and kept is not None:
+            # Following a write: the main file was read and checked by the first open; the
+            # rest agrees by the sums the store's triggers keep (no scan of every chunk).
+            main, main_sums = reuse.vectors.main, reuse.main_sums
+            live = live_sums(main_sums, sums_of(masked), sums_of(segment.ids()))
+            check_sums(index_dir, *kept, live)
+            vectors = LiveVectors(main, masked, segment)
         else:
-            main = read_vectors(index_dir, folder / state.vectors_file, manifest)
-        vectors = LiveVectors(main, masked, segment)
-        check_agreement(index_dir, chunks, keyword, vectors)
+            chunks, keyword = verify_store(index_dir, store)
+            if reuse is not None and shared:
+                main = reuse.vectors.main
+            else:
+                main = read_vectors(index_dir, folder / state.vectors_file, manifest)
+            vectors = LiveVectors(main, masked, segment)
+            main_sums = check_agreement(index_dir, chunks, keyword, vectors)
         size = _size_on_disk(index_dir, folder)
     except BaseException:
         store.close()
         raise
-    return OpenIndex(index_dir, manifest, store, vectors, size, state)
+    return OpenIndex(index_dir, manifest, store, vectors, size, state, main_sums)
+
+
+def _id_sums(index_dir: Path, store: Store) -> tuple[Sums, Sums] | None:
+    """The chunk and keyword id sums the store's triggers keep (None: none, or a store
+    shorter than the pages it counts, which is then scanned)."""
+    try:
+        return read_id_sums(store.connection) if store.whole() else None
+    except sqlite3.Error as exc:
+        store.unreadable = True
+        raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
 
 
 def _read_segment(

@@ -27,8 +27,10 @@ from ..records import Article
 from .base import IndexedArticle, WebResourceRow
 from .checks import (
     check_keywords,
+    check_sums,
     has_duplicates,
     id_summary,
+    live_sums,
     open_store,
     read_vectors,
     verify_store,
@@ -139,15 +141,9 @@ def check_for_writing(index_dir: Path, manifest: Manifest) -> Checked:
         if kept is None:  # an index written before them, or a store cut short: scan
             summary, keyword = verify_store(index_dir, store)
             check_keywords(index_dir, summary, keyword)
-            chunks = (summary.count, summary.total, summary.hashed)
+            chunks = keywords = (summary.count, summary.total, summary.hashed)
         else:
             chunks, keywords = kept
-            if keywords[0] != chunks[0]:
-                raise damaged(
-                    index_dir, f"the keyword index holds {keywords[0]} rows for {chunks[0]} chunks"
-                )
-            if keywords != chunks:
-                raise damaged(index_dir, "the keyword index's rows differ from the chunks")
         try:
             state = read_state(db, VECTORS_FILE)
             segment = pending_summary(db, "segment_vectors") if segment_tables(db) else (0, 0, 0)
@@ -172,11 +168,7 @@ def check_for_writing(index_dir: Path, manifest: Manifest) -> Checked:
         summary = id_summary(ids)
         check = FileCheck.of(path, summary, vectors)
         main = (summary.count, summary.total, summary.hashed)
-    live = tuple(m - x + g for m, x, g in zip(main, masked, segment, strict=True))
-    if live[0] != chunks[0]:
-        raise damaged(index_dir, f"{VECTORS_FILE} holds {live[0]} vectors for {chunks[0]} chunks")
-    if live != chunks:
-        raise damaged(index_dir, f"the chunk ids of {VECTORS_FILE} and {STORE_FILE} differ")
+    check_sums(index_dir, chunks, keywords, live_sums(main, masked, segment))
     return Checked(state, check, kept is not None)
 
 
