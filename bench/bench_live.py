@@ -48,7 +48,10 @@ WORKER = r"""
 import json, sys, time
 from pathlib import Path
 from retrieval.config import Settings
-from retrieval.embedding import load_embedder
+try:
+    from retrieval.models import load_embedder
+except ImportError:  # the release before the storage seam
+    from retrieval.embedding import load_embedder
 from retrieval.index import lock_for_writing, read_manifest
 from retrieval.ingest import ingest
 
@@ -105,7 +108,7 @@ READER = r"""
 import json, sys, threading, time
 from pathlib import Path
 from retrieval.config import Settings
-from retrieval.embedding import load_embedder
+from retrieval.models import load_embedder
 from retrieval.search import Searcher
 
 index_dir, questions_file, rate, follow, seconds_file = sys.argv[1:6]

@@ -309,6 +309,17 @@ class LiveVectors:
             main = main[~np.isin(main, self.masked)]
         return np.concatenate([main, self.segment.ids()])
 
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every live (id, vector): the main file's (decoded, if approximate) less the
+        masked, and the segment's."""
+        ids, vectors = self.main.vectors()
+        kept = ~np.isin(ids, self.masked)
+        segment_ids, segment_vectors = self.segment.vectors()
+        return (
+            np.concatenate([ids[kept], segment_ids]),
+            np.concatenate([vectors[kept], segment_vectors]),
+        )
+
     def search(
         self, vector: np.ndarray, limit: int, among: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:
