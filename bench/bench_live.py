@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+# Questions asked before the stream of writes starts: their latency is its baseline.
+QUIET_SECONDS = 30
 
 # Runs in the tree under test (PYTHONPATH): reads one JSON command a line, answers one.
 WORKER = r"""
@@ -138,7 +140,7 @@ def follow_index():
 
 threading.Thread(target=follow_index, daemon=True).start()
 print("ready", flush=True)
-latencies, failures = [], 0
+latencies, asked_at, failures = [], [], 0
 number = 0
 next_at = time.perf_counter()
 while not Path(seconds_file).exists():
@@ -153,9 +155,10 @@ while not Path(seconds_file).exists():
         failures += 1
         print(f"failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     latencies.append((time.perf_counter() - t) * 1000)
+    asked_at.append(time.time())
     number += 1
 stop.set()
-print(json.dumps({"latencies": latencies, "failures": failures, "seen": seen,
+print(json.dumps({"latencies": latencies, "asked_at": asked_at, "failures": failures, "seen": seen,
                   "reopen_seconds": reopen_seconds}), flush=True)
 """
 
@@ -287,6 +290,9 @@ def stream(
     assert reader.stdout.readline().strip() == "ready"
     worker = Worker(REPO, index_dir)
     sources = article_files(corpus, (300, 2000), 50)
+    # The baseline: the same questions, in the same processes, while the writer is idle.
+    time.sleep(QUIET_SECONDS)
+    writes_from = time.time()
     done: list[tuple[float, dict]] = []
     try:
         live: list[int] = []
@@ -318,6 +324,7 @@ def stream(
     summary = json.loads(reader.stdout.readline())
     reader.wait(timeout=60)
     return {
+        "writes_from": writes_from,
         "writes": done,
         "reader": summary,
         "disk_before_compaction": before_compaction,
@@ -384,7 +391,23 @@ def print_stream(live: dict, index_dir: Path) -> None:
     writes = [r for _, r in live["writes"]]
     seconds = [r["seconds"] * 1000 for r in writes]
     reader = live["reader"]
-    latencies = reader["latencies"]
+    during = [
+        ms
+        for ms, t in zip(reader["latencies"], reader["asked_at"], strict=True)
+        if t >= live["writes_from"]
+    ]
+    quiet = [
+        ms
+        for ms, t in zip(reader["latencies"], reader["asked_at"], strict=True)
+        if t < live["writes_from"]
+    ]
+    seconds_writing = live["writes"][-1][0] - live["writes_from"]
+    print(
+        f"  baseline, no writes ({QUIET_SECONDS} s first): {len(quiet)} asked; p50"
+        f" {np.percentile(quiet, 50):.1f} ms, p99 {np.percentile(quiet, 99):.1f} ms"
+    )
+    print(f"  questions asked during the writes: {len(during) / seconds_writing:.1f} a second")
+    latencies = during
     print(f"\n{len(writes)} single-article writes while questions were asked:")
     print(
         f"  writes: p50 {np.percentile(seconds, 50):.0f} ms, p99 {np.percentile(seconds, 99):.0f} ms,"
