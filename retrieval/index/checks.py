@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexDamagedError
-from .manifest import Manifest, damaged
-from .segments import LiveVectors
+from .manifest import MANIFEST, Manifest, damaged
+from .segments import LiveVectors, read_id_sums
 from .steps import STORE_FILE, VECTORS_FILE
 from .store import ID_HASH_FACTOR, ID_HASH_MODULUS, IdSummary, Store
 from .vectors import VectorIndex
@@ -138,3 +138,32 @@ def id_summary(ids: np.ndarray) -> IdSummary:
 def has_duplicates(ids: np.ndarray) -> bool:
     ordered = np.sort(ids)  # several times faster than np.unique here
     return bool((ordered[1:] == ordered[:-1]).any())
+
+
+def store_is_whole(store: Store) -> bool:
+    """Whether the file holds every page the store counts, with its write-ahead log: a
+    store cut short fails this (a cheap look before trusting ``segments.read_id_sums``)."""
+    db = store.connection
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    size = db.execute("PRAGMA page_size").fetchone()[0]
+    log = store.path.with_name(store.path.name + "-wal")
+    on_disk = store.path.stat().st_size + (log.stat().st_size if log.exists() else 0)
+    return bool(pages * size <= on_disk)
+
+
+def kept_id_sums(index_dir: Path, store: Store) -> tuple[Sums, Sums] | None:
+    """The chunk and keyword id sums the store's triggers keep (None: none, or a store
+    shorter than the pages it counts, which is then scanned)."""
+    try:
+        return read_id_sums(store.connection) if store_is_whole(store) else None
+    except sqlite3.Error as exc:
+        store.unreadable = True
+        raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
+
+
+def size_on_disk(index_dir: Path, folder: Path) -> int:
+    try:
+        files = sum(p.stat().st_size for p in folder.iterdir())
+        return files + (index_dir / MANIFEST).stat().st_size
+    except OSError as exc:  # a writer removed the folder meanwhile
+        raise damaged(index_dir, f"cannot read {folder.name}: {exc.strerror}") from None

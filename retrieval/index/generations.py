@@ -58,9 +58,11 @@ from .checks import (
     check_agreement,
     check_sums,
     id_summary,
+    kept_id_sums,
     live_sums,
     open_store,
     read_vectors,
+    size_on_disk,
     sums_of,
     verify_store,
 )
@@ -71,7 +73,6 @@ from .segments import (
     FileCheck,
     LiveVectors,
     SegmentState,
-    read_id_sums,
     read_masked,
     read_segment,
     read_state,
@@ -81,13 +82,14 @@ from .segments import write_state as write_segment_state
 from .steps import (
     STORE_FILE,
     VECTORS_FILE,
+    discard_log,
     fsync,
     now,
     reached,
     remove_vector_files,
     write_atomically,
 )
-from .store import Store, discard_log
+from .store import Store
 from .vectors import VectorIndex
 from .writer import GenerationWriter
 
@@ -275,17 +277,21 @@ def committed_version(index_dir: Path) -> int:
     (a rebuild, an upgrade) and the store's count of writes since. Cheap: the manifest and
     one row of the store. Raises CitebotError if the manifest is missing or damaged."""
     manifest = read_manifest(index_dir)
-    path = index_dir / manifest.folder / STORE_FILE
+    return _version(manifest.generation, _writes(index_dir / manifest.folder / STORE_FILE))
+
+
+def _writes(path: Path) -> int:
+    """The store's count of writes in place (0 for one that cannot be read now: a rebuild
+    removing it, say; the open will tell)."""
     try:
         db = sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=rw", uri=True)
         try:
-            writes = read_state(db, VECTORS_FILE).version
+            return read_state(db, VECTORS_FILE).version
         finally:
             db.close()
     except sqlite3.Error:
         discard_log(path)
-        writes = 0  # unreadable now (a rebuild removing it): the open will tell
-    return _version(manifest.generation, writes)
+        return 0
 
 
 def open_index(
@@ -303,11 +309,11 @@ def open_index(
     then) is shared if the store still names it.
     """
     for attempt in range(3):
-        seen = committed_version(index_dir)
         if manifest is None or attempt:
             manifest = read_manifest(index_dir)
         if model is not None:
             check_model(manifest, model, index_dir, backend)
+        seen = _version(manifest.generation, _writes(index_dir / manifest.folder / STORE_FILE))
         try:
             return _open_generation(index_dir, manifest, reuse)
         except IndexDamagedError:
@@ -334,7 +340,7 @@ def _open_generation(index_dir: Path, manifest: Manifest, reuse: OpenIndex | Non
             and reuse.manifest.generation == manifest.generation
             and reuse.state.vectors_file == state.vectors_file
         )
-        kept = _id_sums(index_dir, store) if shared else None
+        kept = kept_id_sums(index_dir, store) if shared else None
         if reuse is not None and shared and kept is not None:
             # Following a write: the main file was read and checked by the first open; the
             # rest agrees by the sums the store's triggers keep (no scan of every chunk).
@@ -350,21 +356,11 @@ def _open_generation(index_dir: Path, manifest: Manifest, reuse: OpenIndex | Non
                 main = read_vectors(index_dir, folder / state.vectors_file, manifest)
             vectors = LiveVectors(main, masked, segment)
             main_sums = check_agreement(index_dir, chunks, keyword, vectors)
-        size = _size_on_disk(index_dir, folder)
+        size = size_on_disk(index_dir, folder)
     except BaseException:
         store.close()
         raise
     return OpenIndex(index_dir, manifest, store, vectors, size, state, main_sums)
-
-
-def _id_sums(index_dir: Path, store: Store) -> tuple[Sums, Sums] | None:
-    """The chunk and keyword id sums the store's triggers keep (None: none, or a store
-    shorter than the pages it counts, which is then scanned)."""
-    try:
-        return read_id_sums(store.connection) if store.whole() else None
-    except sqlite3.Error as exc:
-        store.unreadable = True
-        raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
 
 
 def _read_segment(
@@ -380,14 +376,6 @@ def _read_segment(
         raise damaged(index_dir, f"{STORE_FILE}: the segment cannot be read ({exc})") from None
     segment = VectorIndex.exact(ids, vectors) if len(ids) else VectorIndex.empty(manifest.dimension)
     return state, masked, segment
-
-
-def _size_on_disk(index_dir: Path, folder: Path) -> int:
-    try:
-        files = sum(p.stat().st_size for p in folder.iterdir())
-        return files + (index_dir / MANIFEST).stat().st_size
-    except OSError as exc:  # a writer removed the folder meanwhile
-        raise damaged(index_dir, f"cannot read {folder.name}: {exc.strerror}") from None
 
 
 # -- writing ----------------------------------------------------------------------------

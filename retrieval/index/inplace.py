@@ -33,6 +33,7 @@ from .checks import (
     live_sums,
     open_store,
     read_vectors,
+    store_is_whole,
     verify_store,
 )
 from .compaction import compact
@@ -132,7 +133,7 @@ def check_for_writing(index_dir: Path, manifest: Manifest) -> Checked:
         db = store.connection
         try:
             store.check_tables()
-            kept = read_id_sums(db) if store.whole() else None
+            kept = read_id_sums(db) if store_is_whole(store) else None
         except IndexDamagedError as exc:
             raise damaged(index_dir, str(exc)) from None
         except sqlite3.Error as exc:

@@ -89,3 +89,13 @@ def remove_vector_files(folder: Path, keep: set[str | None]) -> None:
     for path in folder.glob("vectors*.faiss"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
+
+
+def discard_log(path: Path) -> None:
+    """Remove the empty write-ahead log and shared-memory files that opening a damaged
+    (malformed) store left: SQLite cannot checkpoint it, so closing keeps them, and a
+    reader that was refused must leave the folder as it found it."""
+    log = path.with_name(path.name + "-wal")
+    if log.is_file() and log.stat().st_size == 0:
+        log.unlink(missing_ok=True)
+        path.with_name(path.name + "-shm").unlink(missing_ok=True)

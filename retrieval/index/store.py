@@ -2,6 +2,10 @@
 
 Chunk ids are the ids of the vectors in the FAISS half, so a search hit in either
 half resolves to the same row here.
+
+(Over 600 lines, for a reason: the schema and every statement on one SQLite file are kept
+in one class, so that a change of a table meets every query of it; the segment's tables,
+which only writes in place and compaction use, are in ``segments``.)
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from ..text import keyword_terms
 from .base import ChunkRow, IndexedArticle, WebResourceRow
 from .filters import filter_condition, like_escaped, source_option
 from .keywords import KeywordBudget, KeywordPlan
+from .steps import discard_log
 
 # ``day`` is the calendar day that ``date`` names (YYYY-MM-DD, see retrieval.dates), for
 # date filters; NULL when it names none.
@@ -145,16 +150,6 @@ def _ref(row: sqlite3.Row) -> ArticleRef:
     )
 
 
-def discard_log(path: Path) -> None:
-    """Remove the empty write-ahead log and shared-memory files that opening a damaged
-    (malformed) store left: SQLite cannot checkpoint it, so closing keeps them, and a
-    reader that was refused must leave the folder as it found it."""
-    log = path.with_name(path.name + "-wal")
-    if log.is_file() and log.stat().st_size == 0:
-        log.unlink(missing_ok=True)
-        path.with_name(path.name + "-shm").unlink(missing_ok=True)
-
-
 class Store:
     """Articles and chunks in one SQLite file. Not thread-safe: callers serialise access."""
 
@@ -266,15 +261,6 @@ class Store:
             raise IndexDamagedError(f"{self.path.name} is empty")
         if missing := [t for t in REQUIRED_TABLES if t not in tables]:
             raise IndexDamagedError(f"{self.path.name} has no table {', '.join(missing)}")
-
-    def whole(self) -> bool:
-        """Whether the file holds every page the store counts, with its write-ahead log: a
-        store cut short fails this (a cheap look, for ``segments.read_id_sums``)."""
-        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
-        size = self._db.execute("PRAGMA page_size").fetchone()[0]
-        log = self.path.with_name(self.path.name + "-wal")
-        on_disk = self.path.stat().st_size + (log.stat().st_size if log.exists() else 0)
-        return bool(pages * size <= on_disk)
 
     def _id_summary(self, table: str) -> IdSummary:
         row = self._db.execute(
