@@ -43,6 +43,15 @@ def write_articles(folder: Path, numbers: range, version: str = "a") -> None:
         (folder / f"n{number:03d}.json").write_text(json.dumps(record))
 
 
+def indexed_notes(tmp_path: Path, count: int) -> tuple[Path, Settings]:
+    """A folder of ``count`` articles, ingested into a new index: (the folder, its settings)."""
+    corpus = tmp_path / "articles"
+    write_articles(corpus, range(count))
+    settings = Settings(index_dir=tmp_path / "index")
+    ingest([corpus], settings, FakeEmbedder())
+    return corpus, settings
+
+
 def segment_sizes(index_dir: Path) -> tuple[int, int]:
     index = open_index(index_dir, FakeEmbedder.name)
     try:
@@ -73,10 +82,7 @@ QUESTIONS = ["harbour ferry timetable", "museum garden festival", "budget vote m
 
 
 def test_writes_go_to_the_segment_and_search_equals_a_fresh_build(tmp_path: Path) -> None:
-    corpus = tmp_path / "articles"
-    write_articles(corpus, range(30))
-    settings = Settings(index_dir=tmp_path / "index")
-    ingest([corpus], settings, FakeEmbedder())
+    corpus, settings = indexed_notes(tmp_path, 30)
     main_file = settings.index_dir / "gen-000001" / VECTORS_FILE
     before = main_file.read_bytes()
 
@@ -105,10 +111,7 @@ def test_writes_go_to_the_segment_and_search_equals_a_fresh_build(tmp_path: Path
 def test_compaction_folds_the_segment_and_changes_no_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "articles"
-    write_articles(corpus, range(30))
-    settings = Settings(index_dir=tmp_path / "index")
-    ingest([corpus], settings, FakeEmbedder())
+    corpus, settings = indexed_notes(tmp_path, 30)
     write_articles(corpus, range(30, 36))
     write_articles(corpus, range(0, 4), version="b")
     ingest([corpus], settings, FakeEmbedder())
@@ -140,10 +143,7 @@ def test_a_write_compacts_once_the_segment_passes_its_share(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(retrieval.index.segments, "COMPACT_MIN", 10)
-    corpus = tmp_path / "articles"
-    write_articles(corpus, range(40))
-    settings = Settings(index_dir=tmp_path / "index")
-    ingest([corpus], settings, FakeEmbedder())
+    corpus, settings = indexed_notes(tmp_path, 40)
     write_articles(corpus, range(40, 42))  # 2 of 40: under 10 chunks and 10%
     ingest([corpus], settings, FakeEmbedder())
     assert segment_sizes(settings.index_dir)[0] > 0
@@ -156,10 +156,7 @@ def test_a_write_compacts_once_the_segment_passes_its_share(
 def test_an_ordinary_write_reads_neither_the_main_vector_file_nor_every_chunk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "articles"
-    write_articles(corpus, range(10))
-    settings = Settings(index_dir=tmp_path / "index")
-    ingest([corpus], settings, FakeEmbedder())
+    corpus, settings = indexed_notes(tmp_path, 10)
     import retrieval.index.store
     import retrieval.index.vectors
 
@@ -181,10 +178,7 @@ def test_an_ordinary_write_reads_neither_the_main_vector_file_nor_every_chunk(
 def test_a_long_lived_reader_keeps_its_snapshot_and_follows_cheaply(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "articles"
-    write_articles(corpus, range(10))
-    settings = Settings(index_dir=tmp_path / "index")
-    ingest([corpus], settings, FakeEmbedder())
+    corpus, settings = indexed_notes(tmp_path, 10)
     reader = open_index(settings.index_dir, FakeEmbedder.name)
     write_articles(corpus, range(10, 12))
     (corpus / "n000.json").unlink()
@@ -255,10 +249,7 @@ def test_thresholds_are_those_documented() -> None:
 def test_stats_show_the_segment_the_masks_and_the_last_compaction(tmp_path: Path) -> None:
     from tests.test_cli import run
 
-    corpus = tmp_path / "articles"
-    write_articles(corpus, range(20))
-    settings = Settings(index_dir=tmp_path / "index")
-    ingest([corpus], settings, FakeEmbedder())
+    corpus, settings = indexed_notes(tmp_path, 20)
     write_articles(corpus, range(20, 22))
     write_articles(corpus, range(0, 1), version="b")
     ingest([corpus], settings, FakeEmbedder())
@@ -280,10 +271,7 @@ def test_stats_show_the_segment_the_masks_and_the_last_compaction(tmp_path: Path
 
 
 def test_a_reader_following_a_write_still_refuses_damage(tmp_path: Path) -> None:
-    corpus = tmp_path / "articles"
-    write_articles(corpus, range(10))
-    settings = Settings(index_dir=tmp_path / "index")
-    ingest([corpus], settings, FakeEmbedder())
+    _, settings = indexed_notes(tmp_path, 10)
     reader = open_index(settings.index_dir, FakeEmbedder.name)
     db = sqlite3.connect(settings.index_dir / "gen-000001" / "store.sqlite")
     db.execute("DELETE FROM chunks_fts WHERE rowid = (SELECT max(rowid) FROM chunks_fts)")
