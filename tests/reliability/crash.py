@@ -126,7 +126,8 @@ def check_consistent(index_dir: Path) -> None:
 
 def as_written_before_segments(index_dir: Path) -> None:
     """Turn an index with an empty segment into today's format before segments (schema
-    version 1): no segment tables, no state, a rollback journal; the same files otherwise."""
+    version 1): no segment tables, state or id-sum triggers, a rollback journal; the same
+    files otherwise."""
     manifest = json.loads((index_dir / MANIFEST).read_text())
     folder = index_dir / f"gen-{manifest['generation']:06d}"
     db = sqlite3.connect(folder / "store.sqlite")
@@ -135,7 +136,10 @@ def as_written_before_segments(index_dir: Path) -> None:
         assert state.get("vectors_file", "vectors.faiss") == "vectors.faiss"
         assert not db.execute("SELECT count(*) FROM segment_vectors").fetchone()[0]
         assert not db.execute("SELECT count(*) FROM masked_chunks").fetchone()[0]
-        for table in ("segment_vectors", "masked_chunks", "index_state"):
+        triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (trigger,) in triggers.fetchall():
+            db.execute(f"DROP TRIGGER {trigger}")
+        for table in ("segment_vectors", "masked_chunks", "index_state", "id_sums"):
             db.execute(f"DROP TABLE {table}")
         db.commit()
         db.execute("PRAGMA journal_mode = DELETE")
