@@ -24,12 +24,11 @@ from .compaction import Compaction, compact
 from .generations import (
     GenerationLock,
     OpenIndex,
-    check_model,
     committed_version,
     lock_for_writing,
     open_index,
 )
-from .manifest import MANIFEST, SCHEMA_VERSION, Manifest, read_manifest
+from .manifest import MANIFEST, SCHEMA_VERSION, Manifest, check_model, read_manifest
 from .steps import (
     COMMIT_STEPS,
     COMPACTION_STEPS,

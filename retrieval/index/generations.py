@@ -67,7 +67,14 @@ from .checks import (
     verify_store,
 )
 from .inplace import CommittedArticles, check_for_writing, settle, write_in_place
-from .manifest import GENERATION_PREFIX, MANIFEST, Manifest, damaged, read_manifest
+from .manifest import (
+    GENERATION_PREFIX,
+    MANIFEST,
+    Manifest,
+    check_model,
+    damaged,
+    read_manifest,
+)
 from .segments import SCHEMA as SEGMENT_SCHEMA
 from .segments import (
     FileCheck,
@@ -100,32 +107,6 @@ logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
 STAGING_PREFIX = ".staging-"
-
-
-def check_model(
-    manifest: Manifest,
-    model: str,
-    index_dir: Path,
-    backend: str | None = None,
-    model_sha256: str | None = None,
-) -> None:
-    """Vectors of one model and backend only: refuse another (None checks nothing)."""
-    if manifest.model != model:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with model {manifest.model!r}, but the config names"
-            f" {model!r}: use that model, or rebuild with `citebot ingest --rebuild`"
-        )
-    if backend is not None and manifest.backend != backend:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with the {manifest.backend} backend, not {backend}:"
-            f' set [model] backend = "{manifest.backend}" (or "auto"), or rebuild with'
-            " `citebot ingest --rebuild`"
-        )
-    if model_sha256 and manifest.model_sha256 and manifest.model_sha256 != model_sha256:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with another export of {model} ({backend}):"
-            " rebuild with `citebot ingest --rebuild`"
-        )
 
 
 @dataclass

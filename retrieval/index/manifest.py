@@ -114,3 +114,29 @@ def _manifest_types() -> dict[str, Any]:
 def _short(value: object) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_model(
+    manifest: Manifest,
+    model: str,
+    index_dir: Path,
+    backend: str | None = None,
+    model_sha256: str | None = None,
+) -> None:
+    """Vectors of one model and backend only: refuse another (None checks nothing)."""
+    if manifest.model != model:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with model {manifest.model!r}, but the config names"
+            f" {model!r}: use that model, or rebuild with `citebot ingest --rebuild`"
+        )
+    if backend is not None and manifest.backend != backend:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with the {manifest.backend} backend, not {backend}:"
+            f' set [model] backend = "{manifest.backend}" (or "auto"), or rebuild with'
+            " `citebot ingest --rebuild`"
+        )
+    if model_sha256 and manifest.model_sha256 and manifest.model_sha256 != model_sha256:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with another export of {model} ({backend}):"
+            " rebuild with `citebot ingest --rebuild`"
+        )
