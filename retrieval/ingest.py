@@ -273,7 +273,7 @@ def _ingest(
         if prune:
             _confirm_gone(sources, indexed, found, reader.outcomes, report)
         gone = prune_plan(indexed, found, reader.outcomes) if prune else []
-        named = [i for i in dict.fromkeys(remove) if i in indexed and i not in found]
+        named = [i for i in dict.fromkeys(remove) if i not in found and lookup(i) is not None]
         gone += [i for i in named if i not in set(gone)]
         share = settings.ingest.max_prune_share
         if len(gone) - len(named) > share * len(indexed) and not force:
@@ -285,10 +285,11 @@ def _ingest(
             )
         roots = {s.root: s for s in report.sources}
         for article_id in gone:
+            before = lookup(article_id)
             if removed := index.article(article_id):
                 report.changes.append(Change("removed", article_id, removed.title, removed.source))
             index.delete_article(article_id)
-            if counts := roots.get(indexed[article_id].root or ""):
+            if before is not None and (counts := roots.get(before.root or "")):
                 counts.removed += 1
         for source in sources:
             if isinstance(source, StatefulSource):
