@@ -62,6 +62,33 @@ CREATE TABLE IF NOT EXISTS article_copies (
     story TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS article_copies_story ON article_copies (story);
+CREATE INDEX IF NOT EXISTS article_copies_hash ON article_copies (text_hash);
+-- Only the copies (a few per cent of the articles): counted on every write.
+CREATE INDEX IF NOT EXISTS article_copies_copy ON article_copies (story)
+    WHERE article_id != story;
+-- The LSH bands of each signature (band_keys): candidates for near copies by look-up.
+CREATE TABLE IF NOT EXISTS copy_bands (
+    band_key INTEGER NOT NULL,
+    article_id TEXT NOT NULL,
+    PRIMARY KEY (band_key, article_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS copy_bands_article ON copy_bands (article_id);
+-- What the next CopiesTable.update has to do, noted by the triggers below in the write's
+-- own transaction: articles added (to fingerprint), stories that lost an article.
+CREATE TABLE IF NOT EXISTS copies_pending (article_id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS copies_split (story TEXT PRIMARY KEY) WITHOUT ROWID;
+-- 'bands': the bands of every fingerprinted article are in copy_bands.
+CREATE TABLE IF NOT EXISTS copies_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS copies_article_added AFTER INSERT ON articles BEGIN
+    INSERT OR IGNORE INTO copies_pending (article_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER IF NOT EXISTS copies_article_removed BEFORE DELETE ON articles BEGIN
+    INSERT OR IGNORE INTO copies_split (story)
+        SELECT story FROM article_copies WHERE article_id = OLD.id;
+    DELETE FROM copy_bands WHERE article_id = OLD.id;
+    DELETE FROM article_copies WHERE article_id = OLD.id;
+    DELETE FROM copies_pending WHERE article_id = OLD.id;
+END;
 """
 
 
@@ -100,6 +127,30 @@ def similarity(a: Sequence[int], b: Sequence[int]) -> float:
     if not a or not b:
         return 0.0
     return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def band_keys(signature: Sequence[int]) -> list[int]:
+    """One signed 64-bit key per LSH band of a signature (none for an empty one): a hash of
+    the band's number and values, for the ``copy_bands`` table. Two signatures sharing a
+    band share its key; a shared key is checked with ``shares_band``."""
+    if not signature:
+        return []
+    rows = SIGNATURE_SIZE // BANDS
+    keys = []
+    for band in range(BANDS):
+        values = signature[band * rows : (band + 1) * rows]
+        digest = hashlib.blake2b(repr((band, *values)).encode(), digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "little", signed=True))
+    return keys
+
+
+def shares_band(a: Sequence[int], b: Sequence[int]) -> bool:
+    """Whether two signatures agree on every row of at least one band."""
+    rows = SIGNATURE_SIZE // BANDS
+    return any(
+        a[band * rows : (band + 1) * rows] == b[band * rows : (band + 1) * rows]
+        for band in range(BANDS)
+    )
 
 
 def group_stories(fingerprints: Sequence[tuple[str, Fingerprint]]) -> dict[str, str]:
@@ -168,14 +219,29 @@ def _signature(blob: bytes) -> tuple[int, ...]:
 
 
 class CopiesTable:
-    """The ``article_copies`` table of a store: fingerprints and stories.
+    """The ``article_copies`` table of a store: fingerprints and stories, kept up to date
+    at the cost of the write, not of the index.
+
+    Triggers on ``articles`` note, in the write's own transaction, which articles were added
+    (``copies_pending``) and which stories lost an article (``copies_split``); ``update``
+    then fingerprints only the added articles and finds their candidates by indexed
+    look-ups (``article_copies.text_hash`` and the LSH bands in ``copy_bands``), and
+    regroups only the stories that lost an article. Stories are connected components of
+    "same normalised text or near-copy signature sharing a band", each named by its
+    earliest-ingested article, so adding articles one by one and splitting only the
+    stories that lost one gives what ``group_stories`` gives over every article.
 
     An index written before copies were found has no table: a reader then sees every
-    article as its own story, and the next ingest fingerprints every article.
+    article as its own story. An index written before the bands has no ``copies_state``
+    row: its next write takes every article as added, once (the upgrade).
     """
 
     def __init__(self, db: sqlite3.Connection, *, writable: bool) -> None:
         self._db = db
+        # What the last ``update`` did (for tests and logs): articles fingerprinted, and
+        # stories regrouped after losing an article.
+        self.fingerprinted = 0
+        self.regrouped = 0
         if writable:
             db.executescript(SCHEMA)
         self.present = bool(
@@ -185,37 +251,109 @@ class CopiesTable:
         )
 
     def update(self) -> int:
-        """Fingerprint the articles that have none, then group every article into stories.
-        Returns the number of articles that are copies of another. Called by ingest
-        before it commits."""
-        missing = self._db.execute(
-            "SELECT a.id, a.text FROM articles a LEFT JOIN article_copies c ON c.article_id = a.id"
-            " WHERE c.article_id IS NULL"
+        """Fingerprint the articles added since the last update and join them to their
+        stories; regroup the stories that lost an article. Returns the number of articles
+        that are copies of another. Called by ingest before it commits."""
+        self.fingerprinted = self.regrouped = 0
+        if not self._db.execute("SELECT 1 FROM copies_state WHERE key = 'bands'").fetchone():
+            self._start_over()
+        split = [r[0] for r in self._db.execute("SELECT story FROM copies_split")]
+        for story in split:
+            self._regroup(story)
+        self.regrouped = len(split)
+        added = self._db.execute(
+            "SELECT a.id, a.text, a.rowid FROM copies_pending CROSS JOIN articles a"
+            " ON a.id = copies_pending.article_id"
+            " ORDER BY a.rowid"
         ).fetchall()
-        for article_id, text in missing:
-            print_ = fingerprint(text)
-            self._db.execute(
-                "INSERT INTO article_copies (article_id, text_hash, signature, story)"
-                " VALUES (?, ?, ?, ?)",
-                (article_id, print_.text_hash, _signature_blob(print_.signature), article_id),
+        for article_id, text, rowid in added:
+            self._add(article_id, fingerprint(text), rowid)
+        self.fingerprinted = len(added)
+        if split or added:
+            self._db.execute("DELETE FROM copies_split")
+            self._db.execute("DELETE FROM copies_pending")
+        # Read through the partial index of copies: as many rows as there are copies.
+        copies: int = self._db.execute(
+            "SELECT count(*) FROM article_copies INDEXED BY article_copies_copy"
+            " WHERE article_id != story"
+        ).fetchone()[0]
+        if added or split:
+            logger.info(
+                "%d articles fingerprinted, %d stories regrouped; %d are copies of another",
+                len(added),
+                len(split),
+                copies,
             )
+        return copies
+
+    def _start_over(self) -> None:
+        """Take every article as added (an index written before the bands, once)."""
+        self._db.execute("DELETE FROM copy_bands")
+        self._db.execute("DELETE FROM article_copies")
+        self._db.execute("DELETE FROM copies_split")
+        self._db.execute(
+            "INSERT OR IGNORE INTO copies_pending (article_id) SELECT id FROM articles"
+        )
+        self._db.execute("INSERT INTO copies_state (key, value) VALUES ('bands', ?)", (BANDS,))
+
+    def _add(self, article_id: str, print_: Fingerprint, rowid: int) -> None:
+        """Join one article to the stories of the articles it copies (merging them)."""
+        linked = {
+            r[0]
+            for r in self._db.execute(
+                "SELECT story FROM article_copies WHERE text_hash = ?", (print_.text_hash,)
+            )
+        }
+        keys = band_keys(print_.signature)
+        if keys:
+            marks = ",".join("?" * len(keys))
+            for story, blob in self._db.execute(
+                "SELECT c.story, c.signature FROM article_copies c WHERE c.article_id IN"
+                f" (SELECT article_id FROM copy_bands WHERE band_key IN ({marks}))",
+                keys,
+            ):
+                if story in linked:
+                    continue
+                other = _signature(blob)
+                if shares_band(other, print_.signature) and (
+                    similarity(other, print_.signature) >= NEAR_COPY_SIMILARITY
+                ):
+                    linked.add(story)
+        story = article_id
+        if linked:
+            marks = ",".join("?" * len(linked))
+            first_id, first_rowid = self._db.execute(
+                f"SELECT id, rowid FROM articles WHERE id IN ({marks}) ORDER BY rowid LIMIT 1",
+                list(linked),
+            ).fetchone()
+            if first_rowid < rowid:
+                story = first_id
+            self._db.execute(
+                f"UPDATE article_copies SET story = ? WHERE story IN ({marks})",
+                [story, *linked],
+            )
+        self._db.execute(
+            "INSERT INTO article_copies (article_id, text_hash, signature, story)"
+            " VALUES (?, ?, ?, ?)",
+            (article_id, print_.text_hash, _signature_blob(print_.signature), story),
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO copy_bands (band_key, article_id) VALUES (?, ?)",
+            [(key, article_id) for key in keys],
+        )
+
+    def _regroup(self, story: str) -> None:
+        """Group again the articles left in a story that lost one (it may fall apart)."""
         rows = self._db.execute(
             "SELECT c.article_id, c.text_hash, c.signature FROM article_copies c"
-            " JOIN articles a ON a.id = c.article_id ORDER BY a.rowid"
+            " JOIN articles a ON a.id = c.article_id WHERE c.story = ? ORDER BY a.rowid",
+            (story,),
         ).fetchall()
         stories = group_stories([(r[0], Fingerprint(r[1], _signature(r[2]))) for r in rows])
         self._db.executemany(
             "UPDATE article_copies SET story = ? WHERE article_id = ? AND story != ?",
-            [(story, article_id, story) for article_id, story in stories.items()],
+            [(new, article_id, new) for article_id, new in stories.items()],
         )
-        copies = sum(article_id != story for article_id, story in stories.items())
-        logger.info("%d articles fingerprinted; %d are copies of another", len(missing), copies)
-        return copies
-
-    def forget(self, article_id: str) -> None:
-        """Drop an article's fingerprint (its text changed): ``update`` takes it again."""
-        if self.present:
-            self._db.execute("DELETE FROM article_copies WHERE article_id = ?", (article_id,))
 
     def stories(self, article_ids: Iterable[str]) -> dict[str, str]:
         """The story of each of ``article_ids`` that is not its own (a copy's original, or an
