@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -86,10 +86,14 @@ class IndexFolder:
         settings: Settings,
         embedder: Embedder,
         make_ingest_embedder: Callable[[], Embedder],
+        sources: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.make_ingest_embedder = make_ingest_embedder
+        # The sources of each rebuild (default: the configured ones), read when it starts:
+        # a corpus's sources may change while the bot runs (/library).
+        self.sources = sources or (lambda: settings.sources)
 
     def generation(self) -> int:
         from retrieval.index import read_manifest
@@ -104,7 +108,7 @@ class IndexFolder:
     def rebuild(self) -> IngestReport:
         from retrieval.ingest import ingest
 
-        sources = self.settings.sources
+        sources = self.sources()
         if not sources:
             raise CitebotError("No article paths are configured (`sources` in the config file).")
         return ingest(list(sources), self.settings, self.make_ingest_embedder(), prune=True)

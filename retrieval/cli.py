@@ -25,6 +25,7 @@ from .text import printable
 
 if TYPE_CHECKING:
     from .embedding import Embedder
+    from .ingest import IngestReport
 
 logger = logging.getLogger(__name__)
 
@@ -118,14 +119,36 @@ def config_option(function: Any) -> Any:
 
 
 def _settings(ctx: click.Context, index: Path | None = None) -> Settings:
-    return settings_of(ctx).with_index(index)
+    """The settings of the corpus named by --corpus (default: "default", or the only one),
+    with the folder of --index when given."""
+    settings = settings_of(ctx)
+    corpus = ctx.meta.get(CORPUS_KEY)
+    try:
+        if corpus is not None:
+            settings = settings.for_corpus(corpus)
+        elif index is None:
+            settings = settings.for_corpus(settings.main_corpus())
+    except CitebotError as exc:
+        raise click.UsageError(str(exc)) from None
+    return settings.with_index(index)
+
+
+CORPUS_KEY = "citebot.corpus"
 
 
 def _index_option(function: Any) -> Any:
+    """``--index DIR`` and ``--corpus NAME``: which index a command uses."""
+    function = click.option(
+        "--corpus",
+        metavar="NAME",
+        expose_value=False,
+        callback=lambda ctx, _param, name: ctx.meta.__setitem__(CORPUS_KEY, name),
+        help='The corpus (a [corpora.NAME] of the config; default: "default" or the only one).',
+    )(function)
     return click.option(
         "--index",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Index folder (default: the config's index_dir, $CITEBOT_INDEX, or the user data folder).",
+        help="Index folder (default: the corpus's index_dir, $CITEBOT_INDEX, or the user data folder).",
     )(function)
 
 
@@ -272,17 +295,52 @@ def _documents(count: int, roots: list[str]) -> str:
 def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> None:
     """Bring the index in step with the config's `sources`, and print what changed.
 
+    With several corpora in the config and no --corpus or --index, syncs each of them.
+
     Re-reads every source incrementally: unchanged files and pages are not embedded
     again, and URLs are fetched with conditional requests. Articles of files and folders
     that are gone are removed; an article that only dropped out of a feed or a sitemap
     is kept; a page that now answers 404 or 410 is removed. Exits with status 2 when
     anything could not be read.
     """
-    from .ingest import ingest as run_ingest
-
+    if index is None and ctx.meta.get(CORPUS_KEY) is None:
+        corpora = settings_of(ctx).corpus_names()
+        if len(corpora) > 1:
+            _sync_all(ctx, corpora, force, as_json)
+            return
     settings = _settings(ctx, index)
     if not settings.sources:
         raise click.UsageError("set `sources` (files, folders or URLs) in the config to sync")
+    report = _sync_one(settings, force, as_json)
+    if report.skipped:
+        ctx.exit(2)
+
+
+def _sync_all(ctx: click.Context, corpora: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Sync every corpus that has sources; one corpus's failure does not stop the others."""
+    failed = False
+    for name in corpora:
+        settings = settings_of(ctx).for_corpus(name)
+        if not settings.sources:
+            continue
+        if not as_json:
+            click.echo(f"corpus {name}:")
+        try:
+            report = _sync_one(settings, force, as_json, corpus=name)
+        except CitebotError as exc:
+            click.echo(f"corpus {name}: sync failed: {exc}", err=True)
+            failed = True
+            continue
+        failed = failed or bool(report.skipped)
+    if failed:
+        ctx.exit(2)
+
+
+def _sync_one(
+    settings: Settings, force: bool, as_json: bool, *, corpus: str | None = None
+) -> IngestReport:
+    from .ingest import ingest as run_ingest
+
     report = run_ingest(
         list(settings.sources),
         settings,
@@ -292,7 +350,8 @@ def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> 
         show_progress=sys.stderr.isatty() and not as_json,
     )
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        data = report.to_dict()
+        click.echo(json.dumps({"corpus": corpus, **data} if corpus else data, ensure_ascii=False))
     else:
         for change in report.changes:
             click.echo(f"{change.kind:<8} {change.title} ({change.source})")
@@ -304,8 +363,7 @@ def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> 
             f"synced {len(report.sources)} sources: {report.changes_line()};"
             f" {report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
         )
-    if report.skipped:
-        ctx.exit(2)
+    return report
 
 
 # -- ask ----------------------------------------------------------------------------------
