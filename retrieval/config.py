@@ -355,7 +355,9 @@ def _check(value: Any, hint: Any, where: str) -> Any:
                 continue
         return _check(value, options[0], where)
     if is_dataclass(hint):
-        return _build(hint, value, where.strip("[]").replace("] ", "."))
+        # "[bot] routes items" -> "[bot.routes]": the table is named as TOML writes it.
+        table = where.removesuffix(" items").strip("[]").replace("] ", ".")
+        return _build(hint, value, f"[{table}]" if where.endswith(" items") else table)
     if get_origin(hint) is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list")
