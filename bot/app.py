@@ -153,7 +153,14 @@ class CitebotClient(commands.Bot):
         self.store = store
         self.answerer = Answerer(corpora, store)
         self.cooldown = cooldown or Cooldown(config.cooldown_seconds)
-        self.redact = Redactor.for_folders(config.index_dir, config.sources)
+        # Paths of every corpus and of the bot's own data are never shown to a user.
+        settings = corpora.settings
+        folders = [
+            *(source for corpus in settings.corpus_list() for source in corpus.sources),
+            *(str(corpus.index_dir) for corpus in settings.corpus_list()),
+            *([settings.bot.data_dir] if settings.bot.data_dir else []),
+        ]
+        self.redact = Redactor.for_folders(config.index_dir, [*config.sources, *folders])
         self.synced: list[str] = []
         self._background: set[asyncio.Task[Any]] = set()
 

@@ -12,7 +12,7 @@ from retrieval.config import DEFAULT_CORPUS, CorpusSettings, Settings, load_sett
 from retrieval.corpora import CorpusRegistry, Schedule, SharedEmbedders
 from retrieval.errors import ConfigError
 from tests.fakes import FakeEmbedder
-from tests.test_cli import fake_model, run  # noqa: F401 (a fixture)
+from tests.test_cli import MODEL, run
 from tests.test_config import write_config
 
 TWO = """
@@ -115,6 +115,14 @@ corpus = "tech"
 # -- the CLI -----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def cli_model(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
+    """Every CLI command that asks for a model gets the fake one."""
+    embedder = FakeEmbedder()
+    monkeypatch.setitem(MODEL, "embedder", embedder)
+    return embedder
+
+
 def corpus_folders(tmp_path: Path) -> Path:
     """Two corpora of one markdown article each, on different topics."""
     for name, text in {
@@ -141,7 +149,7 @@ sources = ["chips"]
 
 
 def test_sync_without_corpus_syncs_every_corpus_and_corpus_picks_one(
-    tmp_path: Path, fake_model: FakeEmbedder
+    tmp_path: Path, cli_model: FakeEmbedder
 ) -> None:
     config = corpus_folders(tmp_path)
     result = run("--config", config, "sync")
@@ -164,7 +172,7 @@ def test_sync_without_corpus_syncs_every_corpus_and_corpus_picks_one(
     assert unknown.exit_code == 2 and "no corpus named 'sports'" in unknown.output
 
 
-def test_sync_one_corpus_only(tmp_path: Path, fake_model: FakeEmbedder) -> None:
+def test_sync_one_corpus_only(tmp_path: Path, cli_model: FakeEmbedder) -> None:
     config = corpus_folders(tmp_path)
     result = run("--config", config, "sync", "--corpus", "tech")
     assert result.exit_code == 0, result.output
