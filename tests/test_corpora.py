@@ -48,7 +48,7 @@ def test_named_corpora_with_paths_relative_to_the_file(tmp_path: Path) -> None:
     assert tech.index_dir == tmp_path / "tech-index"
     assert tech.sources == (str(tmp_path / "articles" / "tech"),)
     assert settings.for_corpus("politics").sources == ("https://news.example.org/opinion/feed.xml",)
-    with pytest.raises(ConfigError, match="no corpus named 'sports'.*politics, tech"):
+    with pytest.raises(ConfigError, match=r"no corpus named 'sports'.*politics, tech"):
         settings.for_corpus("sports")
     with pytest.raises(ConfigError, match="choose one with --corpus"):
         settings.main_corpus()
