@@ -186,6 +186,8 @@ class CitebotClient(commands.Bot):
         ]
         if periods:
             self.spawn(schedule.run(min(60.0, *periods)))
+        if self.corpora.settings.bot.server_corpora:
+            self.spawn(self.delete_expired_corpora())
         if not self.message_content:
             logger.warning(
                 "no Message Content intent (%s): answer channels and forum channels are off;"
@@ -242,6 +244,15 @@ class CitebotClient(commands.Bot):
             return True
         have = {r.id for r in getattr(member, "roles", [])}
         return bool(have & set(roles))
+
+    async def delete_expired_corpora(self, every: float = 3600.0) -> None:
+        """Hourly, until cancelled: delete the corpora of servers left long enough ago."""
+        while True:
+            try:
+                await self.corpora.delete_expired()
+            except Exception:
+                logger.exception("could not delete the corpora of servers the bot left")
+            await asyncio.sleep(every)
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         self.corpora.left_server(guild.id)

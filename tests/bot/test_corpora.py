@@ -446,3 +446,36 @@ async def test_refused_message_content_intent_reconnects_without_it(
     finally:
         await clients[-1].close()
         await asyncio.wait_for(runner, 10)
+
+
+# -- servers the bot leaves ------------------------------------------------------------------
+
+
+async def test_a_left_server_keeps_its_corpus_for_keep_removed_days_then_only_it_goes(
+    fake: FakeDiscord, settings: Settings, embedder: FakeEmbedder
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    with LocalSite() as site:
+        feed = feed_site(site, 2)
+        async with running(make_client(settings, embedder)) as client:
+            assert "added" in await library(
+                fake, "add", GUILD_C, CHANNEL_C, url=feed, contains="added"
+            )
+            folder = Path(client.corpora.settings_for(f"server-{GUILD_C}").index_dir)
+            assert folder.is_dir()
+            await fake.remove_guild(GUILD_C)
+            for _ in range(200):  # the gateway event reaches the bot
+                if client.corpora.data.server_corpora()[GUILD_C] is not None:
+                    break
+                await asyncio.sleep(0.02)
+            corpora = client.corpora
+            assert await corpora.delete_expired() == []  # kept for now
+            assert folder.is_dir()
+            later = datetime.now(UTC) + timedelta(days=settings.bot.keep_removed_days, seconds=1)
+            assert await corpora.delete_expired(later) == [GUILD_C]
+            assert not folder.parent.exists()
+            assert corpora.data.sources(f"server-{GUILD_C}") == []
+            # Nothing else was touched.
+            for name in ("politics", "tech"):
+                assert corpora.has_index(name)
