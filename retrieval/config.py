@@ -354,7 +354,7 @@ def _check(value: Any, hint: Any, where: str) -> Any:
             except ConfigError:
                 continue
         return _check(value, options[0], where)
-    if is_dataclass(hint):
+    if isinstance(hint, type) and is_dataclass(hint):
         # "[bot] routes items" -> "[bot.routes]": the table is named as TOML writes it.
         table = where.removesuffix(" items").strip("[]").replace("] ", ".")
         return _build(hint, value, f"[{table}]" if where.endswith(" items") else table)
