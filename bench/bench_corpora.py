@@ -126,8 +126,8 @@ class Session:
 def split_bbc(root: Path, per_topic: int) -> tuple[Path, Path, dict[str, str]]:
     """Each topic's first 2 x per_topic articles, alternately to server a and b; headlines."""
     a, b = root / "a", root / "b"
-    a.mkdir()
-    b.mkdir()
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
     headlines: dict[str, str] = {}
     for topic in sorted(p.name for p in BBC.iterdir() if p.is_dir()):
         files = sorted((BBC / topic).glob("*.txt"))[: 2 * per_topic]
