@@ -171,6 +171,7 @@ class CitebotClient(commands.Bot):
         schedule = Schedule(
             self.corpora.registry,
             self.corpora.names,
+            sync=self.corpora.sync,
             follow_seconds=self.config.follow_seconds,
             sync_seconds=self.config.sync_seconds,
         )

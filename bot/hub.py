@@ -99,12 +99,18 @@ class BotCorpora:
         return [*self.configured, *(server_corpus_name(g) for g in sorted(self._servers))]
 
     def library_corpus(self, place: Place) -> str | None:
-        """The corpus /library manages at ``place``: the routed one, else the server's own
-        (made on first add) when server corpora are on; None: nothing to manage here."""
+        """The corpus /library manages at ``place``: the routed one (unless other servers
+        read it too), else the server's own (made on first add) when server corpora are
+        on; None: nothing to manage here."""
         if place.guild_id is None:
             return None
         if routed := self.router.route_for(place):
-            return routed
+            # A corpus other servers read too is the operator's to change, not one server's.
+            shared = routed == self.router.default_corpus or any(
+                route.corpus == routed and route.guild != place.guild_id
+                for route in self.router.routes
+            )
+            return None if shared else routed
         if self.settings.bot.server_corpora:
             return server_corpus_name(place.guild_id)
         return None

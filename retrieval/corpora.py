@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -177,7 +177,9 @@ class Schedule:
     following newer generations of the open corpora, syncing each corpus every
     ``sync_seconds`` (on its own clock, from when it was first seen), and closing idle ones.
 
-    ``names()`` gives the corpora to sync (every configured and made corpus, open or not).
+    ``names()`` gives the corpora to sync (every configured and made corpus, open or not);
+    ``sync(name)`` syncs one (default: open it and ``reindex``; a caller may sync a closed
+    corpus without opening it).
     """
 
     def __init__(
@@ -185,12 +187,14 @@ class Schedule:
         registry: CorpusRegistry[Any],
         names: Callable[[], Iterable[str]],
         *,
+        sync: Callable[[str], Awaitable[Any]] | None = None,
         follow_seconds: float = 0.0,
         sync_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.registry = registry
         self.names = names
+        self.sync = sync or self._open_and_reindex
         self.follow_seconds = follow_seconds
         self.sync_seconds = sync_seconds
         self._clock = clock
@@ -218,8 +222,7 @@ class Schedule:
                 continue
             self._next_sync[name] = now + self.sync_seconds
             try:
-                async with self.registry.use(name) as holder:
-                    report = await holder.reindex()
+                report = await self.sync(name)
             except CitebotError as exc:
                 logger.warning("corpus %s: background sync failed, its index stays: %s", name, exc)
                 continue
@@ -230,6 +233,10 @@ class Schedule:
             line = getattr(report, "changes_line", None)
             logger.info("corpus %s: background sync: %s", name, line() if line else "done")
         return synced
+
+    async def _open_and_reindex(self, name: str) -> Any:
+        async with self.registry.use(name) as holder:
+            return await holder.reindex()
 
     async def run(self, tick: float) -> None:
         """Every ``tick`` seconds, until cancelled: follow, sync what is due, close idle."""

@@ -479,3 +479,21 @@ async def test_a_left_server_keeps_its_corpus_for_keep_removed_days_then_only_it
             # Nothing else was touched.
             for name in ("politics", "tech"):
                 assert corpora.has_index(name)
+
+
+async def test_library_leaves_a_corpus_shared_with_other_servers_to_the_operator(
+    fake: FakeDiscord, tmp_path: Path, embedder: FakeEmbedder
+) -> None:
+    from dataclasses import replace
+
+    from retrieval.config import RouteSettings
+
+    settings = corpora_settings(tmp_path)
+    routes = (*settings.bot.routes, RouteSettings(GUILD_C, "politics"))
+    settings = replace(settings, bot=replace(settings.bot, routes=routes))
+    build_corpora(settings, embedder)
+    async with running(make_client(settings, embedder)):
+        answer = await library(fake, "add", GUILD_C, CHANNEL_C, url="https://example.org/feed")
+        assert answer.startswith("This server has no library the bot can manage")
+        # The tech server alone reads tech: its admins manage it.
+        assert "from the config" in await library(fake, "list", GUILD_B, CHANNEL_B)
