@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.cli import build_client  # noqa: E402
-from bot.services import Cooldown, IndexHolder  # noqa: E402
+from bot.cooldown import Cooldown  # noqa: E402
 from retrieval.config import BotSettings, Settings  # noqa: E402
+from retrieval.live import IndexHolder  # noqa: E402
 from tests.bot.fake_discord import USER_ID, FakeDiscord  # noqa: E402
 
 T = TypeVar("T")

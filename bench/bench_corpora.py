@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.app import BotConfig, CitebotClient  # noqa: E402
+from bot.cooldown import Cooldown  # noqa: E402
 from bot.hub import BotCorpora, server_corpus_name  # noqa: E402
 from bot.serverdata import ServerData  # noqa: E402
-from bot.services import Cooldown  # noqa: E402
 from bot.store import BotStore, feedback_path  # noqa: E402
 from retrieval.config import (  # noqa: E402
     BotSettings,
@@ -53,8 +53,8 @@ from retrieval.config import (  # noqa: E402
     WebSettings,
 )
 from retrieval.corpora import SharedEmbedders  # noqa: E402
-from retrieval.embedding import load_embedder  # noqa: E402
 from retrieval.ingest import ingest  # noqa: E402
+from retrieval.models import load_embedder  # noqa: E402
 from tests.bot.fake_discord import FakeDiscord, Guild  # noqa: E402
 
 # ../shared beside the checkout (a worktree's is two levels up).

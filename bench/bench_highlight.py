@@ -12,8 +12,8 @@ sentences, their similarity of meaning to the question (the stored sentence vect
 which of them hold an answer. Everything below is computed on those passages, so the
 rows differ only in how the highlight is chosen:
 
-- the shipped rules, and with the answer cues off (``search.ANSWER_TYPE_BONUS``);
-- the neighbour share swept (``search.NEIGHBOUR_SHARE``): highlight length against
+- the shipped rules, and with the answer cues off (``highlight.ANSWER_TYPE_BONUS``);
+- the neighbour share swept (``highlight.NEIGHBOUR_SHARE``): highlight length against
   accuracy, the trade-off every rule that adds sentences moves along;
 - the single best sentence, and whether the answer is among the best 2 or 3 (a ceiling
   for any rule choosing among sentences by these scores);
@@ -33,10 +33,11 @@ from pathlib import Path
 import numpy as np
 from bench_quality import build, quality_parser
 
-from retrieval import search
+from retrieval import highlight
 from retrieval.config import Settings
 from retrieval.evaluate import is_hit, load_questions
-from retrieval.search import Searcher, answer_cues, best_sentences, sentence_meaning
+from retrieval.highlight import answer_cues, best_sentences, sentence_meaning
+from retrieval.search import Searcher
 from retrieval.text import STOPWORDS, keyword_terms, sentence_spans, stem, words
 
 Span = tuple[int, int]
@@ -67,7 +68,7 @@ def collect(searcher: Searcher, questions_path: Path) -> list[HitPassage]:
         if passage is None:
             continue
         spans = sentence_spans(passage.text)
-        stored = searcher.index.store.sentence_vectors(passage.chunk_ids)
+        stored = searcher.index.sentence_vectors(passage.chunk_ids)
         vector = searcher.embedder.embed([question.question])[0]
         vectors = [stored[i] for i in passage.chunk_ids if i in stored]
         meaning = sentence_meaning(vector, spans, passage.char_start, vectors) if vectors else None
@@ -206,18 +207,18 @@ def main() -> None:
     print(f"{'':44s} {'share':>6s}  {'chars':>6s}  {'sents':>5s}")
     row(f"shipped (meaning weight {weight})", passages, shipped(weight))
     row("shipped, words only (weight 0)", passages, shipped(0.0))
-    bonus = search.ANSWER_TYPE_BONUS
-    search.ANSWER_TYPE_BONUS = 0.0
+    bonus = highlight.ANSWER_TYPE_BONUS
+    highlight.ANSWER_TYPE_BONUS = 0.0
     row("  answer cues off", passages, shipped(weight))
-    search.ANSWER_TYPE_BONUS = bonus
+    highlight.ANSWER_TYPE_BONUS = bonus
 
     print("\nneighbour share (a neighbour joins at this share of the best score)")
-    share = search.NEIGHBOUR_SHARE
+    share = highlight.NEIGHBOUR_SHARE
     for value in (0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.0):
-        search.NEIGHBOUR_SHARE = value
+        highlight.NEIGHBOUR_SHARE = value
         mark = " (shipped)" if value == share else ""
         row(f"  {value:.2f}{mark}", passages, shipped(weight))
-    search.NEIGHBOUR_SHARE = share
+    highlight.NEIGHBOUR_SHARE = share
 
     def combined(p: HitPassage) -> np.ndarray:
         meaning = np.array(p.meaning or [0.0] * len(p.spans))

@@ -46,9 +46,10 @@ from bench_quality import build, evaluate_methods, open_for_quality
 
 from retrieval.chunking import embedding_text
 from retrieval.config import ModelSettings, Settings
-from retrieval.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
+from retrieval.embedding import Embedder, SentenceTransformerEmbedder
 from retrieval.embedding.export import cached_export
 from retrieval.evaluate import load_questions
+from retrieval.models import load_embedder
 from retrieval.search import Searcher
 
 QUALITY_METHODS = {
@@ -222,7 +223,7 @@ def main() -> None:
     if args.warm_only:
         index = args.workdir / "index"
         searcher = Searcher.open(Settings(index_dir=index))
-        titles = [s.article.title for s in searcher.index.store.summaries()]
+        titles = [s.article.title for s in searcher.index.summaries()]
         searcher.close()
         print(f"machine: {platform.machine()}; {load()} (1 / 5 / 15 min); index {index}")
         print_warm(warm_in_child(index, titles, args.questions))

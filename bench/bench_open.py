@@ -28,8 +28,8 @@ from retrieval.index import (
     open_index,
     read_manifest,
 )
+from retrieval.index.store import Store
 from retrieval.records import Article, Chunk
-from retrieval.store import Store
 
 MODEL = "synthetic"
 DIMENSION = 384

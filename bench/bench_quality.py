@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.config import BACKENDS, ModelSettings, Settings
-from retrieval.embedding import Embedder, load_embedder
+from retrieval.embedding import Embedder
 from retrieval.evaluate import EvalReport, LabelledQuestion, evaluate, load_questions
 from retrieval.ingest import ingest
+from retrieval.models import load_embedder
 from retrieval.search import Searcher, answer_confidence, fuse
 
 PARTS = ("methods", "threshold", "page", "cutoff", "highlight")
@@ -65,16 +66,16 @@ def confidences(searcher: Searcher, question: LabelledQuestion) -> tuple[float, 
     vector = searcher.embedder.embed([question.question])[0]
     # Fetch extra candidates, so that n are left once the own article's chunks are dropped.
     dense = searcher.index.vectors.search(vector, n * 3)
-    keyword = searcher.index.store.keyword_search(
+    keyword = searcher.index.keyword_search(
         question.question, n * 3, budget=searcher.settings.keyword_budget
     )
-    rows = searcher.index.store.chunks(i for i, _ in dense + keyword)
+    rows = searcher.index.chunks(i for i, _ in dense + keyword)
     result = []
     for keep in (lambda _: True, lambda article_id: article_id != question.article_id):
         d = [(i, s) for i, s in dense if keep(rows[i].article_id)][:n]
         k = [(i, s) for i, s in keyword if keep(rows[i].article_id)][:n]
         top = rows[fuse(d, k, searcher.settings)[0].chunk_id]
-        article = searcher.index.store.article(top.article_id)
+        article = searcher.index.article(top.article_id)
         assert article is not None
         result.append(
             answer_confidence(question.question, d, article.text[top.char_start : top.char_end])

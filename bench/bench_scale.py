@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.config import ChunkSettings, Settings, VectorSettings
-from retrieval.embedding import Embedder, load_embedder
+from retrieval.embedding import Embedder
 from retrieval.evaluate import LabelledQuestion, first_hit, load_questions
 from retrieval.index import (
     VECTORS_FILE,
@@ -59,6 +59,7 @@ from retrieval.index import (
     read_manifest,
 )
 from retrieval.ingest import ingest
+from retrieval.models import load_embedder
 from retrieval.records import Article, Chunk
 from retrieval.search import Searcher
 

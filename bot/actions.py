@@ -20,13 +20,13 @@ import discord
 from retrieval.config import SearchSettings
 from retrieval.dates import parse_day
 from retrieval.errors import BadFilterError
+from retrieval.live import IndexHolder, SyncResult
 from retrieval.records import Answer, ArticleSummary, SearchFilter
 from retrieval.search import check_question
 
 from . import render
 from .errors import Redactor, public_message
 from .hub import BotCorpora
-from .services import IndexHolder, SyncResult
 from .store import BotStore, ShownAnswer
 
 logger = logging.getLogger(__name__)

@@ -21,14 +21,15 @@ from discord.ext import commands
 from retrieval.config import DEFAULT_CORPUS, SearchSettings, Settings
 from retrieval.corpora import Schedule, SharedEmbedders
 from retrieval.errors import CitebotError
+from retrieval.live import IndexFolder, IndexHolder
 
 from .actions import Answerer, may_administer
+from .cooldown import Cooldown
 from .errors import Redactor
 from .hub import BotCorpora, default_corpus
 from .replies import NO_MENTIONS, report_error
 from .routing import place_of
 from .serverdata import ServerData, ServerSettings
-from .services import Cooldown, IndexFolder, IndexHolder
 from .store import BotStore, state_path
 from .sync import sync_commands
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from retrieval.cli import Runtime, config_option, settings_of
+from retrieval.cli import Runtime, config_option, index_option, settings_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,7 +71,7 @@ def build_client(
     from .store import BotStore, feedback_path
 
     if make_embedder is None:
-        from retrieval.embedding import load_embedder
+        from retrieval.models import load_embedder
 
         make_embedder = load_embedder
     store = BotStore(feedback_path(settings))
@@ -80,9 +80,10 @@ def build_client(
     )
     missing = [name for name in corpora.configured if not corpora.has_index(name)]
     if missing and len(corpora.configured) == 1 and not settings.bot.server_corpora:
-        from retrieval.index import read_manifest
+        from retrieval.index import backend_of
 
-        read_manifest(Path(settings.for_corpus(missing[0]).index_dir))  # says what is missing
+        only = settings.for_corpus(missing[0])
+        backend_of(only).read_manifest(Path(only.index_dir))  # says what is missing
     for name in missing:
         logger.warning(
             "corpus %s has no index yet: build it with `citebot sync --corpus %s`", name, name
@@ -131,15 +132,16 @@ async def run(make_client: Callable[[bool | None], CitebotClient], token: str) -
 
 
 @click.command("bot")
+@index_option
 @click.option("--sync", is_flag=True, help="Sync slash commands now, even if unchanged.")
 @config_option
 @click.pass_context
-def bot_command(ctx: click.Context, sync: bool) -> None:
+def bot_command(ctx: click.Context, index: Path | None, sync: bool) -> None:
     """Run the Discord bot (token from $DISCORD_TOKEN or $DISCORD_TOKEN_FILE)."""
     import asyncio
 
     runtime = ctx.find_object(Runtime) or Runtime()
-    settings = runtime.settings
+    settings = settings_of(ctx, index)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # The bot is a service: its progress belongs in the log even without -v.
@@ -164,6 +166,7 @@ def bot_command(ctx: click.Context, sync: bool) -> None:
 
 
 @click.command("feedback")
+@index_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
     "--limit",
@@ -174,15 +177,18 @@ def bot_command(ctx: click.Context, sync: bool) -> None:
 )
 @config_option
 @click.pass_context
-def feedback_command(ctx: click.Context, as_json: bool, limit: int) -> None:
+def feedback_command(ctx: click.Context, index: Path | None, as_json: bool, limit: int) -> None:
     """Report the bot's 👍/👎 votes: totals, the most down-voted questions with the
-    passages they got, and the articles most often voted down."""
+    passages they got, and the articles most often voted down.
+
+    Reads the bot's database: [bot] feedback_db, else feedback.sqlite in the index folder.
+    """
     import json
 
     from .feedback import feedback_report, render_text
     from .store import BotStore, feedback_path
 
-    store = BotStore(feedback_path(settings_of(ctx)), read_only=True)
+    store = BotStore(feedback_path(settings_of(ctx, index)), read_only=True)
     try:
         report = feedback_report(store, limit=limit)
     finally:

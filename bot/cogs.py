@@ -21,6 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from retrieval.errors import BadQuestionError, CitebotError
+from retrieval.live import ReindexBusyError
 from retrieval.search import check_question
 
 from . import actions, render
@@ -38,7 +39,6 @@ from .buttons import (
 from .errors import public_message, source_name
 from .hub import NO_ARTICLES, NoArticlesError
 from .replies import NO_MENTIONS, REFUSED, cooldown_message, reply, report_message_error, send
-from .services import ReindexBusyError
 
 if TYPE_CHECKING:
     from retrieval.ingest import IngestReport

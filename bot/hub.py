@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 from retrieval.config import DEFAULT_CORPUS, Settings
 from retrieval.corpora import CorpusRegistry, SharedEmbedders, UnknownCorpusError
 from retrieval.errors import CitebotError
+from retrieval.live import IndexFolder, IndexHolder, ReindexBusyError, SyncResult
 
 from .routing import Place, Router
 from .serverdata import ServerData
-from .services import IndexFolder, IndexHolder, ReindexBusyError, SyncResult
 
 if TYPE_CHECKING:
     from retrieval.embedding import Embedder
@@ -142,7 +142,18 @@ class BotCorpora:
         return config + [url for url in added if url not in config]
 
     def has_index(self, name: str) -> bool:
-        return (Path(self.settings_for(name).index_dir) / "index.json").is_file()
+        """Whether the corpus's index was built (a damaged one counts: opening says why)."""
+        from retrieval.errors import IndexNotFoundError
+        from retrieval.index import backend_of
+
+        settings = self.settings_for(name)
+        try:
+            backend_of(settings).read_manifest(Path(settings.index_dir))
+        except IndexNotFoundError:
+            return False
+        except CitebotError:
+            return True
+        return True
 
     # -- opening --------------------------------------------------------------------------
 

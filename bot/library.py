@@ -19,12 +19,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from retrieval.errors import CitebotError
+from retrieval.live import ReindexBusyError
 
 from . import render
 from .errors import public_message
 from .replies import NO_MENTIONS, REFUSED, send
 from .routing import place_of
-from .services import ReindexBusyError
 from .urlcheck import address_refusal, refusal
 
 if TYPE_CHECKING:

@@ -26,14 +26,14 @@ from retrieval.records import (
     pages_label,
     paragraphs_label,
 )
-from retrieval.search import sentence_window
 from retrieval.text import split_sentences
+from retrieval.trimming import sentence_window
 
 if TYPE_CHECKING:
     from retrieval.ingest import IngestReport
+    from retrieval.live import SyncResult
 
     from .feedback import FeedbackReport
-    from .services import SyncResult
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 CONTENT_LIMIT = 2000

@@ -25,6 +25,7 @@ from .text import printable
 
 if TYPE_CHECKING:
     from .embedding import Embedder
+    from .index import Manifest
     from .ingest import IngestReport
 
 logger = logging.getLogger(__name__)
@@ -68,14 +69,16 @@ class CitebotGroup(click.Group):
         return command
 
 
-def load_model(settings: Settings, *, rebuild: bool = False, **options: Any) -> Embedder:
+def load_model(
+    settings: Settings, *, rebuild: bool = False, manifest: Manifest | None = None
+) -> Embedder:
     """The model of the index in ``settings.index_dir``, run the way it was built (an ONNX
     index brings its own model file: no torch); for a new index or a ``rebuild``, the
     configured model and backend. Not loaded yet. What the commands embed with unless a
-    Runtime says otherwise."""
-    from .embedding import load_embedder
+    Runtime says otherwise. ``manifest``: the index's, when a command has read it already."""
+    from .models import load_embedder
 
-    return load_embedder(settings, rebuild=rebuild)
+    return load_embedder(settings, rebuild=rebuild, manifest=manifest)
 
 
 @dataclass
@@ -92,9 +95,21 @@ class Runtime:
     make_embedder: Callable[..., Embedder] = load_model
 
 
-def settings_of(ctx: click.Context) -> Settings:
-    """The settings of this invocation (from ``--config``, given before or after the command)."""
-    return ctx.ensure_object(Runtime).settings
+def settings_of(ctx: click.Context, index: Path | None = None) -> Settings:
+    """The settings of this invocation (from ``--config``, given before or after the command),
+    for the corpus of ``--corpus`` (see ``corpus_option``; without it, "default" or the only
+    corpus of the config), with the folder of ``--index`` (see ``index_option``) when given."""
+    settings = ctx.ensure_object(Runtime).settings
+    if CORPUS_KEY in ctx.meta:  # a command that takes --corpus
+        corpus = ctx.meta[CORPUS_KEY]
+        try:
+            if corpus is not None:
+                settings = settings.for_corpus(corpus)
+            elif index is None and settings.corpora:
+                settings = settings.for_corpus(settings.main_corpus())
+        except CitebotError as exc:
+            raise click.UsageError(str(exc)) from None
+    return settings.with_index(index)
 
 
 def _use_config(ctx: click.Context, path: Path | None) -> None:
@@ -118,37 +133,28 @@ def config_option(function: Any) -> Any:
     )(function)
 
 
-def _settings(ctx: click.Context, index: Path | None = None) -> Settings:
-    """The settings of the corpus named by --corpus (default: "default", or the only one),
-    with the folder of --index when given."""
-    settings = settings_of(ctx)
-    corpus = ctx.meta.get(CORPUS_KEY)
-    try:
-        if corpus is not None:
-            settings = settings.for_corpus(corpus)
-        elif index is None:
-            settings = settings.for_corpus(settings.main_corpus())
-    except CitebotError as exc:
-        raise click.UsageError(str(exc)) from None
-    return settings.with_index(index)
+def index_option(function: Any) -> Any:
+    """``--index DIR``: the index folder for this command, over $CITEBOT_INDEX and the
+    config's ``index_dir``; the command reads it with ``settings_of(ctx, index)``."""
+    return click.option(
+        "--index",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Index folder (default: $CITEBOT_INDEX, else the config's index_dir, else the user data folder).",
+    )(function)
 
 
 CORPUS_KEY = "citebot.corpus"
 
 
-def _index_option(function: Any) -> Any:
-    """``--index DIR`` and ``--corpus NAME``: which index a command uses."""
-    function = click.option(
+def corpus_option(function: Any) -> Any:
+    """``--corpus NAME``: the corpus (a ``[corpora.NAME]`` of the config) this command uses;
+    ``settings_of(ctx, index)`` applies it."""
+    return click.option(
         "--corpus",
         metavar="NAME",
         expose_value=False,
         callback=lambda ctx, _param, name: ctx.meta.__setitem__(CORPUS_KEY, name),
-        help='The corpus (a [corpora.NAME] of the config; default: "default" or the only one).',
-    )(function)
-    return click.option(
-        "--index",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Index folder (default: the corpus's index_dir, $CITEBOT_INDEX, or the user data folder).",
+        help='The corpus (a [corpora.NAME] of the config; default: "default", or the only one).',
     )(function)
 
 
@@ -179,11 +185,14 @@ def _embedder(settings: Settings, **options: Any) -> Any:
 
 
 def _open_searcher(settings: Settings) -> Any:
-    from .index import read_manifest
+    from .models import open_index_with_model
     from .search import Searcher
 
-    read_manifest(settings.index_dir)  # no index: say so before choosing a model
-    return Searcher.open(settings, _embedder(settings))
+    # The manifest is read once; no index: said before a model is chosen.
+    index, embedder = open_index_with_model(
+        settings, lambda manifest: _embedder(settings, manifest=manifest)
+    )
+    return Searcher(index, embedder, settings.search)
 
 
 # -- ingest -------------------------------------------------------------------------------
@@ -191,7 +200,8 @@ def _open_searcher(settings: Settings) -> Any:
 
 @cli.command()
 @click.argument("paths", nargs=-1)
-@_index_option
+@index_option
+@corpus_option
 @click.option("--prune", is_flag=True, help="Remove indexed articles not found under PATHS.")
 @click.option(
     "--force",
@@ -228,7 +238,7 @@ def ingest(
     """
     from .ingest import ingest as run_ingest
 
-    settings = _settings(ctx, index)
+    settings = settings_of(ctx, index)
     if follow_symlinks:
         settings = replace(settings, ingest=replace(settings.ingest, follow_symlinks=True))
     sources = list(paths) or list(settings.sources)
@@ -275,7 +285,7 @@ def ingest(
 
 def _documents(count: int, roots: list[str]) -> str:
     """ "4 files", "12 pages" or "16 files and pages", after the kinds of ``roots``."""
-    from .web.urls import looks_like_url
+    from .urls import looks_like_url
 
     web = sum(looks_like_url(root) for root in roots)
     noun = "pages" if web == len(roots) else "files and pages" if web else "files"
@@ -283,7 +293,8 @@ def _documents(count: int, roots: list[str]) -> str:
 
 
 @cli.command()
-@_index_option
+@index_option
+@corpus_option
 @click.option(
     "--force",
     is_flag=True,
@@ -304,11 +315,11 @@ def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> 
     anything could not be read.
     """
     if index is None and ctx.meta.get(CORPUS_KEY) is None:
-        corpora = settings_of(ctx).corpus_names()
+        corpora = ctx.ensure_object(Runtime).settings.corpus_names()
         if len(corpora) > 1:
             _sync_all(ctx, corpora, force, as_json)
             return
-    settings = _settings(ctx, index)
+    settings = settings_of(ctx, index)
     if not settings.sources:
         raise click.UsageError("set `sources` (files, folders or URLs) in the config to sync")
     report = _sync_one(settings, force, as_json)
@@ -320,7 +331,7 @@ def _sync_all(ctx: click.Context, corpora: tuple[str, ...], force: bool, as_json
     """Sync every corpus that has sources; one corpus's failure does not stop the others."""
     failed = False
     for name in corpora:
-        settings = settings_of(ctx).for_corpus(name)
+        settings = ctx.ensure_object(Runtime).settings.for_corpus(name)
         if not settings.sources:
             continue
         if not as_json:
@@ -474,7 +485,8 @@ def _batch_line(number: int, line: str) -> BatchLine:
 
 @cli.command()
 @click.argument("question", required=False)
-@_index_option
+@index_option
+@corpus_option
 @click.option("-k", type=click.IntRange(1, 50), help="Passages to show (default: config k).")
 @click.option(
     "--batch",
@@ -518,7 +530,7 @@ def ask(
     """
     if (question is None) == (batch is None):
         raise click.UsageError("give either a QUESTION or --batch FILE")
-    settings = _settings(ctx, index)
+    settings = settings_of(ctx, index)
     filters = SearchFilter(
         source=source,
         author=author,
@@ -569,23 +581,27 @@ def ask(
 
 def _open_store_only(settings: Settings) -> Any:
     """A searcher whose model is never loaded: look-ups need only the store."""
-    from .index import open_index, read_manifest
+    from .index import backend_of
     from .search import Searcher
 
-    manifest = read_manifest(settings.index_dir)
+    storage = backend_of(settings)
+    manifest = storage.read_manifest(settings.index_dir)
     return Searcher(
-        open_index(settings.index_dir, manifest.model), _embedder(settings), settings.search
+        storage.open_reader(settings.index_dir, manifest.model, manifest=manifest),
+        _embedder(settings, manifest=manifest),
+        settings.search,
     )
 
 
 @cli.command()
-@_index_option
+@index_option
+@corpus_option
 @_json_option
 @config_option
 @click.pass_context
 def articles(ctx: click.Context, index: Path | None, as_json: bool) -> None:
     """List the indexed articles: id, title, source and chunk count."""
-    summaries = _open_store_only(_settings(ctx, index)).articles()
+    summaries = _open_store_only(settings_of(ctx, index)).articles()
     if as_json:
         rows = [
             {**vars(s.article), "chunks": s.chunk_count, "paragraphs": s.paragraph_count}
@@ -600,13 +616,14 @@ def articles(ctx: click.Context, index: Path | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("id_or_title")
-@_index_option
+@index_option
+@corpus_option
 @_json_option
 @config_option
 @click.pass_context
 def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: bool) -> None:
     """Show one article, by id or title, with numbered paragraphs."""
-    found = _open_store_only(_settings(ctx, index)).article(id_or_title)
+    found = _open_store_only(settings_of(ctx, index)).article(id_or_title)
     if as_json:
         data = {**vars(found.ref), "paragraphs": found.paragraphs}
         if found.pages:
@@ -626,13 +643,14 @@ def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: b
 
 
 @cli.command()
-@_index_option
+@index_option
+@corpus_option
 @_json_option
 @config_option
 @click.pass_context
 def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
     """Show article and chunk counts, the model and how it runs, and the size on disk."""
-    result = _open_store_only(_settings(ctx, index)).stats()
+    result = _open_store_only(settings_of(ctx, index)).stats()
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return
@@ -651,7 +669,8 @@ def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
 
 @cli.command(name="eval")
 @click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@_index_option
+@index_option
+@corpus_option
 @click.option(
     "--fusion",
     type=click.Choice(["convex", "rrf", "dense", "keyword"]),
@@ -681,7 +700,7 @@ def eval_command(
     from .evaluate import evaluate, load_questions
 
     labelled = load_questions(questions)
-    searcher = _open_searcher(_settings(ctx, index))
+    searcher = _open_searcher(settings_of(ctx, index))
     if fusion:
         searcher = searcher.with_settings(fusion=fusion)
     searcher.search(labelled[0].question)  # warm-up: the first call pays one-off costs
@@ -716,7 +735,8 @@ def eval_command(
 
 
 @cli.command()
-@_index_option
+@index_option
+@corpus_option
 @click.option("--question", default=SAMPLE_QUESTION, show_default=True)
 @config_option
 @click.pass_context
@@ -728,7 +748,7 @@ def demo(ctx: click.Context, index: Path | None, question: str) -> None:
     from .search import Searcher
 
     with tempfile.TemporaryDirectory(prefix="citebot-demo-") as scratch:
-        settings = _settings(ctx, index or Path(scratch) / "index")
+        settings = settings_of(ctx, index or Path(scratch) / "index")
         embedder = _embedder(settings)
         report = run_ingest([SAMPLES_DIR], settings, embedder)
         click.echo(

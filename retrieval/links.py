@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from .records import Article
-from .web.urls import is_web_url
+from .urls import is_web_url
 
 # Words in each of textStart and textEnd: enough to be unique on most pages, and grown
 # (up to the most) until they are unique in the article.

@@ -3,35 +3,31 @@
 A question is embedded and matched against chunk vectors (dense half) and against
 titles and chunk texts with BM25 (keyword half). The two ranked lists are fused;
 overlapping or adjacent chunks of one article collapse into one passage; each
-passage gets its best sentence as the highlight. When even the best passage is not
-similar enough to the question, the answer says the articles do not cover it.
+passage gets its best sentence as the highlight (``retrieval.highlight``) and a view
+trimmed around it (``retrieval.trimming``). When even the best passage is not similar
+enough to the question, the answer says the articles do not cover it.
 """
 
 from __future__ import annotations
 
-import bisect
 import copy
-import functools
-import itertools
 import logging
-import math
-import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
 from .config import SearchSettings, Settings
-from .embedding import Embedder, load_embedder
+from .embedding import Embedder
 from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
-from .index import OpenIndex, open_index
+from .highlight import best_sentences, sentence_meaning
+from .index import ChunkRow, IndexReader
 from .links import passage_link
+from .models import open_index_with_model
 from .records import (
-    PARAGRAPH_SEPARATOR,
     Answer,
     Article,
     ArticleRef,
@@ -40,8 +36,8 @@ from .records import (
     Passage,
     SearchFilter,
 )
-from .store import ChunkRow
 from .text import keyword_terms, sentence_spans, stem, words
+from .trimming import context_span, ends_paragraph, paragraph_at, starts_paragraph
 
 logger = logging.getLogger(__name__)
 
@@ -157,317 +153,6 @@ def rank_passages(
     return sorted(groups, key=lambda g: (not g.relevant, -keys[id(g)]))
 
 
-def sentence_window(
-    text: str, start: int, end: int, budget: int, lo: int = 0, hi: int | None = None
-) -> tuple[int, int]:
-    """The widest run of whole sentences of ``text[lo:hi]`` around ``[start, end)`` within ``budget``.
-
-    It grows by a sentence after, then before, while it fits. When even the sentences
-    holding ``[start, end)`` do not fit, it is ``[start, end)`` itself.
-    """
-    hi = len(text) if hi is None else hi
-    if hi - lo <= budget:
-        return lo, hi
-    bounds = sorted({lo, hi, *(lo + a for a, _ in sentence_spans(text[lo:hi]))})
-    left = max(b for b in bounds if b <= start)
-    right = min((b for b in bounds if b >= end), default=hi)
-    if right - left > budget:
-        return start, end
-    grew = True
-    while grew:
-        grew = False
-        after = next((b for b in bounds if b > right), None)
-        if after is not None and after - left <= budget:
-            right, grew = after, True
-        before = next((b for b in reversed(bounds) if b < left), None)
-        if before is not None and right - before <= budget:
-            left, grew = before, True
-    # Sentence starts are offsets after white space; the window ends at the text before it.
-    while right > left and text[right - 1].isspace():
-        right -= 1
-    return left, right
-
-
-def context_span(text: str, start: int, end: int, budget: int) -> tuple[int, int]:
-    """The trimmed view of ``text`` around its highlight ``[start, end)``: the paragraph(s)
-    holding it, or, when they are longer than ``budget``, the whole sentences around it that fit.
-    """
-    left = text.rfind(PARAGRAPH_SEPARATOR, 0, start)
-    left = 0 if left < 0 else left + len(PARAGRAPH_SEPARATOR)
-    right = text.find(PARAGRAPH_SEPARATOR, end)
-    right = len(text) if right < 0 else right
-    return sentence_window(text, start, end, budget, left, right)
-
-
-# A sentence next to the best one joins the highlight when it scores at least this share
-# of the best one's score: the answer is often in one of two strong neighbours.
-NEIGHBOUR_SHARE = 0.85
-# A highlight opening with one of these words refers back: the sentence before joins it,
-# so the quote can be read on its own ("He is the oldest quarterback ..." says who).
-_COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
-_REFERS_BACK = re.compile(
-    r"[\"'“‘(]*(he|she|it|its|they|their|them|his|her|this|that|these|those|such)\b", re.IGNORECASE
-)
-
-# Questions asking for a quantity or for a time want a number or a date for an answer: a
-# sentence holding one that the question does not already name gains this much (in units
-# of the sentence score, which is at most 1). On XQuAD the answering sentences of such
-# questions hold the cue 99% (quantity) and 80% (time) of the time, their other sentences
-# 69% and 31%; the highlight gains 2 of 605 questions (see README). A weak cue, so a small
-# bonus: it decides between sentences that meaning and words find about equally good.
-ANSWER_TYPE_BONUS = 0.1
-_ASKS_QUANTITY = re.compile(
-    r"\bhow (?:many|much|old|long|far|large|big|tall|high|deep|fast|often)\b"
-    r"|\bwhat (?:percentage|percent|proportion|share|number|amount|size)\b",
-    re.IGNORECASE,
-)
-_ASKS_TIME = re.compile(
-    r"\bwhen\b|\b(?:what|which) (?:year|years|century|decade|date|day|month|period|era)\b",
-    re.IGNORECASE,
-)
-_NUMBER_WORDS = frozenset(
-    """
-    one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty
-    sixty seventy eighty ninety hundred hundreds thousand thousands million millions billion
-    billions trillion dozen dozens half quarter
-    """.split()
-)
-_MONTHS = frozenset(
-    "January February March April May June July August September October November December".split()
-)
-_ERAS = frozenset(("century", "centuries", "BC", "BCE", "AD", "CE"))
-_YEAR = re.compile(r"(?:1\d{3}|20\d{2})s?")
-# Numbers (with their separators and any unit stuck to them: "3.5", "1,000", "1990s",
-# "5km") and words. One scan of the passage, then set look-ups: a regex of every number
-# word or month tried at each position cost several times more.
-_CUE_TOKEN = re.compile(r"\d+(?:[.,]\d+)*\w*|[^\W\d_]+")
-
-
-def _is_quantity(tokens: Sequence[str], i: int) -> bool:
-    token = tokens[i]
-    return token[0].isdigit() or token.lower() in _NUMBER_WORDS
-
-
-def _is_time(tokens: Sequence[str], i: int) -> bool:
-    token = tokens[i]
-    if token == "May":  # a month only beside a number: otherwise the verb
-        return any(0 <= j < len(tokens) and tokens[j][0].isdigit() for j in (i - 1, i + 1))
-    return bool(_YEAR.fullmatch(token)) or token in _MONTHS or token in _ERAS
-
-
-# A question about who wrote the text itself, and a sign-off: a paragraph of its own that
-# names the writer, as opinion pieces end ("Jane Doe is a professor at ...") or bylines
-# read ("By Jane Doe"). Such a question has its answer nowhere else, and a passage holding
-# a sign-off highlights it. (Asked about another work, "Who wrote the poem ...?", the
-# answer is in a sentence of prose, which no sign-off pattern matches.)
-_ASKS_WRITER = re.compile(
-    r"\bwho (?:wrote|writes|has written|authored|penned)\b|\bwho is the (?:author|writer)\b"
-    r"|\b(?:author|writer) of (?:this|the) (?:article|piece|column|op-ed|editorial|opinion)",
-    re.IGNORECASE,
-)
-_NAME = r"[A-Z][\w'’.-]*(?:\s+(?:[A-Z][\w'’.-]*|de|van|von|da|del|bin))*\s+[A-Z][\w'’.-]*"
-_SIGN_OFF = re.compile(
-    rf"(?:(?:[Ww]ritten\s+)?[Bb]y\s+{_NAME}\s*|{_NAME},?\s+(?:is|was)\s+(?:a|an|the)\s.*)",
-    re.DOTALL,
-)
-# A sign-off is short: a name and a role, not a paragraph of prose.
-SIGN_OFF_MAX_WORDS = 30
-# More than any score without it: the question has its answer there and nowhere else.
-SIGN_OFF_BONUS = 1.0
-
-
-def answer_cues(question: str, text: str, spans: Sequence[tuple[int, int]]) -> list[float]:
-    """What each sentence (``spans`` of ``text``) gains by holding the kind of answer
-    ``question`` asks for: a number, a date, the writer's sign-off; in units of the score."""
-    gains = [0.0] * len(spans)
-    if _ASKS_WRITER.search(question):
-        breaks = [True, *paragraph_breaks(text, spans), True]
-        for i, (a, b) in enumerate(spans):
-            sentence = text[a:b]
-            if (
-                breaks[i]
-                and breaks[i + 1]
-                and len(sentence.split()) <= SIGN_OFF_MAX_WORDS
-                and _SIGN_OFF.fullmatch(sentence)
-            ):
-                gains[i] = SIGN_OFF_BONUS
-        return gains
-    if _ASKS_QUANTITY.search(question):
-        is_cue = _is_quantity
-    elif _ASKS_TIME.search(question):
-        is_cue = _is_time
-    else:
-        return gains
-    asked = _CUE_TOKEN.findall(question)
-    named = {t.lower() for i, t in enumerate(asked) if is_cue(asked, i)}
-    found = list(_CUE_TOKEN.finditer(text))
-    tokens = [m.group() for m in found]
-    sentence_of = _sentence_finder(spans)
-    for i, match in enumerate(found):
-        cue = is_cue(tokens, i) and tokens[i].lower() not in named
-        if cue and (sentence := sentence_of(match.start())) is not None:
-            gains[sentence] = ANSWER_TYPE_BONUS
-    return gains
-
-
-def _sentence_finder(spans: Sequence[tuple[int, int]]) -> Callable[[int], int | None]:
-    """The index of the sentence (of ``spans``, in order) holding an offset; None between."""
-    starts = [a for a, _ in spans]
-
-    def sentence_of(offset: int) -> int | None:
-        i = bisect.bisect_right(starts, offset) - 1
-        return i if i >= 0 and offset < spans[i][1] else None
-
-    return sentence_of
-
-
-def paragraph_breaks(text: str, spans: Sequence[tuple[int, int]]) -> list[bool]:
-    """For each two consecutive sentences (``spans`` of ``text``): is a paragraph break
-    between them?"""
-    return [PARAGRAPH_SEPARATOR in text[b:a] for (_, b), (a, _) in itertools.pairwise(spans)]
-
-
-def terms_by_sentence(
-    text: str, spans: Sequence[tuple[int, int]], terms: set[str]
-) -> list[set[str]]:
-    """Of ``terms`` (stems), those each sentence (``spans`` of ``text``) holds a word of.
-
-    The same as stemming every word of every sentence, but one regex scan of the passage
-    finds the few words that start like a term, and only those are stemmed.
-    """
-    found: list[set[str]] = [set() for _ in spans]
-    if not terms or not spans:
-        return found
-    sentence_of = _sentence_finder(spans)
-    for match in _words_starting_like(frozenset(terms)).finditer(text):
-        term = stem(match.group().lower().replace("’", "'"))
-        if term in terms and (i := sentence_of(match.start())) is not None:
-            found[i].add(term)
-    return found
-
-
-@functools.lru_cache(maxsize=256)
-def _words_starting_like(terms: frozenset[str]) -> re.Pattern[str]:
-    """Whole words (as ``text.words`` cuts them) that start like one of ``terms``: a stem
-    is the start of every word it comes from, but for "-ies" words ("policies": "policy")."""
-    prefixes = sorted({t[:-1] if t.endswith("y") else t for t in terms}, key=len, reverse=True)
-    alternatives = "|".join(re.escape(p).replace("'", "['’]") for p in prefixes)
-    # Not inside a word: no letter or digit before it, nor a letter and an apostrophe.
-    return re.compile(
-        rf"(?<![^\W_])(?<![^\W_]['’])(?:{alternatives})[^\W_]*(?:['’][^\W_]+)*", re.IGNORECASE
-    )
-
-
-def best_sentences(
-    question: str,
-    text: str,
-    meaning: Sequence[float] | None = None,
-    meaning_weight: float = 0.0,
-    spans: Sequence[tuple[int, int]] | None = None,
-) -> tuple[int, int]:
-    """Offsets of the sentence, or few adjacent sentences, of ``text`` that best answer ``question``.
-
-    Each sentence scores ``meaning_weight`` x its similarity of meaning to the question
-    (``meaning``: one cosine per sentence of ``text``, when known) + the rest x the
-    question's content words it shares, each word weighted by how rare it is among the
-    passage's sentences and the sum scaled to the best sentence's. With meaning known, the
-    better neighbour of the best sentence joins it when it scores nearly as well
-    (``NEIGHBOUR_SHARE``), and so does the sentence before when the best one refers back
-    to it. Words alone (no meaning), the highlight is the best sentence, or two adjacent
-    sentences when together they share words that neither shares alone. Either way a
-    sentence holding the kind of answer the question asks for gains (``answer_cues``), and
-    a highlight stays within one paragraph.
-    """
-    spans = sentence_spans(text) if spans is None else spans
-    if not spans:
-        return 0, len(text)
-    terms = {stem(t) for t in keyword_terms(question)}
-    sentence_terms = terms_by_sentence(text, spans, terms)
-    count = len(spans)
-    weight = {t: math.log(1 + count / (1 + sum(t in s for s in sentence_terms))) for t in terms}
-    # A hyphenated word of the question ("co-operative") is one word: its parts count once,
-    # as much as the rarest part matched, not once each.
-    compounds = [{stem(w) for w in words(c)} & terms for c in _COMPOUND.findall(question)]
-    in_compound = set().union(*compounds)
-
-    def shared(matched: set[str]) -> float:
-        return sum(weight[t] for t in matched - in_compound) + sum(
-            max(weight[t] for t in parts & matched) for parts in compounds if parts & matched
-        )
-
-    by_words = [shared(m) for m in sentence_terms]
-    scale = max(by_words) or 1.0
-    with_meaning = meaning is not None and meaning_weight > 0
-    similar = list(meaning) if meaning is not None and with_meaning else [0.0] * count
-    share = meaning_weight if with_meaning else 0.0
-
-    def score(similarity: float, words_shared: float) -> float:
-        return share * similarity + (1 - share) * words_shared / scale
-
-    cues = answer_cues(question, text, spans)
-    scores = [score(m, w) + c for m, w, c in zip(similar, by_words, cues, strict=True)]
-
-    # A highlight never crosses a paragraph break: the quote is read as one statement, and
-    # the sentence across a break starts or ends another (on XQuAD this loses no answer).
-    breaks = paragraph_breaks(text, spans)
-
-    def joined(i: int) -> bool:
-        return not breaks[i]
-
-    first = max(range(count), key=lambda i: (scores[i], -i))
-    low = high = first
-    best_words, best_score = by_words[first], scores[first]
-    for i in range(count - 1):
-        pair = shared(sentence_terms[i] | sentence_terms[i + 1])
-        pair_score = score(max(similar[i], similar[i + 1]), pair) + max(cues[i], cues[i + 1])
-        # A pair wins only when its second sentence adds real evidence, not by length.
-        if (
-            pair > best_words * 1.5
-            and min(by_words[i], by_words[i + 1]) > 0
-            and pair_score > best_score
-            and joined(i)
-        ):
-            low, high, best_words, best_score = i, i + 1, pair, pair_score
-    if with_meaning and low == high:
-        neighbours = [i for i in (first - 1, first + 1) if 0 <= i < count and joined(min(i, first))]
-        near = max(neighbours, key=lambda i: scores[i], default=None)
-        if (
-            near is not None
-            and scores[first] > 0
-            and scores[near] >= NEIGHBOUR_SHARE * scores[first]
-        ):
-            low, high = min(first, near), max(first, near)
-        if low > 0 and joined(low - 1) and _REFERS_BACK.match(text, spans[low][0]):
-            low -= 1
-    return spans[low][0], spans[high][1]
-
-
-def sentence_meaning(
-    question: np.ndarray,
-    spans: Sequence[tuple[int, int]],
-    offset: int,
-    stored: Sequence[tuple[np.ndarray, np.ndarray]],
-) -> list[float] | None:
-    """The cosine similarity of ``question`` to each sentence (``spans`` of a passage that
-    starts at ``offset`` in its article), from the sentence vectors stored with its chunks;
-    None when a sentence has none (a chunk embedded by a model that gives none)."""
-    known: dict[tuple[int, int], float] = {}
-    for offsets, vectors in stored:
-        for (a, b), similarity in zip(offsets.tolist(), (vectors @ question).tolist(), strict=True):
-            known[(a, b)] = max(similarity, known.get((a, b), -1.0))
-    scores = []
-    for a, b in spans:
-        a, b = a + offset, b + offset
-        if (a, b) not in known:
-            # Split otherwise at a chunk's edge: the stored sentences it overlaps.
-            overlapping = [s for (x, y), s in known.items() if x < b and a < y]
-            if not overlapping:
-                return None
-            known[(a, b)] = max(overlapping)
-        scores.append(known[(a, b)])
-    return scores
-
-
 def check_question(question: str, settings: SearchSettings) -> str:
     """The question with white space folded; BadQuestionError if it is empty or too long."""
     question = " ".join(question.split())
@@ -505,7 +190,7 @@ def answer_confidence(question: str, dense: Sequence[tuple[int, float]], top_tex
 class Searcher:
     """Answers questions from one index. Thread-safe."""
 
-    def __init__(self, index: OpenIndex, embedder: Embedder, settings: SearchSettings) -> None:
+    def __init__(self, index: IndexReader, embedder: Embedder, settings: SearchSettings) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
@@ -520,9 +205,10 @@ class Searcher:
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Searcher:
         """The index in ``settings.index_dir``; by default with the model it was built with."""
-        embedder = embedder or load_embedder(settings)
-        index = open_index(Path(settings.index_dir), embedder.name, embedder.backend)
-        return cls(index, embedder, settings.search)
+        index, model = open_index_with_model(
+            settings, None if embedder is None else lambda _manifest: embedder
+        )
+        return cls(index, model, settings.search)
 
     def close(self) -> None:
         self._keyword_thread.shutdown()
@@ -571,7 +257,7 @@ class Searcher:
         if not filters:
             return
         with self._store_lock:
-            admitted = self.index.store.admits_any(filters)
+            admitted = self.index.admits_any(filters)
         if not admitted:
             raise BadFilterError(f"No article matches {filters.describe()}.")
 
@@ -598,11 +284,11 @@ class Searcher:
         settings = self.settings
         with self._store_lock:
             ranked = fuse(dense, keyword, settings)
-            rows = self.index.store.chunks(c.chunk_id for c in ranked)
+            rows = self.index.chunks(c.chunk_id for c in ranked)
             groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
             page = groups[offset : offset + k]
-            articles = self.index.store.articles_by_id(g.article_id for g in groups[:1] + page)
-            sentences = self.index.store.sentence_vectors(r.id for g in page for r in g.rows)
+            articles = self.index.articles_by_id(g.article_id for g in groups[:1] + page)
+            sentences = self.index.sentence_vectors(r.id for g in page for r in g.rows)
         confidence = 0.0
         if groups:
             top = groups[0].rows[0]
@@ -635,7 +321,7 @@ class Searcher:
     ) -> list[tuple[int, float]]:
         started = time.perf_counter()
         with self._store_lock:
-            found = self.index.store.keyword_search(
+            found = self.index.keyword_search(
                 question, limit, filters, self.settings.keyword_budget
             )
         timings["keyword_ms"] = (time.perf_counter() - started) * 1000
@@ -644,16 +330,15 @@ class Searcher:
     def _dense(
         self, vector: np.ndarray, limit: int, filters: SearchFilter
     ) -> list[tuple[int, float]]:
-        """The nearest chunks admitted by ``filters``. FAISS searches of a finished index are
-        safe from several threads at once; the store is not."""
-        vectors = self.index.vectors
+        """The nearest chunks admitted by ``filters``. ``nearest`` is safe from several
+        threads at once; the index's other methods are not."""
         if not filters:
-            return vectors.search(vector, limit)
+            return self.index.nearest(vector, limit)
         # Among the admitted chunks from the start: measured faster than keeping the admitted
         # ones of a wider search (which a broad filter often leaves short): bench_filters.py.
         with self._store_lock:
-            among = self.index.store.admitted_chunk_ids(filters)
-        return vectors.search(vector, limit, among=among)
+            among = self.index.admitted_chunk_ids(filters)
+        return self.index.nearest(vector, limit, among=among)
 
     def _passage(
         self,
@@ -697,12 +382,12 @@ class Searcher:
             context_start=c_start,
             context_end=c_end,
             context_cut=(
-                not _starts_paragraph(whole, start + c_start),
-                not _ends_paragraph(whole, start + c_end),
+                not starts_paragraph(whole, start + c_start),
+                not ends_paragraph(whole, start + c_end),
             ),
             context_paragraphs=(
-                _paragraph_at(whole, start + c_start),
-                _paragraph_at(whole, start + c_end - 1),
+                paragraph_at(whole, start + c_start),
+                paragraph_at(whole, start + c_end - 1),
             ),
             pages=pages,
             link=passage_link(article, start, end, pages),
@@ -712,34 +397,34 @@ class Searcher:
 
     def articles(self) -> list[ArticleSummary]:
         with self._store_lock:
-            return self.index.store.summaries()
+            return self.index.summaries()
 
     def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]:
         with self._store_lock:
-            return self.index.store.search_titles(text, limit)
+            return self.index.search_titles(text, limit)
 
     def suggest_sources(self, prefix: str, limit: int = 25) -> list[str]:
         """Source filter values starting with ``prefix``: folders (ending in ``/``), files, sources."""
         with self._store_lock:
-            return self.index.store.suggest_sources(prefix, limit)
+            return self.index.suggest_sources(prefix, limit)
 
     def suggest_authors(self, prefix: str, limit: int = 25) -> list[str]:
         """Authors containing ``prefix`` (case-insensitive), those starting with it first."""
         with self._store_lock:
-            return self.index.store.suggest_authors(prefix, limit)
+            return self.index.suggest_authors(prefix, limit)
 
     def article(self, id_or_title: str) -> Article:
         """By exact id, else by exact title, else the one article whose title contains the text."""
         key = id_or_title.strip()
         with self._store_lock:
-            store = self.index.store
-            if found := store.article(key):
+            index = self.index
+            if found := index.article(key):
                 return found
-            titled = store.articles_titled(key)
+            titled = index.articles_titled(key)
             if len(titled) == 1:
                 return titled[0]
-            matches = [a.ref for a in titled] or store.search_titles(key, 6)
-            if len(matches) == 1 and (found := store.article(matches[0].id)):
+            matches = [a.ref for a in titled] or index.search_titles(key, 6)
+            if len(matches) == 1 and (found := index.article(matches[0].id)):
                 return found
         if not matches:
             raise ArticleNotFoundError(f"no article with id or title {key!r}")
@@ -748,7 +433,7 @@ class Searcher:
 
     def stats(self) -> IndexStats:
         with self._store_lock:
-            articles, chunks = self.index.store.counts()
+            articles, chunks = self.index.counts()
         manifest = self.index.manifest
         return IndexStats(
             articles=articles,
@@ -758,24 +443,11 @@ class Searcher:
             size_bytes=self.index.size_bytes,
             created=manifest.created,
             updated=manifest.updated,
-            path=str(self.index.path),
+            path=self.index.location,
             backend=manifest.backend,
             quantization=manifest.quantization,
-            vector_index=self.index.vectors.describe(),
+            vector_index=self.index.describe_vectors(),
         )
-
-
-def _starts_paragraph(text: str, offset: int) -> bool:
-    return offset == 0 or text.startswith(PARAGRAPH_SEPARATOR, offset - len(PARAGRAPH_SEPARATOR))
-
-
-def _ends_paragraph(text: str, offset: int) -> bool:
-    return offset == len(text) or text.startswith(PARAGRAPH_SEPARATOR, offset)
-
-
-def _paragraph_at(text: str, offset: int) -> int:
-    """1-based number of the paragraph of ``text`` holding ``offset``."""
-    return text.count(PARAGRAPH_SEPARATOR, 0, max(0, offset)) + 1
 
 
 def _distinct(refs: Sequence[ArticleRef]) -> list[ArticleRef]:

@@ -24,7 +24,7 @@ from .workers import load_files
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .store import Store
+    from .index import ArticleReader, IndexWriter
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,20 @@ class Source(Protocol):
 
 
 @runtime_checkable
-class StatefulSource(Source, Protocol):
-    """A source that remembers what it read (HTTP validators, listings) in the index itself."""
+class StatefulSource(Protocol):
+    """A source that remembers what it read (HTTP validators, listings) in the index itself.
 
-    def save_state(self, store: Store) -> None:
+    (Not a ``Source`` subprotocol: ``isinstance`` would then ask for ``outcome``, which a
+    source has only once it has been read.)
+    """
+
+    def use_committed(self, committed: ArticleReader | None) -> None:
+        """What the source remembered is read from ``committed``: the generation the write
+        builds on, which ingest holds open (None for a new index or a rebuild: nothing is
+        remembered). Called before ``read()``."""
+        ...
+
+    def save_state(self, writer: IndexWriter) -> None:
         """Record what was read, in the generation being written, after its articles.
 
         Called inside the write, so the state commits atomically with the articles it

@@ -14,11 +14,12 @@ from click.testing import CliRunner
 
 from retrieval.cli import cli
 from retrieval.config import ModelSettings, Settings
-from retrieval.embedding import OnnxEmbedder, OnnxModel, SentenceTransformerEmbedder, load_embedder
+from retrieval.embedding import OnnxEmbedder, OnnxModel, SentenceTransformerEmbedder
 from retrieval.embedding.model_files import MODEL_FILE, TOKENIZER_FILE, file_sha256
 from retrieval.errors import ConfigError, IndexMismatchError
 from retrieval.index import MANIFEST, read_manifest
 from retrieval.ingest import ingest
+from retrieval.models import load_embedder
 from retrieval.search import Searcher
 from tests.fakes import FakeEmbedder
 from tests.helpers import CORPUS

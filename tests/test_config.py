@@ -32,6 +32,30 @@ def test_citebot_index_env_var(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert load_settings().index_dir == tmp_path / "elsewhere"
 
 
+def test_the_index_folder_is_the_flag_then_the_environment_then_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`--index DIR`, else $CITEBOT_INDEX, else the config's index_dir, else the data folder:
+    an environment variable overrides a config file, as the docs say."""
+    config = write_config(tmp_path, 'index_dir = "from-config"\n')
+    assert load_settings(config).index_dir == tmp_path / "from-config"
+    monkeypatch.setenv("CITEBOT_INDEX", str(tmp_path / "from-env"))
+    assert load_settings(config).index_dir == tmp_path / "from-env"
+    flagged = load_settings(config).with_index(tmp_path / "from-flag")
+    assert flagged.index_dir == tmp_path / "from-flag"
+    # An empty variable is not set.
+    monkeypatch.setenv("CITEBOT_INDEX", "")
+    assert load_settings(config).index_dir == tmp_path / "from-config"
+
+
+def test_a_bad_index_dir_is_refused_even_when_the_environment_names_the_index(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CITEBOT_INDEX", str(tmp_path / "from-env"))
+    with pytest.raises(ConfigError, match="index_dir must be a string"):
+        load_settings(write_config(tmp_path, "index_dir = 5\n"))
+
+
 def test_a_file_overrides_some_values(tmp_path: Path) -> None:
     path = write_config(
         tmp_path,

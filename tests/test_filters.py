@@ -12,9 +12,10 @@ import pytest
 
 from retrieval.errors import BadFilterError
 from retrieval.index import VectorIndex
+from retrieval.index.filters import source_option
+from retrieval.index.store import Store
 from retrieval.records import SearchFilter
 from retrieval.search import Searcher
-from retrieval.store import Store, _source_option
 from tests.fakes import FakeEmbedder
 from tests.helpers import CORPUS, CORPUS_IDS, build_index
 
@@ -198,11 +199,11 @@ def test_suggest_sources_completes_like_a_shell(tmp_path: Path) -> None:
 
 
 def test_source_option_of_files_of_several_articles_and_urls() -> None:
-    assert _source_option("clubs.json#2", 0) == "clubs.json"
-    assert _source_option("clubs.json#2", len("clubs.json#")) == "clubs.json#2"
-    assert _source_option("feed.jsonl:14", 2) == "feed.jsonl"
-    assert _source_option("https://example.org/2024/a.html", 0) == "https://example.org/"
-    assert _source_option("https://example.org/2024/a.html", 20) == "https://example.org/2024/"
+    assert source_option("clubs.json#2", 0) == "clubs.json"
+    assert source_option("clubs.json#2", len("clubs.json#")) == "clubs.json#2"
+    assert source_option("feed.jsonl:14", 2) == "feed.jsonl"
+    assert source_option("https://example.org/2024/a.html", 0) == "https://example.org/"
+    assert source_option("https://example.org/2024/a.html", 20) == "https://example.org/2024/"
 
 
 def test_suggest_authors(corpus_searcher: Searcher) -> None:

@@ -11,17 +11,17 @@ import pytest
 from retrieval.config import Settings
 from retrieval.embedding import SpanEmbedder, pool_spans
 from retrieval.embedding.base import lowercased
-from retrieval.ingest import ingest
-from retrieval.search import (
+from retrieval.highlight import (
     ANSWER_TYPE_BONUS,
     SIGN_OFF_BONUS,
-    Searcher,
     answer_cues,
     best_sentences,
     sentence_meaning,
     terms_by_sentence,
 )
-from retrieval.store import Store
+from retrieval.index.store import Store
+from retrieval.ingest import ingest
+from retrieval.search import Searcher
 from retrieval.text import keyword_terms, sentence_spans, stem, words
 from tests.fakes import FakeEmbedder, FakeSpanEmbedder
 from tests.helpers import CORPUS

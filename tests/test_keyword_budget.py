@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.index.keywords import TERM_SAMPLE_ROWS
+from retrieval.index.store import Store
 from retrieval.records import Article, Chunk
-from retrieval.store import TERM_SAMPLE_ROWS, Store
 
 
 def write_store(path: Path, bodies: list[str]) -> None:

@@ -22,12 +22,12 @@ from retrieval.embedding import (
     OnnxModel,
     SentenceTransformerEmbedder,
     SpanEmbedder,
-    load_embedder,
 )
 from retrieval.embedding.export import cached_export
 from retrieval.embedding.model_files import MODEL_FILE, TOKEN_OUTPUT, TOKENIZER_FILE, file_sha256
 from retrieval.index import open_index, read_manifest
 from retrieval.ingest import chunk_sentences, ingest
+from retrieval.models import load_embedder
 from retrieval.records import Chunk
 from retrieval.search import Searcher
 from tests.helpers import CORPUS
@@ -100,7 +100,7 @@ def test_the_export_is_made_once(int8: OnnxModel) -> None:
 @pytest.fixture(scope="module")
 def onnx_index(tmp_path_factory: pytest.TempPathFactory, int8: OnnxModel) -> Settings:
     """The test corpus, ingested with the default settings (int8 ONNX)."""
-    from retrieval.embedding import load_embedder
+    from retrieval.models import load_embedder
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("onnx") / "index")
     ingest([CORPUS], settings, load_embedder(settings))
@@ -294,12 +294,19 @@ def test_ask_imports_no_torch(onnx_index: Settings, tmp_path: Path) -> None:
 
 
 BOT_CHECK = """
-import json, sys
+import asyncio, json, sys
 from retrieval.config import Settings
 from bot.cli import build_client
 
 client = build_client(Settings(index_dir=sys.argv[1]))
-answer = client.holder.current.search("Who drew up the plans for the new skating area?")
+
+
+async def ask():
+    async with client.corpora.use("default") as holder:
+        return await holder.search("Who drew up the plans for the new skating area?")
+
+
+answer = asyncio.run(ask())
 heavy = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:]))
 print(json.dumps({"first": answer.passages[0].article.id, "heavy": heavy}))
 """

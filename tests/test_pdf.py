@@ -106,7 +106,7 @@ def test_a_pdf_file_is_ingested_and_cited_by_page(tmp_path: Path) -> None:
 def test_pages_round_trip_through_the_store_and_old_stores_still_read(tmp_path: Path) -> None:
     import sqlite3
 
-    from retrieval.store import Store
+    from retrieval.index.store import Store
 
     paged = Article("p", "Paged", "a\n\nb\n\nc\n\nd", "p.pdf", pages=(1, 1, 3, 4))
     plain = Article("q", "Plain", "x\n\ny", "q.txt")

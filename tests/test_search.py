@@ -11,9 +11,9 @@ import pytest
 
 from retrieval.config import SearchSettings, Settings
 from retrieval.errors import ArticleNotFoundError, BadQuestionError
+from retrieval.index import ChunkRow
 from retrieval.records import Answer, Passage
 from retrieval.search import Searcher, _Candidate, fuse, group_passages, rank_passages
-from retrieval.store import ChunkRow
 from tests.fakes import FakeEmbedder
 from tests.helpers import build_index
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from retrieval.records import ArticleRef, Passage
-from retrieval.search import Searcher, context_span, sentence_window
+from retrieval.search import Searcher
+from retrieval.trimming import context_span, sentence_window
 
 P1 = "The harbour opened in 1890. It served fishing boats."
 P2 = "The lighthouse was built in 1902. Its lamp burned paraffin. A keeper lived on site."

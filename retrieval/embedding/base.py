@@ -60,7 +60,7 @@ class SpanEmbedder(Embedder, Protocol):
     """A model that also gives vectors of parts of each text, from the same pass.
 
     Ingest stores the vectors of each chunk's sentences this way, so the highlight can
-    weigh meaning at no extra model call (see search.best_sentences). A backend without it
+    weigh meaning at no extra model call (see highlight.best_sentences). A backend without it
     still works; its sentences are then scored by shared words alone.
     """
 

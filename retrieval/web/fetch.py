@@ -21,7 +21,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from ..config import WebSettings
 from ..errors import FetchError
-from .urls import is_web_url, origin
+from ..urls import is_web_url, origin
 
 if TYPE_CHECKING:
     import httpx

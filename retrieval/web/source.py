@@ -22,17 +22,17 @@ from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import CitebotError, FetchError, LoadError
+from ..index import ArticleReader, IndexWriter, backend_of
 from ..loaders import article_from_html, title_from_name
 from ..records import Article, Problem
 from ..sources import SourceOutcome
-from ..store import Store
+from ..urls import is_web_url, normalize_url
 from .content import Kind, decode_html, detect_kind, gunzip, is_gzip
 from .feeds import FULL_TEXT_MIN_WORDS, FeedEntry, parse_feed
 from .fetch import Fetched, Fetcher, Validators
 from .prefetch import prefetch
 from .sitemaps import parse_sitemap
 from .state import Link, Resource, WebState, today
-from .urls import is_web_url, normalize_url
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,9 @@ class WebSource:
         # What was fetched, committed with the articles by save_state.
         self._resources: tuple[Resource, ...] = ()
         self._failed: frozenset[str] = frozenset()
+        # The generation ingest builds on, once it hands it over (use_committed).
+        self._committed: ArticleReader | None = None
+        self._handed = False
 
     @property
     def root(self) -> str:
@@ -87,6 +90,17 @@ class WebSource:
             raise RuntimeError("read() the source to the end before asking for its outcome")
         return self._outcome
 
+    def use_committed(self, committed: ArticleReader | None) -> None:
+        self._committed = committed
+        self._handed = True
+
+    def _state(self) -> WebState:
+        """What the index remembers: from the generation ingest handed over, else (a read
+        outside ingest) from the index as it is now."""
+        if self._handed:
+            return WebState(self._committed)
+        return WebState.open(self.settings.index_dir, backend_of(self.settings))
+
     def read(self) -> Iterator[Article | Problem]:
         """The articles and problems, fetched in a worker thread a few pages ahead of the
         caller, so fetching overlaps whatever the caller does with them (embedding)."""
@@ -95,7 +109,7 @@ class WebSource:
 
         def crawl_all() -> Generator[Article | Problem, None, None]:
             nonlocal crawl
-            with WebState.open(self.settings.index_dir) as state:
+            with self._state() as state:
                 crawl = _Crawl(self, fetcher, state)
                 yield from crawl.visit(Link(self.url), ANY, root=True)
 
@@ -126,7 +140,7 @@ class WebSource:
         since = date.fromisoformat(today()) - timedelta(days=self.settings.web.recheck_days)
         fetcher = self._fetcher or Fetcher(self.settings.web)
         try:
-            with WebState.open(self.settings.index_dir) as state:
+            with self._state() as state:
                 allow_private = fetcher.is_private(self.url)
                 for url in pages:
                     prior = state.resource(url)
@@ -153,11 +167,11 @@ class WebSource:
         self._resources += tuple(checked)
         return frozenset(gone), problems
 
-    def save_state(self, store: Store) -> None:
+    def save_state(self, writer: IndexWriter) -> None:
         """Remember what was fetched (validators, lastmods, listings) with its articles;
         forget what could not be read."""
-        store.save_web_resources(resource.row() for resource in self._resources)
-        store.forget_web_resources(self._failed)
+        writer.save_web_resources(resource.row() for resource in self._resources)
+        writer.forget_web_resources(self._failed)
 
 
 @dataclass

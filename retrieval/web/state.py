@@ -10,14 +10,15 @@ so "not modified" can never stand for content that was not committed.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ..index import ArticleReader, IndexBackend, WebResourceRow
 from ..records import Article
-from ..store import Store, WebResourceRow
 from .fetch import Validators
 
 
@@ -75,26 +76,38 @@ def today() -> str:
 
 
 class WebState:
-    """The committed generation's web resources and articles, for one ingest's reads."""
+    """The committed generation's web resources and articles, for one ingest's reads.
 
-    def __init__(self, store: Store | None) -> None:
-        self._store = store
-        self._rows = store.web_resources() if store else {}
-        indexed = store.indexed_articles() if store and self._rows else {}
+    Ingest hands over the generation it builds on, which it holds open (closing the state
+    leaves it open); ``open`` opens one for a source read on its own, and ``close`` closes
+    that (``close_committed``).
+    """
+
+    def __init__(
+        self,
+        committed: ArticleReader | None,
+        *,
+        close_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self._committed = committed
+        self._close_committed = close_committed
+        self._rows = committed.web_resources() if committed else {}
+        indexed = committed.indexed_articles() if committed and self._rows else {}
         self._hashes = {article_id: a.content_hash for article_id, a in indexed.items()}
 
     @classmethod
-    def open(cls, index_dir: Path) -> WebState:
-        """The state of the index at ``index_dir``; empty when there is no index yet."""
+    def open(cls, index_dir: Path, storage: IndexBackend | None = None) -> WebState:
+        """The state of the index at ``index_dir`` (kept by ``storage``, by default the local
+        backend); empty when there is no index yet."""
         from ..errors import CitebotError
-        from ..index import STORE_FILE, read_manifest
+        from ..index import LocalBackend
 
         try:
-            manifest = read_manifest(index_dir)
-            return cls(Store(index_dir / manifest.folder / STORE_FILE, read_only=True))
+            reader = (storage or LocalBackend()).open_reader(index_dir, None)
         except (CitebotError, OSError, sqlite3.Error):
             # No index yet, or none readable (the write will say so): everything is new.
             return cls(None)
+        return cls(reader, close_committed=reader.close)
 
     def __enter__(self) -> WebState:
         return self
@@ -108,9 +121,10 @@ class WebState:
         self.close()
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._close_committed is not None:
+            self._close_committed()
+            self._close_committed = None
+        self._committed = None
 
     def resource(self, url: str) -> Resource | None:
         """What ``url`` gave last time, if every article it gave is still indexed as it was."""
@@ -130,12 +144,12 @@ class WebState:
         )
 
     def articles(self, ids: tuple[str, ...]) -> list[Article]:
-        if not ids or self._store is None:
+        if not ids or self._committed is None:
             return []
-        found = self._store.articles_by_id(ids)
+        found = self._committed.articles_by_id(ids)
         return [found[i] for i in ids if i in found]
 
     def has_article(self, article_id: str) -> bool:
-        if self._store is None:
+        if self._committed is None:
             return False
-        return self._store.article(article_id) is not None
+        return self._committed.article(article_id) is not None

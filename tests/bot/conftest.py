@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from bot.app import BotConfig, CitebotClient
-from bot.services import Cooldown, IndexFolder, IndexHolder, SearcherLike
+from bot.cooldown import Cooldown
 from bot.store import BotStore, feedback_path
 from retrieval.config import BotSettings, IngestSettings, Settings
 from retrieval.ingest import IngestReport, ingest
+from retrieval.live import IndexFolder, IndexHolder, SearcherLike
 from tests.fakes import FakeEmbedder
 
 ARTICLES = Path(__file__).parent / "articles"

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import BotConfig, CitebotClient
+from bot.cooldown import Cooldown
 from bot.hub import BotCorpora
 from bot.serverdata import ServerData
-from bot.services import Cooldown
 from bot.store import BotStore, feedback_path
 from retrieval.config import (
     BotSettings,

@@ -10,10 +10,10 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.services import IndexHolder, ReindexBusyError
 from retrieval.config import Settings
 from retrieval.errors import CitebotError
 from retrieval.ingest import IngestReport
+from retrieval.live import IndexHolder, ReindexBusyError
 from retrieval.records import Answer
 
 from .conftest import NEW_ARTICLE, FakeSource
@@ -182,7 +182,7 @@ def test_a_long_skipped_list_is_cut_and_counted() -> None:
 async def test_reindex_without_sources_fails_cleanly_and_keeps_the_index(
     simcord_env, simcord_bot, world, settings: Settings, embedder
 ) -> None:
-    from bot.services import IndexFolder
+    from retrieval.live import IndexFolder
 
     channel, admin, _, _, _ = world
     folder = IndexFolder(replace(settings, sources=()), embedder, lambda: embedder)

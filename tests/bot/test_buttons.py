@@ -10,9 +10,10 @@ import pytest
 
 from bot import render
 from bot.app import BotConfig, CitebotClient
-from bot.services import Cooldown, IndexHolder
+from bot.cooldown import Cooldown
 from bot.store import BotStore, feedback_path
 from retrieval.config import Settings
+from retrieval.live import IndexHolder
 
 from .conftest import index_folder
 

@@ -58,3 +58,21 @@ def test_bot_command_reads_config_given_after_its_name(tmp_path: Path, monkeypat
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: no index at {missing}")
     assert "not-a-real-token" not in result.output
+
+
+def test_bot_command_serves_the_index_given_with_index(tmp_path: Path, monkeypatch) -> None:
+    """`citebot bot --index DIR` serves DIR, over $CITEBOT_INDEX and the config's index_dir."""
+    from retrieval.cli import Runtime
+    from tests.fakes import FakeEmbedder
+
+    monkeypatch.setenv("DISCORD_TOKEN", "not-a-real-token")
+    monkeypatch.setenv("CITEBOT_INDEX", str(tmp_path / "from-env"))
+    config = tmp_path / "bot.toml"
+    config.write_text(f'index_dir = "{tmp_path / "from-config"}"\n')
+    runtime = Runtime(make_embedder=lambda settings, **options: FakeEmbedder())
+    given = tmp_path / "given"
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "bot", "--index", str(given)], obj=runtime
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"Error: no index at {given}")

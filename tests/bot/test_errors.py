@@ -9,8 +9,8 @@ import pytest
 import simcord
 
 from bot.app import BotConfig, CitebotClient
+from bot.cooldown import Cooldown
 from bot.errors import GENERIC_ERROR, Redactor, public_message, source_name
-from bot.services import Cooldown, IndexHolder
 from retrieval.errors import (
     ArticleNotFoundError,
     BadQuestionError,
@@ -18,6 +18,7 @@ from retrieval.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
+from retrieval.live import IndexHolder
 
 from .conftest import Failing, FakeSource
 

@@ -131,6 +131,23 @@ def test_cli_feedback_text_and_missing_database(voted: Path, tmp_path: Path) -> 
     assert not missing.exists()  # a report never creates the database
 
 
+def test_cli_feedback_reads_the_database_beside_the_index_given(
+    voted: Path, tmp_path: Path
+) -> None:
+    """With no [bot] feedback_db, the bot keeps its votes in the index folder: `citebot
+    feedback --index DIR` reads the votes of `citebot bot --index DIR`."""
+    assert voted == tmp_path / "feedback.sqlite"
+    result = CliRunner().invoke(cli, ["feedback", "--index", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["down"] == 4
+    elsewhere = tmp_path / "other-index"
+    result = CliRunner().invoke(cli, ["feedback", "--index", str(elsewhere)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: no feedback database at {elsewhere / 'feedback.sqlite'} yet"
+    )
+
+
 async def test_slash_feedback_for_admins(simcord_env, simcord_bot, settings: Settings) -> None:
     guild = simcord_env.create_guild()
     channel = guild.create_text_channel("general")

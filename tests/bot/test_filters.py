@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bot.app import BotConfig, CitebotClient
-from bot.services import Cooldown, IndexHolder
+from bot.cooldown import Cooldown
 from bot.store import BotStore, feedback_path
+from retrieval.live import IndexHolder
 
 from .conftest import index_folder
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bot.app import BotConfig, CitebotClient
-from bot.services import IndexHolder
 from retrieval.config import Settings
 from retrieval.index import MANIFEST
 from retrieval.ingest import ingest
+from retrieval.live import IndexHolder
 from tests.fakes import FakeEmbedder
 
 from .conftest import NEW_ARTICLE, index_folder
@@ -110,7 +110,7 @@ async def test_a_question_in_flight_finishes_on_the_old_index(
 async def test_an_unreadable_manifest_keeps_the_current_index_and_logs_once(
     holder: IndexHolder, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.services")
+    caplog.set_level(logging.WARNING, logger="retrieval.live")
     manifest = Path(settings.index_dir, MANIFEST)
     saved = manifest.read_text()
     manifest.write_text("{not json")

@@ -11,8 +11,9 @@ from dataclasses import replace
 import pytest
 
 from bot.app import BotConfig, CitebotClient
-from bot.services import Cooldown, IndexHolder
+from bot.cooldown import Cooldown
 from bot.store import BotStore, feedback_path
+from retrieval.live import IndexHolder
 
 from .conftest import index_folder
 from .fake_discord import BOT_ID, CHANNEL_ID, DM_CHANNEL_ID, FakeDiscord

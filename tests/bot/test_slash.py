@@ -8,9 +8,10 @@ import simcord
 
 from bot import render
 from bot.app import BotConfig, CitebotClient
-from bot.services import Cooldown, IndexHolder
+from bot.cooldown import Cooldown
 from bot.store import BotStore
 from retrieval.errors import ArticleNotFoundError
+from retrieval.live import IndexHolder
 
 from .conftest import Failing, FakeSource
 

@@ -9,7 +9,7 @@ import pytest
 import simcord
 
 from bot.app import CitebotClient
-from bot.services import IndexFolder, IndexHolder
+from retrieval.live import IndexFolder, IndexHolder
 
 
 def sync_calls(env) -> list[str]:

@@ -11,10 +11,11 @@ import pytest
 import simcord
 
 from bot.app import BotConfig, CitebotClient
-from bot.services import Cooldown, IndexHolder
+from bot.cooldown import Cooldown
 from retrieval.config import Settings
 from retrieval.errors import CitebotError
 from retrieval.ingest import IngestReport
+from retrieval.live import IndexHolder
 from tests.fakes import FakeEmbedder
 
 from .conftest import NEW_ARTICLE, FakeSource, index_folder

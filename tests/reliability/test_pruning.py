@@ -16,11 +16,10 @@ from click.testing import CliRunner, Result
 from retrieval.cli import Runtime, cli
 from retrieval.config import IngestSettings, Settings
 from retrieval.errors import PruneRefusedError
-from retrieval.index import read_manifest
+from retrieval.index import IndexedArticle, read_manifest
 from retrieval.ingest import ingest, prune_plan
 from retrieval.records import Article, Problem
 from retrieval.sources import SourceOutcome
-from retrieval.store import IndexedArticle
 from tests.fakes import FakeEmbedder
 from tests.helpers import CORPUS, CORPUS_IDS
 

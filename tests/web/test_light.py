@@ -12,11 +12,15 @@ from tests.helpers import CORPUS, build_index
 # Run in a fresh interpreter: `citebot ask` with the fake model, then list what was imported.
 SCRIPT = """
 import json, sys
-import retrieval.cli as cli
+from retrieval.cli import Runtime, cli
 from tests.fakes import FakeEmbedder
-cli._embedder = lambda settings: FakeEmbedder()
+runtime = Runtime(make_embedder=lambda settings, **options: FakeEmbedder())
 try:
-    cli.cli.main(["ask", "--index", sys.argv[1], "Where does the ferry go?"], standalone_mode=False)
+    cli.main(
+        ["ask", "--index", sys.argv[1], "Where does the ferry go?"],
+        standalone_mode=False,
+        obj=runtime,
+    )
 finally:
     heavy = ("httpx", "feedparser", "protego", "pypdf", "retrieval.web.fetch",
              "retrieval.web.source", "retrieval.web.feeds", "retrieval.pdf")

@@ -1,7 +1,11 @@
-"""The bot's plain parts, testable without Discord: the index holder and the cooldown.
+"""A live index for a long-running server (the Discord bot, an HTTP server): questions
+answered from the current generation while newer ones are followed and swapped in.
 
-Retrieval is blocking, so every call into the library runs in a worker thread and the
-event loop stays free to acknowledge interactions.
+``IndexHolder`` leases the current searcher to each question, switches to a newer
+generation (committed by its own re-index, or by someone else: the CLI, a sync) without a
+missed question, re-indexes on demand, and runs the sync schedule. Retrieval is
+blocking, so every call into the library runs in a worker thread and the event loop stays
+free for the server's own work (acknowledging Discord interactions, say).
 """
 
 from __future__ import annotations
@@ -12,15 +16,15 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from retrieval.config import Settings
-from retrieval.embedding import Embedder
-from retrieval.errors import CitebotError
-from retrieval.records import (
+from .config import Settings
+from .embedding import Embedder
+from .errors import CitebotError
+from .records import (
     Answer,
     Article,
     ArticleRef,
@@ -30,7 +34,7 @@ from retrieval.records import (
 )
 
 if TYPE_CHECKING:
-    from retrieval.ingest import IngestReport
+    from .ingest import IngestReport
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +42,7 @@ T = TypeVar("T")
 
 
 class SearcherLike(Protocol):
-    """What the bot uses of ``retrieval.search.Searcher`` (tests may pass a small fake)."""
+    """What a server uses of ``retrieval.search.Searcher`` (tests may pass a small fake)."""
 
     def search(
         self,
@@ -96,17 +100,17 @@ class IndexFolder:
         self.sources = sources or (lambda: settings.sources)
 
     def generation(self) -> int:
-        from retrieval.index import read_manifest
+        from .index import backend_of
 
-        return read_manifest(Path(self.settings.index_dir)).generation
+        return backend_of(self.settings).read_manifest(Path(self.settings.index_dir)).generation
 
     def open(self) -> SearcherLike:
-        from retrieval.search import Searcher
+        from .search import Searcher
 
         return Searcher.open(self.settings, self.embedder)
 
     def rebuild(self) -> IngestReport:
-        from retrieval.ingest import ingest
+        from .ingest import ingest
 
         sources = self.sources()
         if not sources:
@@ -127,7 +131,7 @@ class SyncResult:
 
     at: datetime
     report: IngestReport | None = None
-    # Why it failed (shown through bot.errors.public_message, never as is).
+    # Why it failed (for the log; a server shows users a message of its own, never this).
     error: BaseException | None = None
 
 
@@ -312,35 +316,3 @@ class IndexHolder:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._current.close)
-
-
-@dataclass
-class Cooldown:
-    """At most one question per user every ``seconds``; ``clock`` is injectable for tests."""
-
-    seconds: float
-    clock: Callable[[], float] = time.monotonic
-    _last: dict[int, float] = field(default_factory=dict)
-    _warned: dict[int, float] = field(default_factory=dict)
-
-    def retry_after(self, user_id: int) -> float:
-        """0 and records the question if the user may ask now; else the seconds left."""
-        if self.seconds <= 0:
-            return 0.0
-        now = self.clock()
-        last = self._last.get(user_id)
-        if last is not None and now - last < self.seconds:
-            return self.seconds - (now - last)
-        self._last[user_id] = now
-        if len(self._last) > 10_000:  # forget users who asked long ago
-            self._last = {u: t for u, t in self._last.items() if now - t < self.seconds}
-            self._warned = {u: t for u, t in self._warned.items() if u in self._last}
-        return 0.0
-
-    def first_refusal(self, user_id: int) -> bool:
-        """Whether this is the first refusal in the user's current wait (to notify once)."""
-        last = self._last.get(user_id)
-        if last is None or self._warned.get(user_id) == last:
-            return False
-        self._warned[user_id] = last
-        return True

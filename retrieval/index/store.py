@@ -1,4 +1,4 @@
-"""The SQLite half of an index: articles, chunks and a BM25 keyword index over them.
+"""The SQLite half of a local index: articles, chunks and a BM25 keyword index over them.
 
 Chunk ids are the ids of the vectors in the FAISS half, so a search hit in either
 half resolves to the same row here.
@@ -7,7 +7,6 @@ half resolves to the same row here.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import urllib.parse
 from collections.abc import Iterable, Sequence
@@ -17,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .dates import iso_day
-from .errors import IndexDamagedError
-from .records import PARAGRAPH_SEPARATOR, Article, ArticleRef, ArticleSummary, Chunk, SearchFilter
-from .text import keyword_terms
+from ..dates import iso_day
+from ..errors import IndexDamagedError
+from ..records import PARAGRAPH_SEPARATOR, Article, ArticleRef, ArticleSummary, Chunk, SearchFilter
+from ..text import keyword_terms
+from .base import ChunkRow, IndexedArticle, WebResourceRow
+from .filters import filter_condition, like_escaped, source_option
+from .keywords import KeywordBudget, KeywordPlan
 
 # ``day`` is the calendar day that ``date`` names (YYYY-MM-DD, see retrieval.dates), for
 # date filters; NULL when it names none.
@@ -114,101 +116,6 @@ class IdSummary:
     hashed: int
 
 
-# What may follow a source filter's value in the source of an article it matches.
-SOURCE_SEPARATORS = "/#:"
-
-
-def _like_escaped(text: str) -> str:
-    """``text`` as a literal inside a LIKE pattern whose escape character is a backslash."""
-    return re.sub(r"([%_\\])", r"\\\1", text)
-
-
-def _source_option(source: str, typed: int) -> str:
-    """What a source suggests after its first ``typed`` characters: the next folder, or the file.
-
-    Like a shell's completion: ``business/`` for ``business/001.txt`` before the slash, and
-    ``feed.json`` for its articles ``feed.json#1`` and ``feed.json#2`` (which the source filter
-    ``feed.json`` matches together). A URL's ``//`` does not end a folder.
-    """
-    rest = source[typed:]
-    slash = rest.find("/")
-    while slash >= 0 and rest[slash + 1 : slash + 2] == "/":
-        slash = rest.find("/", slash + 2)
-    if slash >= 0:
-        return source[: typed + slash + 1]
-    whole = re.sub(r"[#:]\d+$", "", source)
-    return whole if len(whole) >= typed else source
-
-
-@dataclass(frozen=True)
-class IndexedArticle:
-    """What ingest needs to know of an indexed article: has it changed, where did it come from."""
-
-    content_hash: str
-    root: str | None
-    source: str
-
-
-# Term counts for keyword_plan: exact in an index of up to TERM_SAMPLE_ROWS chunks, else
-# estimated from that many chunks in TERM_SAMPLE_RANGES runs spread over the index.
-TERM_SAMPLE_ROWS = 8000
-TERM_SAMPLE_RANGES = 8
-# Term counts a read-only store remembers (it forgets them all when full).
-TERM_CACHE_SIZE = 100_000
-# A term left out of a budgeted keyword search still scores the chunks the kept terms
-# match, if it matches at most this many times the budget: counting its matches for BM25
-# costs that much. At a million chunks this kept hit@1 at 0.86 where leaving such terms
-# out entirely gave 0.75, for about the same time (README, scale benchmark).
-RESCORE_FACTOR = 10
-
-
-@dataclass(frozen=True)
-class _TermSample:
-    """The chunks in the keyword index, and where term counts are taken: runs of chunk ids
-    (first, last), and how many chunks each sampled chunk stands for."""
-
-    rows: int
-    ranges: list[tuple[int, int]]
-    scale: float
-
-
-@dataclass(frozen=True)
-class KeywordPlan:
-    """The terms whose matches BM25 ranks for a question, the first chunk id it reads, and
-    the terms left out that still add to the score of those matches."""
-
-    terms: tuple[str, ...]
-    first_rowid: int = 0
-    rescoring: tuple[str, ...] = ()
-
-    def match(self) -> str:
-        """The FTS5 query: the terms, quoted and OR-ed (any may match, and no user text is
-        read as query syntax); a rescoring term counts only in chunks the terms match."""
-        terms = " OR ".join(_quoted(t) for t in self.terms)
-        if not self.rescoring:
-            return terms
-        rescoring = " OR ".join(_quoted(t) for t in self.rescoring)
-        return f"{terms} OR (({rescoring}) AND ({terms}))"
-
-
-def _quoted(term: str) -> str:
-    """A term as an FTS5 string: matched as words, never read as query syntax."""
-    return '"' + term.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True)
-class ChunkRow:
-    """A stored chunk with its article's id: enough to cut its passage out of the article."""
-
-    id: int
-    article_id: str
-    ordinal: int
-    char_start: int
-    char_end: int
-    paragraph_start: int
-    paragraph_end: int
-
-
 def _article(row: sqlite3.Row, pages: list[tuple[int, int]] | None = None) -> Article:
     article = Article(**{k: row[k] for k in row.keys()})  # noqa: SIM118 (Row has no __iter__ of keys)
     if not pages:
@@ -229,21 +136,6 @@ def _page_runs(pages: Sequence[int]) -> list[tuple[int, int]]:
         for number, page in enumerate(pages, start=1)
         if number == 1 or pages[number - 2] != page
     ]
-
-
-@dataclass(frozen=True)
-class WebResourceRow:
-    """A ``web_resources`` row; ``articles`` maps ids to their committed content hashes."""
-
-    url: str
-    # "page", "feed", "sitemap" or "sitemapindex": what the URL was, so its listing is read right.
-    kind: str
-    etag: str | None
-    last_modified: str | None
-    lastmod: str | None
-    articles: dict[str, str]
-    listing: list[dict[str, str | None]]
-    checked: str | None = None
 
 
 def _ref(row: sqlite3.Row) -> ArticleRef:
@@ -268,7 +160,7 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.create_function("citebot_day", 1, iso_day, deterministic=True)
-        self._db.create_function("citebot_source_option", 2, _source_option, deterministic=True)
+        self._db.create_function("citebot_source_option", 2, source_option, deterministic=True)
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(articles)")}
         if "day" not in columns and not read_only:
             # An index written before date filters: add the day of every article it holds.
@@ -291,9 +183,7 @@ class Store:
         # has just created them, a reader does without.
         self._has_pages = "article_pages" in tables
         self._has_web = "web_resources" in tables
-        self._read_only = read_only
-        self._term_counts: dict[str, int] = {}
-        self._sample: _TermSample | None = None
+        self._keywords = KeywordBudget(self._db, remember=read_only)
 
     def close(self) -> None:
         self._db.close()
@@ -526,7 +416,7 @@ class Store:
         if not terms:
             return []
         # An index of no more chunks than the budget ranks every term: BM25 cannot read more.
-        if budget is not None and self._term_sample().rows > budget:
+        if budget is not None and self._keywords.sample().rows > budget:
             plan = self.keyword_plan(terms, budget)
         else:
             plan = KeywordPlan(tuple(terms))
@@ -554,139 +444,25 @@ class Store:
         return [(r[0], r[1]) for r in rows]
 
     def keyword_plan(self, terms: Sequence[str], budget: int) -> KeywordPlan:
-        """Which terms BM25 ranks so that it reads about ``budget`` matching chunks at most.
-
-        FTS5's bm25() counts every chunk each term matches, then scores every chunk any
-        term matches: an OR of frequent words reads most of a large index (0.3–1 s at a
-        million chunks). So terms are taken rarest first, and a term is left out once the
-        chunks matched by the terms taken and by it would pass the budget: a term is only
-        ever left out for rarer ones, and the rarest term is always kept. When even the
-        rarest term matches more than the budget (a question of common words only), BM25
-        ranks the newest ``budget`` chunks it matches. Terms found nowhere are left out.
-
-        A term left out that matches at most RESCORE_FACTOR x ``budget`` chunks still adds
-        its BM25 share to the chunks the kept terms match (``rescoring``): it does not widen
-        the matches, and counting its own costs a bounded amount. (Its score then counts the
-        kept terms of those chunks a second time: FTS5 scores each term of the query as
-        written.)
-        """
-        counts = self.term_counts(terms)
-        present = sorted((t for t in terms if counts[t]), key=lambda t: counts[t])
-        if not present:
-            return KeywordPlan(())
-        kept, total = [present[0]], counts[present[0]]
-        for term in present[1:]:
-            if total + counts[term] > budget:
-                break
-            kept.append(term)
-            total += counts[term]
-        first_rowid = 0
-        if total > budget:
-            row = self._db.execute(
-                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?"
-                " ORDER BY rowid DESC LIMIT 1 OFFSET ?",
-                (_quoted(kept[0]), budget - 1),
-            ).fetchone()
-            first_rowid = row[0] if row else 0
-        rescoring = ()
-        if not first_rowid:
-            rescoring = tuple(
-                t for t in present if t not in kept and counts[t] <= RESCORE_FACTOR * budget
-            )
-        return KeywordPlan(tuple(kept), first_rowid, rescoring)
+        """Which terms BM25 ranks so that it reads about ``budget`` matching chunks at most
+        (see ``keywords.KeywordBudget.plan``)."""
+        return self._keywords.plan(terms, budget)
 
     def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
-        """About how many chunks each term occurs in: exact up to TERM_SAMPLE_ROWS chunks,
-        then estimated from a sample of that many, in TERM_SAMPLE_RANGES runs of chunk ids
-        spread over the index. Counting is cheap for rare terms and bounded for common
-        ones; a read-only store remembers the counts."""
-        sample = self._term_sample()
-        ranges, scale = sample.ranges, sample.scale
-        counts = {}
-        for term in terms:
-            if (known := self._term_counts.get(term)) is not None:
-                counts[term] = known
-                continue
-            found = 0
-            for low, high in ranges:
-                found += self._db.execute(
-                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
-                    " AND rowid BETWEEN ? AND ?",
-                    (_quoted(term), low, high),
-                ).fetchone()[0]
-            # Seen nowhere in a sample, a term is rare, not absent: only an exact count says so.
-            counts[term] = round(found * scale) if scale == 1.0 else max(1, round(found * scale))
-            if self._read_only:
-                if len(self._term_counts) >= TERM_CACHE_SIZE:
-                    self._term_counts.clear()
-                self._term_counts[term] = counts[term]
-        return counts
-
-    def _term_sample(self) -> _TermSample:
-        """The chunks of the keyword index, and the runs of chunk ids to count terms in."""
-        if self._sample is not None and self._read_only:
-            return self._sample
-        # The FTS5 size table has one small row per chunk, keyed by chunk id.
-        rows, low, high = self._db.execute(
-            "SELECT count(*), min(id), max(id) FROM chunks_fts_docsize"
-        ).fetchone()
-        if rows <= TERM_SAMPLE_ROWS:
-            sample = _TermSample(rows, [(0, 2**62)], 1.0)
-        else:
-            # Runs of equal width in ids, evenly spaced; the rows they hold are counted, so
-            # gaps left by removed chunks do not skew the estimate.
-            span = high - low + 1
-            width = max(1, span * TERM_SAMPLE_ROWS // (rows * TERM_SAMPLE_RANGES))
-            step = (span - width) // (TERM_SAMPLE_RANGES - 1)
-            ranges = [
-                (low + i * step, low + i * step + width - 1) for i in range(TERM_SAMPLE_RANGES)
-            ]
-            sampled = sum(
-                self._db.execute(
-                    "SELECT count(*) FROM chunks_fts_docsize WHERE id BETWEEN ? AND ?", r
-                ).fetchone()[0]
-                for r in ranges
-            )
-            sample = _TermSample(rows, ranges, rows / max(1, sampled))
-        self._sample = sample
-        return sample
+        """About how many chunks each term occurs in (see ``keywords.KeywordBudget``)."""
+        return self._keywords.term_counts(terms)
 
     # -- filters -------------------------------------------------------------------
-
-    def _filter_condition(self, filters: SearchFilter) -> tuple[str, list[object]]:
-        """An SQL condition on the articles table (as ``a``) that admits what ``filters`` do."""
-        parts: list[str] = []
-        values: list[object] = []
-        if filters.source:
-            value = _like_escaped(filters.source)
-            # The source itself, or what lies under it as a folder ("/"), a file of several
-            # articles ("#2", ":14") or a site; a value ending in one of those is a prefix.
-            if filters.source[-1] in SOURCE_SEPARATORS:
-                patterns = [value + "%"]
-            else:
-                patterns = [value, *(value + mark + "%" for mark in SOURCE_SEPARATORS)]
-            parts.append("(" + " OR ".join("a.source LIKE ? ESCAPE '\\'" for _ in patterns) + ")")
-            values += patterns
-        if filters.author:
-            parts.append("a.author LIKE ? ESCAPE '\\'")
-            values.append(f"%{_like_escaped(filters.author)}%")
-        if filters.after:
-            parts.append(f"{self._day} >= ?")
-            values.append(filters.after.isoformat())
-        if filters.before:
-            parts.append(f"{self._day} <= ?")
-            values.append(filters.before.isoformat())
-        return " AND ".join(parts) or "1", values
 
     def _admitted_articles(self, filters: SearchFilter) -> tuple[str, list[object]]:
         """A subquery for the ids of the articles ``filters`` admit. Evaluated once per
         query, over the index ``articles_filter`` alone (never the article texts)."""
-        condition, values = self._filter_condition(filters)
+        condition, values = filter_condition(filters, self._day)
         return f"SELECT a.id FROM articles a WHERE {condition}", values
 
     def admits_any(self, filters: SearchFilter) -> bool:
         """Whether any article passes ``filters``."""
-        condition, values = self._filter_condition(filters)
+        condition, values = filter_condition(filters, self._day)
         found = self._db.execute(f"SELECT 1 FROM articles a WHERE {condition} LIMIT 1", values)
         return found.fetchone() is not None
 
@@ -709,13 +485,13 @@ class Store:
         rows = self._db.execute(
             "SELECT DISTINCT citebot_source_option(source, ?) AS option FROM articles"
             " WHERE source LIKE ? ESCAPE '\\' ORDER BY option COLLATE NOCASE LIMIT ?",
-            (len(prefix), _like_escaped(prefix) + "%", limit),
+            (len(prefix), like_escaped(prefix) + "%", limit),
         )
         return [r[0] for r in rows]
 
     def suggest_authors(self, text: str, limit: int) -> list[str]:
         """Authors containing ``text`` (case-insensitive), those starting with it first."""
-        pattern = _like_escaped(text.strip())
+        pattern = like_escaped(text.strip())
         rows = self._db.execute(
             "SELECT DISTINCT author FROM articles WHERE author LIKE ? ESCAPE '\\'"
             " ORDER BY author NOT LIKE ? ESCAPE '\\', author COLLATE NOCASE LIMIT ?",
@@ -766,7 +542,7 @@ class Store:
 
     def search_titles(self, text: str, limit: int) -> list[ArticleRef]:
         """Articles whose title contains ``text`` (case-insensitive), prefix matches first."""
-        pattern = _like_escaped(text.strip())
+        pattern = like_escaped(text.strip())
         rows = self._db.execute(
             f"SELECT {_ARTICLE_COLUMNS} FROM articles"
             " WHERE title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\'"

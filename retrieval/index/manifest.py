@@ -1,0 +1,133 @@
+"""The manifest of an index: what made it, and which generation is current.
+
+``index.json`` names the model (and how it was run) that made the vectors, their
+dimension, the chunking, and the current generation; it is checked key by key and value
+by value on every open, so a damaged or foreign file is refused with one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError
+
+FORMAT = "citebot-index"
+SCHEMA_VERSION = 1
+MANIFEST = "index.json"
+GENERATION_PREFIX = "gen-"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    model: str
+    dimension: int
+    chunking: dict[str, Any]
+    generation: int
+    created: str
+    updated: str
+    normalized: bool = True
+    metric: str = "inner_product"
+    # How the vectors were made: "torch" (sentence-transformers), "onnx" or "onnx-int8" (ONNX
+    # Runtime; the generation folder holds the model file, whose checksum is below). Indexes
+    # written before there were backends were all made with torch, in fp32.
+    backend: str = "torch"
+    quantization: str | None = None
+    model_sha256: str | None = None
+    schema_version: int = SCHEMA_VERSION
+    format: str = FORMAT
+
+    @property
+    def folder(self) -> str:
+        return f"{GENERATION_PREFIX}{self.generation:06d}"
+
+
+def damaged(index_dir: Path, reason: str) -> IndexDamagedError:
+    reason = " ".join(reason.split())  # one line, whatever the library said
+    return IndexDamagedError(
+        f"index at {index_dir} is damaged ({reason}): rebuild it from your articles with"
+        " `citebot ingest --rebuild PATH...`"
+    )
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of ``index_dir``, checked key by key; a one-line error if it is unusable."""
+    path = index_dir / MANIFEST
+    if not path.is_file():
+        raise IndexNotFoundError(
+            f"no index at {index_dir} (run `citebot ingest PATH...` first, or pass --index)"
+        )
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise IndexMismatchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested beyond reason
+        raise damaged(index_dir, f"{MANIFEST} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise damaged(index_dir, f"{MANIFEST} is not a JSON object")
+    if data.get("format") != FORMAT:
+        raise IndexMismatchError(f"{index_dir} is not a citebot index")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"index at {index_dir} has schema version {data.get('schema_version')!r}; this"
+            f" citebot reads version {SCHEMA_VERSION}: rebuild it with `citebot ingest --rebuild`"
+        )
+    if problem := _manifest_problem(data):
+        raise damaged(index_dir, f"{MANIFEST}: {problem}")
+    return Manifest(**data)
+
+
+def _manifest_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the manifest's keys and values, if anything."""
+    fields = {f.name: f for f in dataclasses.fields(Manifest)}
+    if unknown := sorted(set(data) - set(fields)):
+        return f"unknown key {', '.join(map(repr, unknown))}"
+    required = [n for n, f in fields.items() if f.default is dataclasses.MISSING]
+    if missing := [n for n in required if n not in data]:
+        return f"missing key {', '.join(map(repr, missing))}"
+    hints = _manifest_types()
+    for name, value in data.items():
+        if not _has_type(value, hints[name]):
+            return f"{name!r} should be {_describe(hints[name])}, not {_short(value)}"
+    if data["generation"] < 1 or data["dimension"] < 1:
+        return "generation and dimension must be positive"
+    return None
+
+
+@functools.cache
+def _manifest_types() -> dict[str, Any]:
+    return typing.get_type_hints(Manifest)
+
+
+def _has_type(value: object, hint: Any) -> bool:
+    """isinstance for the plain types a manifest holds (bool is not taken for int)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    expected = origin or hint
+    if expected in (int, float) and isinstance(value, bool):
+        return False
+    if expected is float:
+        return isinstance(value, int | float)
+    return isinstance(value, expected)
+
+
+def _describe(hint: Any) -> str:
+    names = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+    origin = typing.get_origin(hint) or hint
+    return names.get(origin) or {dict: "an object", list: "a list"}.get(origin, str(hint))
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
