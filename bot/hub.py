@@ -27,10 +27,12 @@ from retrieval.live import IndexFolder, IndexHolder, ReindexBusyError, SyncResul
 
 from .routing import Place, Router
 from .serverdata import ServerData
+from .urlcheck import stranger_source
 
 if TYPE_CHECKING:
     from retrieval.embedding import Embedder
     from retrieval.ingest import IngestReport
+    from retrieval.sources import Source
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +137,21 @@ class BotCorpora:
     def config_sources(self, name: str) -> tuple[str, ...]:
         return self.configured[name].sources if name in self.configured else ()
 
-    def sources_of(self, name: str) -> list[str]:
-        """What a sync of ``name`` reads: the config's sources, then those added from Discord."""
+    def source_urls(self, name: str) -> list[str]:
+        """The corpus's sources as given: the config's, then those added from Discord."""
         added = [s.url for s in self.data.sources(name)]
         config = list(self.config_sources(name))
         return config + [url for url in added if url not in config]
+
+    def sources_of(self, name: str) -> list[str | Source]:
+        """What a sync of ``name`` reads: the config's sources under the operator's rules,
+        those added from Discord under the rules for URLs typed by strangers."""
+        config = self.config_sources(name)
+        settings = self.settings_for(name)
+        return [
+            url if url in config else stranger_source(url, settings)
+            for url in self.source_urls(name)
+        ]
 
     def has_index(self, name: str) -> bool:
         """Whether the corpus's index was built (a damaged one counts: opening says why)."""
@@ -175,13 +187,14 @@ class BotCorpora:
         if name is None:
             raise NoArticlesError
         if self.registry.holder(name) is None and not (
-            await asyncio.to_thread(self._openable, name)
+            await asyncio.to_thread(self.openable, name)
         ):
             raise NoArticlesError
         async with self.registry.use(name) as holder:
             yield holder
 
-    def _openable(self, name: str) -> bool:
+    def openable(self, name: str) -> bool:
+        """Whether ``name`` is a corpus with a built index (so a question can open it)."""
         try:
             return self.has_index(name)
         except UnknownCorpusError:
@@ -235,7 +248,7 @@ class BotCorpora:
     def _record(self, name: str, report: IngestReport) -> None:
         results = {s.root: (s.articles, s.failure) for s in report.sources}
         self.data.record_sync(
-            name, {url: results.get(url, (0, None)) for url in self.sources_of(name)}
+            name, {url: results.get(url, (0, None)) for url in self.source_urls(name)}
         )
 
     # -- servers the bot left -------------------------------------------------------------

@@ -202,7 +202,7 @@ class LibraryAdmin(commands.Cog):
         count = len(await asyncio.to_thread(corpora.data.sources, corpus))
         if count >= limits.max_sources:
             return f"this server's library has {count} sources, the most it may have."
-        if not await asyncio.to_thread(corpora._openable, corpus):
+        if not await asyncio.to_thread(corpora.openable, corpus):
             return None
         async with corpora.use(corpus) as holder:
             stats = await holder.stats()

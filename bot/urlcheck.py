@@ -9,10 +9,13 @@ rules, with ``[web] allow_addresses`` as the operator's exceptions) only public 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from retrieval.config import Settings
+
+if TYPE_CHECKING:
+    from retrieval.sources import Source
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,19 @@ def refusal(url: str) -> str | None:
     if not parts.hostname:
         return "that address names no host."
     return None
+
+
+def stranger_source(url: str, settings: Settings) -> str | Source:
+    """A source added from Discord, as ingest reads it: fetched under the public-only
+    policy, every redirect and listed page included (the fetcher's checks, branch `web`);
+    until the fetcher has them, the URL as is (checked by ``address_refusal`` when added)."""
+    try:
+        from retrieval.web.addresses import UrlPolicy  # noqa: F401
+    except ImportError:
+        return url
+    from retrieval.web.source import WebSource
+
+    return WebSource(url, settings, policy=url_policy(settings))  # type: ignore[call-arg]
 
 
 def url_policy(settings: Settings) -> Any:

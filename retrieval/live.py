@@ -35,6 +35,7 @@ from .records import (
 
 if TYPE_CHECKING:
     from .ingest import IngestReport
+    from .sources import Source
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class IndexFolder:
         settings: Settings,
         embedder: Embedder,
         make_ingest_embedder: Callable[[], Embedder],
-        sources: Callable[[], Sequence[str]] | None = None,
+        sources: Callable[[], Sequence[str | Source]] | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
