@@ -302,6 +302,27 @@ class FakeDiscord:
             roles=roles,
         )
 
+    async def autocomplete(
+        self,
+        name: str,
+        option: str,
+        typed: str,
+        *,
+        guild_id: int = GUILD_ID,
+        channel_id: int = CHANNEL_ID,
+    ) -> str:
+        """Typing ``typed`` into ``option`` of slash command ``name``: the bot answers with
+        choices (callback type 8)."""
+        data = {
+            "id": "1",
+            "name": name,
+            "type": 1,
+            "options": [{"name": option, "type": 3, "value": typed, "focused": True}],
+        }
+        return await self._interaction(
+            4, data, user_id=USER_ID, guild_id=guild_id, channel_id=channel_id
+        )
+
     async def click(
         self,
         message_id: str,

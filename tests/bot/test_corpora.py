@@ -228,6 +228,42 @@ async def test_buttons_and_articles_never_cross_servers_even_after_a_restart(
         assert await said(fake, vote) == GONE
 
 
+async def test_article_and_its_autocomplete_use_the_corpus_of_the_place(
+    fake: FakeDiscord, settings: Settings, embedder: FakeEmbedder
+) -> None:
+    async with running(make_client(settings, embedder)):
+        choices = {}
+        for guild, channel in ((GUILD_A, CHANNEL_A), (GUILD_B, CHANNEL_B)):
+            iid = await fake.autocomplete(
+                "article", "title", "chips", guild_id=guild, channel_id=channel
+            )
+            await fake.wait_for(lambda iid=iid: responded_choices(fake, iid) is not None)
+            choices[guild] = responded_choices(fake, iid)
+        assert choices[GUILD_A] and {c["name"].split()[0] for c in choices[GUILD_A]} == {
+            POLITICS_PREFIX
+        }
+        assert choices[GUILD_B] and {c["name"].split()[0] for c in choices[GUILD_B]} == {
+            TECH_PREFIX
+        }
+        politics_id = choices[GUILD_A][0]["value"]
+        iid = await fake.send_interaction(
+            "article", {"title": politics_id}, guild_id=GUILD_A, channel_id=CHANNEL_A
+        )
+        assert cited_prefixes(await said(fake, iid)) == {POLITICS_PREFIX}
+        # The politics article's id typed in the tech server: not found there.
+        iid = await fake.send_interaction(
+            "article", {"title": politics_id}, guild_id=GUILD_B, channel_id=CHANNEL_B
+        )
+        assert POLITICS_PREFIX not in await said(fake, iid)
+
+
+def responded_choices(fake: FakeDiscord, iid: str) -> list[dict[str, Any]] | None:
+    for request in fake.requests:
+        if request.path.startswith(f"/interactions/{iid}/") and request.json["type"] == 8:
+            return request.json["data"]["choices"]
+    return None
+
+
 async def test_channel_route_beats_server_route_and_threads_follow_their_parent(
     fake: FakeDiscord, tmp_path: Path, embedder: FakeEmbedder
 ) -> None:
