@@ -346,14 +346,19 @@ async def test_library_refusals(
         assert "only its operator can remove it" in refused
         for sub in ("list", "sync"):
             assert await library(fake, sub, GUILD_A, CHANNEL_A, admin=False) == REFUSED
-        for url, why in [
-            ("file:///etc/passwd", "only http:// and https://"),
-            (str(Path(source)), "only http:// and https://"),
-            ("ftp://example.org/feed", "only http:// and https://"),
-            ("http://user:secret@127.0.0.1/feed", "user name or password"),
-        ]:
-            answer = await library(fake, "add", GUILD_C, CHANNEL_C, url=url)
-            assert answer.startswith("Not added:") and why in answer, (url, answer)
+        with LocalSite() as site:
+            feed = feed_site(site, 1)
+            host = feed.removeprefix("http://").split("/")[0]
+            for url, why in [
+                ("file:///etc/passwd", "only http:// and https://"),
+                (str(Path(source)), "only http:// and https://"),
+                (f"ftp://{host}/feed.xml", "only http:// and https://"),
+                (f"http://user:secret@{host}/feed.xml", "user name or password"),
+                (f"http://user@{host}/feed.xml", "user name or password"),
+            ]:
+                answer = await library(fake, "add", GUILD_C, CHANNEL_C, url=url)
+                assert answer.startswith("Not added:") and why in answer, (url, answer)
+            assert site.hits == []  # refused before any connection
 
 
 async def test_library_refuses_non_public_addresses_without_connecting(
