@@ -4,6 +4,9 @@ Only what the bot uses is served: login, application info, command sync, interac
 callbacks and followups, channel messages; the gateway says HELLO, takes IDENTIFY,
 sends READY and one GUILD_CREATE, acknowledges heartbeats and relays test dispatches.
 Unknown routes answer 404 and are recorded, so a test sees them.
+
+Over 600 lines on purpose: it is one protocol (the gateway and REST halves share the
+servers, channels, threads and interactions they describe), read as one file.
 """
 
 from __future__ import annotations
