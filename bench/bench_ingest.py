@@ -159,7 +159,9 @@ def chunk_texts(searcher: Searcher, settings: Settings) -> tuple[list[str], list
             passage = article.text[row.char_start : row.char_end]
             texts.append(embedding_text(article.title, passage, settings.chunking.title_prefix))
             ids.append(chunk_id)
-    stored = np.vstack([searcher.index.vectors._index.reconstruct(i) for i in ids])
+    every_id, every_vector = searcher.index.vectors.vectors()
+    row_of = {int(chunk_id): row for row, chunk_id in enumerate(every_id)}
+    stored = every_vector[[row_of[i] for i in ids]]
     return texts, titles, stored
 
 

@@ -334,10 +334,14 @@ class _ListingPage(_Handled):
         return cls(int(match["page"]), "")
 
     @classmethod
-    def view(cls, page: int, total: int) -> discord.ui.View | None:
-        return paged_view(
-            lambda target, label, disabled: cls(target, label, disabled=disabled), page, total
-        )
+    def listing_view(cls, page: int, total: int) -> discord.ui.View | None:
+        """The page buttons. (Not ``view``: that is the Item's own view, which discord.py sets.)"""
+
+        def make(target: int, label: str, disabled: bool) -> discord.ui.Item[Any]:
+            # Each subclass is a DynamicItem too (see __init__).
+            return cast("discord.ui.Item[Any]", cls(target, label, disabled=disabled))
+
+        return paged_view(make, page, total)
 
     async def pages(self, interaction: discord.Interaction) -> list[discord.Embed] | None:
         """The listing's pages; None when the user may not see them (already answered)."""
@@ -349,7 +353,9 @@ class _ListingPage(_Handled):
             return
         page = min(self.page, len(pages) - 1)
         await interaction.response.edit_message(
-            embed=pages[page], view=self.view(page, len(pages)), allowed_mentions=NO_MENTIONS
+            embed=pages[page],
+            view=self.listing_view(page, len(pages)),
+            allowed_mentions=NO_MENTIONS,
         )
 
 

@@ -105,10 +105,16 @@ async def run(make_client: Callable[[bool | None], CitebotClient], token: str) -
 
     client = make_client(None)
     loop = asyncio.get_running_loop()
+
+    closing: set[asyncio.Future[None]] = set()
+
+    def stop() -> None:
+        closing.add(asyncio.ensure_future(client.close()))  # the client running now
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop)
     while True:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, lambda c=client: asyncio.ensure_future(c.close()))
         try:
             async with client:
                 await client.start(token)

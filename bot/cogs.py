@@ -38,7 +38,14 @@ from .buttons import (
 )
 from .errors import public_message, source_name
 from .hub import NO_ARTICLES, NoArticlesError
-from .replies import NO_MENTIONS, REFUSED, cooldown_message, reply, report_message_error, send
+from .replies import (
+    NO_MENTIONS,
+    NotAnAdministrator,
+    cooldown_message,
+    reply,
+    report_message_error,
+    send,
+)
 
 if TYPE_CHECKING:
     from retrieval.ingest import IngestReport
@@ -335,7 +342,7 @@ class Library(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.corpora.use(corpus) as holder:
             pages = await actions.sources(holder)
-        await send_pages(interaction, pages, SourcesPage.view(0, len(pages)))
+        await send_pages(interaction, pages, SourcesPage.listing_view(0, len(pages)))
 
     @app_commands.command(name="stats", description="Index size, model and last ingest.")
     async def stats(self, interaction: discord.Interaction) -> None:
@@ -350,12 +357,20 @@ class Library(commands.Cog):
         await send(interaction, embed=embed)
 
 
+async def administrators_only(interaction: discord.Interaction[CitebotClient]) -> bool:
+    """The admin commands' one check, at run time: a server may grant them to anyone."""
+    if not interaction.client.may_administer(interaction):
+        raise NotAnAdministrator("Manage Server or the admin role is needed")
+    return True
+
+
 def admin_command(*, name: str, description: str) -> Callable[[Any], Any]:
     """A command for server managers: in servers only, installed with the server, and shown
     only to members with Manage Server until a server's settings grant it to others (so
-    the command checks again when run)."""
+    the command checks again when run: ``administrators_only``)."""
 
     def decorate(callback: Any) -> Any:
+        callback = app_commands.check(administrators_only)(callback)
         callback = app_commands.default_permissions(manage_guild=True)(callback)
         callback = app_commands.allowed_installs(guilds=True, users=False)(callback)
         callback = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(
@@ -373,24 +388,10 @@ class Admin(commands.Cog):
     def __init__(self, bot: CitebotClient) -> None:
         self.bot = bot
 
-    def may_administer(self, interaction: discord.Interaction) -> bool:
-        roles = {r.id for r in getattr(interaction.user, "roles", [])}
-        allowed = actions.may_administer(interaction.permissions, roles, self.bot.config.admin_role)
-        if not allowed:
-            logger.info(
-                "refused /%s to user %s",
-                interaction.command.name if interaction.command else "?",
-                interaction.user.id,
-            )
-        return allowed
-
     @admin_command(
         name="reindex", description="Re-read the configured articles and swap in the new index."
     )
     async def reindex(self, interaction: discord.Interaction) -> None:
-        if not self.bot.may_administer(interaction):
-            await send(interaction, content=REFUSED)
-            return
         corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
         if corpus is None:
             await send(interaction, content=NO_ARTICLES)
@@ -437,13 +438,10 @@ class Admin(commands.Cog):
         name="feedback", description="What the 👍/👎 votes say: totals, questions, articles."
     )
     async def feedback(self, interaction: discord.Interaction) -> None:
-        if not self.bot.may_administer(interaction):
-            await send(interaction, content=REFUSED)
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
         pages = await feedback_pages(self.bot, corpus)
-        await send_pages(interaction, pages, FeedbackPage.view(0, len(pages)))
+        await send_pages(interaction, pages, FeedbackPage.listing_view(0, len(pages)))
 
     def skipped(self, report: IngestReport) -> list[tuple[str, str]]:
         """Each skipped file by its name under its source, with the reason; no server paths."""

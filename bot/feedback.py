@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from retrieval.config import DEFAULT_CORPUS
+from retrieval.records import paragraphs_label
 
 from .store import BotStore, ShownAnswer, ShownPassage, Vote
 
@@ -125,11 +126,6 @@ def build_report(
     )
 
 
-def paragraphs_label(paragraphs: tuple[int, int]) -> str:
-    first, last = paragraphs
-    return f"¶{first}" if first == last else f"¶{first}–{last}"
-
-
 def summary_line(report: FeedbackReport) -> str:
     return (
         f"{report.votes} vote{'s' if report.votes != 1 else ''} from {report.voters}"
@@ -149,7 +145,7 @@ def render_text(report: FeedbackReport) -> str:
             lines.append(f"  {q.down} down, {q.up} up   {q.question}")
             for number, p in enumerate(q.passages, start=1):
                 lines.append(
-                    f"      [{number}] {p.title} ({p.article_id}) {paragraphs_label(p.paragraphs)}"
+                    f"      [{number}] {p.title} ({p.article_id}) {paragraphs_label(*p.paragraphs)}"
                 )
             if not q.passages:
                 lines.append("      (the passages shown were not recorded)")

@@ -22,8 +22,9 @@ from retrieval.errors import CitebotError
 from retrieval.live import ReindexBusyError
 
 from . import render
+from .cogs import administrators_only
 from .errors import public_message
-from .replies import NO_MENTIONS, REFUSED, send
+from .replies import NO_MENTIONS, send
 from .routing import place_of
 from .urlcheck import address_refusal, refusal
 
@@ -57,10 +58,7 @@ class LibraryAdmin(commands.Cog):
         self.bot = bot
 
     async def corpus(self, interaction: discord.Interaction) -> str | None:
-        """The corpus managed here, after the run-time admin check; None (said) if none."""
-        if not self.bot.may_administer(interaction):
-            await send(interaction, content=REFUSED)
-            return None
+        """The corpus managed here; None (said) if none."""
         corpus = self.bot.corpora.library_corpus(
             place_of(interaction.guild_id, interaction.channel)
         )
@@ -68,6 +66,7 @@ class LibraryAdmin(commands.Cog):
             await send(interaction, content=NO_LIBRARY)
         return corpus
 
+    @app_commands.check(administrators_only)
     @library.command(name="add", description="Add a web page, feed, sitemap or PDF.")
     @app_commands.describe(url="An http(s) address: an article, RSS/Atom feed, sitemap or PDF")
     async def add(self, interaction: discord.Interaction, url: str) -> None:
@@ -108,6 +107,7 @@ class LibraryAdmin(commands.Cog):
         await self.tell(interaction, f"Added <{url}>: reading it now, I'll say here what it gave.")
         self.bot.spawn(self.sync_and_report(interaction, corpus, url))
 
+    @app_commands.check(administrators_only)
     @library.command(name="remove", description="Remove a source and its articles.")
     @app_commands.describe(
         url="The source's address, as /library list shows it",
@@ -156,6 +156,7 @@ class LibraryAdmin(commands.Cog):
             return
         await self.tell(interaction, f"Removed <{url}>: {report.removed:,} articles removed.")
 
+    @app_commands.check(administrators_only)
     @library.command(name="list", description="This server's sources, with their articles.")
     async def list(self, interaction: discord.Interaction) -> None:
         corpus = await self.corpus(interaction)
@@ -177,6 +178,7 @@ class LibraryAdmin(commands.Cog):
             lines.append("No sources yet: add one with `/library add`.")
         await send(interaction, content=render.shorten("\n".join(lines), render.CONTENT_LIMIT))
 
+    @app_commands.check(administrators_only)
     @library.command(name="sync", description="Read this server's sources again now.")
     async def sync(self, interaction: discord.Interaction) -> None:
         corpus = await self.corpus(interaction)

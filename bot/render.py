@@ -164,7 +164,7 @@ def quote_passage(passage: Passage, budget: int = PASSAGE_BUDGET) -> str:
 def citation(
     number: int, article: ArticleRef, location: str | None = None, link: str | None = None
 ) -> str:
-    """``[n] Title (linked) · source · date · ¶ p`` on one line, never split.
+    """``[n] Title (linked) · source · date · ¶p`` on one line, never split.
 
     The title links to ``link`` (the passage's place on the page) when given, else to the
     article's url.
@@ -298,7 +298,11 @@ def article_pages(article: Article, *, budget: int = PAGE_BUDGET) -> list[discor
     """The article's metadata and its full text, paginated at paragraph boundaries."""
 
     def label(i: int) -> str:
-        return f"p. {article.pages[i - 1]} ¶{i}" if article.pages else f"¶{i}"
+        return (
+            f"p. {article.pages[i - 1]} {paragraphs_label(i, i)}"
+            if article.pages
+            else paragraphs_label(i, i)
+        )
 
     numbered = [
         f"`{label(i)}` {escape(p)}" for i, p in enumerate(article.paragraphs, start=1) if p.strip()

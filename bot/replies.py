@@ -48,7 +48,13 @@ def _redactor(client: discord.Client) -> Redactor:
     return redact or Redactor()
 
 
+class NotAnAdministrator(app_commands.CheckFailure):
+    """An admin command run by a member without Manage Server or the bot's admin role."""
+
+
 def user_message(client: discord.Client, error: BaseException) -> str:
+    if isinstance(error, NotAnAdministrator):
+        return REFUSED
     if isinstance(error, app_commands.CheckFailure):
         return NOT_HERE
     return public_message(error, _redactor(client))
@@ -84,6 +90,6 @@ def _where(interaction: discord.Interaction) -> str:
     if interaction.command is not None:
         name = f"/{interaction.command.qualified_name}"
     else:
-        data = interaction.data or {}
-        name = f"button {data.get('custom_id', '?')}"
+        custom_id = dict(interaction.data or {}).get("custom_id", "?")
+        name = f"button {custom_id}"
     return f"{name} by user {interaction.user.id}"

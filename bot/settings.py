@@ -18,7 +18,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .replies import REFUSED, send
+from .cogs import administrators_only
+from .replies import send
 from .serverdata import ServerSettings
 
 if TYPE_CHECKING:
@@ -48,10 +49,8 @@ class SettingsAdmin(commands.Cog):
     def __init__(self, bot: CitebotClient) -> None:
         self.bot = bot
 
-    async def current(self, interaction: discord.Interaction) -> ServerSettings | None:
-        if not self.bot.may_administer(interaction) or interaction.guild_id is None:
-            await send(interaction, content=REFUSED)
-            return None
+    async def current(self, interaction: discord.Interaction) -> ServerSettings:
+        assert interaction.guild_id is not None  # a server-only group
         return await asyncio.to_thread(self.bot.corpora.data.server_settings, interaction.guild_id)
 
     async def save(self, interaction: discord.Interaction, chosen: ServerSettings) -> None:
@@ -80,12 +79,14 @@ class SettingsAdmin(commands.Cog):
             )
         return "\n".join(lines)
 
+    @app_commands.check(administrators_only)
     @settings.command(name="show", description="This server's settings.")
     async def show(self, interaction: discord.Interaction) -> None:
-        if await self.current(interaction) is not None:
-            assert interaction.guild_id is not None
-            await send(interaction, content=self.describe(interaction.guild_id))
+        await self.current(interaction)
+        assert interaction.guild_id is not None
+        await send(interaction, content=self.describe(interaction.guild_id))
 
+    @app_commands.check(administrators_only)
     @settings.command(
         name="answer-channel", description="Answer every message in a channel, or stop."
     )
@@ -93,11 +94,11 @@ class SettingsAdmin(commands.Cog):
     async def answer_channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel, on: bool
     ) -> None:
-        if (chosen := await self.current(interaction)) is None:
-            return
+        chosen = await self.current(interaction)
         base = chosen.channels if chosen.channels is not None else tuple(self.bot.config.channels)
         await self.save(interaction, replace(chosen, channels=_toggle(base, channel.id, on)))
 
+    @app_commands.check(administrators_only)
     @settings.command(
         name="forum-channel", description="Answer every new post of a forum, or stop."
     )
@@ -105,8 +106,7 @@ class SettingsAdmin(commands.Cog):
     async def forum_channel(
         self, interaction: discord.Interaction, channel: discord.ForumChannel, on: bool
     ) -> None:
-        if (chosen := await self.current(interaction)) is None:
-            return
+        chosen = await self.current(interaction)
         base = (
             chosen.forum_channels
             if chosen.forum_channels is not None
@@ -114,12 +114,13 @@ class SettingsAdmin(commands.Cog):
         )
         await self.save(interaction, replace(chosen, forum_channels=_toggle(base, channel.id, on)))
 
+    @app_commands.check(administrators_only)
     @settings.command(name="threads", description="Whether answers in channels open a thread.")
     async def threads(self, interaction: discord.Interaction, on: bool) -> None:
-        if (chosen := await self.current(interaction)) is None:
-            return
+        chosen = await self.current(interaction)
         await self.save(interaction, replace(chosen, threads=on))
 
+    @app_commands.check(administrators_only)
     @settings.command(
         name="ask-role", description="Let a role ask (once any is set, only they may)."
     )
@@ -127,13 +128,12 @@ class SettingsAdmin(commands.Cog):
     async def ask_role(
         self, interaction: discord.Interaction, role: discord.Role, on: bool
     ) -> None:
-        if (chosen := await self.current(interaction)) is None:
-            return
+        chosen = await self.current(interaction)
         await self.save(
             interaction, replace(chosen, ask_roles=_toggle(chosen.ask_roles, role.id, on))
         )
 
+    @app_commands.check(administrators_only)
     @settings.command(name="reset", description="Back to the bot's defaults for this server.")
     async def reset(self, interaction: discord.Interaction) -> None:
-        if await self.current(interaction) is not None:
-            await self.save(interaction, ServerSettings())
+        await self.save(interaction, ServerSettings())

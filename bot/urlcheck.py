@@ -9,7 +9,7 @@ rules, with ``[web] allow_addresses`` as the operator's exceptions) only public 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from retrieval.config import Settings
@@ -39,17 +39,27 @@ def refusal(url: str) -> str | None:
     return None
 
 
+def _addresses() -> Any:
+    """The fetcher's address rules (``retrieval.web.addresses``, branch `web`), or None
+    while they are not installed. Imported by name: the one place to change at that merge."""
+    import importlib
+
+    try:
+        return importlib.import_module("retrieval.web.addresses")
+    except ImportError:
+        return None
+
+
 def stranger_source(url: str, settings: Settings) -> str | Source:
     """A source added from Discord, as ingest reads it: fetched under the public-only
     policy, every redirect and listed page included (the fetcher's checks, branch `web`);
     until the fetcher has them, the URL as is (checked by ``address_refusal`` when added)."""
-    try:
-        from retrieval.web.addresses import UrlPolicy  # noqa: F401
-    except ImportError:
+    if _addresses() is None:
         return url
     from retrieval.web.source import WebSource
 
-    return WebSource(url, settings, policy=url_policy(settings))  # type: ignore[call-arg]
+    source: Source = cast(Any, WebSource)(url, settings, policy=url_policy(settings))
+    return source
 
 
 def url_policy(settings: Settings) -> Any:
@@ -57,21 +67,18 @@ def url_policy(settings: Settings) -> Any:
     operator's ``[web] allow_addresses`` as exceptions."""
     import ipaddress
 
-    from retrieval.web.addresses import UrlPolicy
-
     allowed = tuple(ipaddress.ip_network(a, strict=False) for a in settings.web.allow_addresses)
-    return UrlPolicy(public_only=True, allow_addresses=allowed)
+    return _addresses().UrlPolicy(public_only=True, allow_addresses=allowed)
 
 
 def address_refusal(url: str, settings: Settings) -> str | None:
     """Why ``url`` is refused by the fetcher's address rules (it resolves the host once)."""
-    try:
-        from retrieval.web.addresses import UrlRefused, check_url
-    except ImportError:  # the fetcher's address checks are not installed (branch `web`)
+    addresses = _addresses()
+    if addresses is None:  # the fetcher's address checks are not installed (branch `web`)
         return _interim_address_refusal(url, settings)
     try:
-        check_url(url, url_policy(settings))
-    except UrlRefused as exc:
+        addresses.check_url(url, url_policy(settings))
+    except addresses.UrlRefused as exc:
         return str(exc)
     return None
 

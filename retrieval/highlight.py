@@ -86,6 +86,10 @@ _ASKS_WRITER = re.compile(
     r"|\b(?:author|writer) of (?:this|the) (?:article|piece|column|op-ed|editorial|opinion)",
     re.IGNORECASE,
 )
+# Not article_split.is_sign_off, on purpose: that one decides where one article of a file ends
+# and the next begins, so it is strict (no honorifics, at most four words of name, no
+# "By ..." line, which opens an article as often as it closes one); this one only
+# favours a sentence for a question about the writer, so it takes any byline form.
 _NAME = r"[A-Z][\w'’.-]*(?:\s+(?:[A-Z][\w'’.-]*|de|van|von|da|del|bin))*\s+[A-Z][\w'’.-]*"
 _SIGN_OFF = re.compile(
     rf"(?:(?:[Ww]ritten\s+)?[Bb]y\s+{_NAME}\s*|{_NAME},?\s+(?:is|was)\s+(?:a|an|the)\s.*)",
@@ -126,8 +130,8 @@ def answer_cues(question: str, text: str, spans: Sequence[tuple[int, int]]) -> l
     sentence_of = _sentence_finder(spans)
     for i, match in enumerate(found):
         cue = is_cue(tokens, i) and tokens[i].lower() not in named
-        if cue and (sentence := sentence_of(match.start())) is not None:
-            gains[sentence] = ANSWER_TYPE_BONUS
+        if cue and (holder := sentence_of(match.start())) is not None:
+            gains[holder] = ANSWER_TYPE_BONUS
     return gains
 
 

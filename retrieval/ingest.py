@@ -10,14 +10,12 @@ import json
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,6 +24,8 @@ from .config import Settings
 from .embedding import Embedder, SpanEmbedder
 from .errors import CitebotError, PruneRefusedError
 from .index import IndexedArticle, IndexWriter, WriteLock, backend_of
+from .progress import Progress
+from .pruning import prune_plan
 from .records import Article, Chunk, Problem
 from .sources import (
     CheckingSource,
@@ -206,7 +206,7 @@ def _ingest(
         # store, another embeds (_Embedding). Nothing is visible before the commit, so a
         # failure anywhere discards all of it.
         with (
-            _Progress(show_progress) as progress,
+            Progress(show_progress) as progress,
             _Reader(sources, settings, indexed, chunker, report) as reader,
             _Embedding(index, embedder, progress) as embedding,
         ):
@@ -454,42 +454,6 @@ def _skip(report: IngestReport, counts: SourceReport, problem: Problem) -> None:
     counts.problems.append(problem)
 
 
-def prune_plan(
-    indexed: dict[str, IndexedArticle], found: set[str], outcomes: dict[str, SourceOutcome]
-) -> list[str]:
-    """The indexed articles a prune removes: those not found again, except
-
-    - none of a root that failed (missing, unreadable, no articles);
-    - of a root not read completely, only those its source reports gone;
-    - none from a document of the root that was found but not read fully;
-    - none whose root is unknown (an index from before roots were recorded) while any
-      root failed, since it may belong to that root.
-
-    Articles of a root not given this time are removed when not found (they were not
-    looked for): a prune names every root the index should keep.
-    """
-    any_failed = any(o.failure for o in outcomes.values())
-    gone = []
-    for article_id, article in indexed.items():
-        if article_id in found:
-            continue
-        outcome = outcomes.get(article.root) if article.root is not None else None
-        if outcome is not None:
-            if outcome.failure:
-                continue
-            if article_id in outcome.gone or (
-                outcome.complete and not outcome.keeps(article.source)
-            ):
-                gone.append(article_id)
-        elif article.root is None and (
-            any_failed or any(o.keeps(article.source) for o in outcomes.values())
-        ):
-            continue
-        else:
-            gone.append(article_id)
-    return gone
-
-
 # -- embedding -----------------------------------------------------------------------------
 
 _Batch = list[tuple[int, str, Chunk]]  # chunk id, the text embedded, the chunk
@@ -511,7 +475,7 @@ class _Embedding:
     vectors of each chunk's sentences) while the next batch is embedded. An article counts
     as done for the progress once its last chunk's vectors are in."""
 
-    def __init__(self, index: IndexWriter, embedder: Embedder, progress: _Progress) -> None:
+    def __init__(self, index: IndexWriter, embedder: Embedder, progress: Progress) -> None:
         self.index = index
         self.embedder = embedder
         self.progress = progress
@@ -599,53 +563,6 @@ class _Embedding:
             for chunk_id, spans, vectors in zip(ids, done.spans, done.sentences, strict=True):
                 self.index.add_sentence_vectors(chunk_id, spans, vectors)
         self.embedded += len(batch)
-
-
-class _Progress:
-    """On a terminal (stderr): articles and chunks per second and, once the sources tell how
-    far they have read, the share done and the time left."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.articles = self.chunks = 0
-        self._started = time.perf_counter()
-        self._bar: Any = None
-        if enabled:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=1.0, desc=self._rates(), bar_format=_COUNTS, file=sys.stderr)
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._bar is not None:
-            self._bar.set_description_str(self._rates(), refresh=False)
-            self._bar.close()
-
-    def done(self, shares: list[float | None], chunks: int) -> None:
-        """Articles done (embedded, or unchanged), each with how far reading had got when
-        it was read, and the chunks embedded for them."""
-        self.articles += len(shares)
-        self.chunks += chunks
-        if self._bar is None:
-            return
-        self._bar.set_description_str(self._rates(), refresh=False)
-        known = [s for s in shares if s is not None]
-        if known:
-            self._bar.bar_format = _BAR
-        self._bar.update(max(0.0, max(known, default=0.0) - self._bar.n))
-
-    def _rates(self) -> str:
-        seconds = max(time.perf_counter() - self._started, 1e-9)
-        return (
-            f"{self.articles:,} articles ({self.articles / seconds:.1f}/s),"
-            f" {self.chunks:,} chunks embedded ({self.chunks / seconds:.1f}/s)"
-        )
-
-
-# The description is the counts and rates; the share and time left once they are known.
-_BAR = "ingest {percentage:3.0f}%|{bar:16}| {desc} [{elapsed}<{remaining}]"
-_COUNTS = "ingest: {desc} [{elapsed}]"
 
 
 def chunk_sentences(text: str, chunk: Chunk) -> list[tuple[tuple[int, int], tuple[int, int]]]:

@@ -1,6 +1,6 @@
 """Read articles from files: .txt, .md, .html, .pdf and .json/.jsonl exports.
 
-``find_files`` walks a source root; ``load_file`` reads one file. A file that cannot
+``files.find_files`` walks a source root; ``load_file`` reads one file. A file that cannot
 be read at all raises LoadError; a file with some bad records (or some articles over
 a limit) returns the good articles and a problem for each bad one, so one broken
 line does not cost the whole export. The limits in ``[ingest]`` bound what one file
@@ -16,194 +16,36 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .article_split import split_articles
 from .config import IngestSettings
 from .errors import LoadError
+from .files import (
+    HTML_SUFFIXES,
+    JSON_SUFFIXES,
+    MARKDOWN_SUFFIXES,
+    PDF_SUFFIXES,
+    SourceFile,
+    is_inside,
+    kind_of,
+)
 from .records import PARAGRAPH_SEPARATOR, Article, Problem
 from .text import is_headline, printable, split_sentences
 
 logger = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = (".txt", ".text")
-MARKDOWN_SUFFIXES = (".md", ".markdown")
-HTML_SUFFIXES = (".html", ".htm")
-JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
-PDF_SUFFIXES = (".pdf",)
-SUPPORTED_SUFFIXES = (
-    TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + JSON_SUFFIXES + PDF_SUFFIXES
-)
-
 DEFAULT_LIMITS = IngestSettings()
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A file to read, and the name it is cited by (relative to the folder it was found in).
-
-    ``confine`` is the real path of the source folder the file must lie in when it is
-    opened (None: anywhere), checked on the open file, so a link swapped in after the
-    folder was listed cannot lead outside it.
-    """
-
-    path: Path
-    name: str
-    confine: str | None = None
-
-
-@dataclass(frozen=True)
-class Unreadable(Problem):
-    """A file or folder that is there but could not be read: what it held stays indexed."""
 
 
 @dataclass(frozen=True)
 class Loaded:
     articles: list[Article]
     problems: list[Problem] = field(default_factory=list)
-
-
-# -- finding files ----------------------------------------------------------------------
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def _kind(mode: int) -> str:
-    kinds = {
-        stat.S_ISFIFO: "a named pipe",
-        stat.S_ISSOCK: "a socket",
-        stat.S_ISCHR: "a character device",
-        stat.S_ISBLK: "a block device",
-        stat.S_ISDIR: "a folder",
-    }
-    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
-
-
-def find_files(
-    given: Path | str, *, follow_symlinks: bool = False
-) -> Iterator[SourceFile | Problem]:
-    """The supported files under the root ``given`` (recursively, hidden entries skipped),
-    files of a folder before its subfolders, each sorted by name.
-
-    Raises LoadError when the root itself cannot be read. Special files (pipes, sockets,
-    devices) are reported, never opened. A link that leads outside the root is reported
-    and skipped unless ``follow_symlinks``; a link to a folder inside the root is not
-    followed (its files are found where they are).
-    """
-    given = Path(given)
-    try:
-        info = given.stat()
-    except FileNotFoundError:
-        raise LoadError("no such file or folder") from None
-    except OSError as exc:
-        raise LoadError(f"cannot read: {exc.strerror or exc}") from None
-    if stat.S_ISREG(info.st_mode):
-        if given.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise LoadError(f"unsupported file type {given.suffix!r}")
-        path = Path(os.path.realpath(given)) if given.is_symlink() else given
-        yield SourceFile(path, printable(given.name))
-        return
-    if not stat.S_ISDIR(info.st_mode):
-        raise LoadError(f"not a file or folder ({_kind(info.st_mode)})")
-    root = os.path.realpath(given)
-    confine = None if follow_symlinks else root
-    try:
-        entries = _sorted_entries(given)
-    except OSError as exc:
-        raise LoadError(f"cannot read: {exc.strerror or exc}") from None
-    visited = {(info.st_dev, info.st_ino)}
-    # Depth first, in order: a folder's files, then each subfolder in turn.
-    stack: list[tuple[str, list[os.DirEntry[str]]]] = [("", entries)]
-    while stack:
-        prefix, entries = stack.pop()
-        folders: list[tuple[str, Path]] = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            name = prefix + entry.name
-            found = _classify(entry, name, root, follow_symlinks)
-            if isinstance(found, Path):
-                folders.append((name, found))
-            elif isinstance(found, SourceFile):
-                yield replace(found, confine=confine)
-            elif found is not None:
-                yield found
-        for name, folder in reversed(folders):
-            try:
-                info = folder.stat()
-                if (info.st_dev, info.st_ino) in visited:
-                    continue  # a link loop
-                visited.add((info.st_dev, info.st_ino))
-                stack.append((name + "/", _sorted_entries(folder)))
-            except OSError as exc:
-                yield Unreadable(
-                    printable(name) + "/", f"cannot read the folder: {exc.strerror or exc}"
-                )
-
-
-def _sorted_entries(folder: Path) -> list[os.DirEntry[str]]:
-    with os.scandir(folder) as scan:
-        return sorted(scan, key=lambda e: e.name)
-
-
-def _classify(
-    entry: os.DirEntry[str], name: str, root: str, follow_symlinks: bool
-) -> Path | SourceFile | Problem | None:
-    """A folder to walk (its path), a file to read, a problem, or None for an entry passed
-    over quietly (an unsupported file, or a link to a folder inside the root)."""
-    supported = Path(entry.name).suffix.lower() in SUPPORTED_SUFFIXES
-    try:
-        if entry.is_symlink():
-            target = os.path.realpath(entry.path)
-            try:
-                mode = os.stat(target).st_mode
-            except OSError:
-                return Problem(printable(name), "a broken link") if supported else None
-            folder = stat.S_ISDIR(mode)
-            if not supported and not folder:
-                return None
-            if not _inside(target, root) and not follow_symlinks:
-                what = "folder" if folder else "file"
-                return Problem(
-                    printable(name),
-                    f"a link to a {what} outside the source folder (--follow-symlinks reads it)",
-                )
-            if folder:
-                return Path(target) if not _inside(target, root) else None
-            return _regular(Path(target), mode, name)
-        mode = entry.stat(follow_symlinks=False).st_mode
-    except OSError as exc:
-        return Unreadable(printable(name), f"cannot read: {exc.strerror or exc}")
-    if stat.S_ISDIR(mode):
-        return Path(entry.path)
-    return _regular(Path(entry.path), mode, name) if supported else None
-
-
-def _regular(path: Path, mode: int, name: str) -> SourceFile | Problem:
-    if stat.S_ISREG(mode):
-        return SourceFile(path, printable(name))
-    return Problem(printable(name), f"not a regular file ({_kind(mode)}); not opened")
-
-
-def discover(
-    paths: Sequence[Path | str], *, follow_symlinks: bool = False
-) -> tuple[list[SourceFile], list[Problem]]:
-    """The supported files under each of ``paths``, and the problems met (a root that
-    cannot be read is a problem named by the path as given)."""
-    found: list[SourceFile] = []
-    problems: list[Problem] = []
-    for given in paths:
-        try:
-            for item in find_files(given, follow_symlinks=follow_symlinks):
-                (problems if isinstance(item, Problem) else found).append(item)
-        except LoadError as exc:
-            problems.append(Problem(str(given), str(exc)))
-    return found, problems
 
 
 # -- loading one file ----------------------------------------------------------------------
@@ -273,10 +115,10 @@ def read_bytes(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> b
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise LoadError(f"not a regular file ({_kind(info.st_mode)}); not opened")
+            raise LoadError(f"not a regular file ({kind_of(info.st_mode)}); not opened")
         if source.confine is not None:
             where = _open_path(fd)
-            if where is not None and not _inside(where, source.confine):
+            if where is not None and not is_inside(where, source.confine):
                 raise LoadError("it lies outside the source folder (--follow-symlinks reads it)")
         if info.st_size > limit:
             raise LoadError(_too_large(limits))
@@ -350,81 +192,6 @@ def title_from_name(name: str) -> str:
 # -- plain text, with several articles in one file --------------------------------
 
 _EXPLICIT_SEPARATOR = re.compile(r"^[ \t]*+(?:-{3,}+|\f)[ \t]*+$|\f", re.MULTILINE)
-_CREDIT = re.compile(
-    r"^(?:translated|reporting|additional reporting|edited|compiled|written) by\b", re.IGNORECASE
-)
-_HONORIFICS = {
-    "mr",
-    "mrs",
-    "ms",
-    "dr",
-    "prof",
-    "sir",
-    "president",
-    "the",
-    "this",
-    "it",
-    "he",
-    "she",
-}
-_BYLINE = re.compile(r"^(?P<name>[A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){1,3}) (?:is|was) (?:an?|the) ")
-
-
-def _has_words(text: str, count: int) -> bool:
-    """Whether ``text`` has at least ``count`` words, without splitting all of a long text."""
-    return len(text.split(maxsplit=count - 1)) >= count
-
-
-def is_sign_off(paragraph: str) -> bool:
-    """An author line ("Jane Doe is a professor at ...") or a credit ("Translated by ...")."""
-    if _has_words(paragraph, 31) or len(split_sentences(paragraph)) > 1:
-        return False
-    if _CREDIT.match(paragraph):
-        return True
-    byline = _BYLINE.match(paragraph)
-    return bool(byline) and byline.group("name").split()[0].lower().rstrip(".") not in _HONORIFICS
-
-
-def is_cut_off(paragraph: str) -> bool:
-    """A long paragraph that stops mid-sentence (on a word or a comma): an excerpt's end."""
-    end = paragraph.rstrip()[-1]
-    return (end.isalnum() or end == ",") and _has_words(paragraph, 50)
-
-
-def _starts_sentence(paragraph: str) -> bool:
-    return paragraph.lstrip("\"'“‘(")[:1].isupper()
-
-
-def split_articles(paragraphs: Sequence[str]) -> list[list[str]]:
-    """Split one file's paragraphs into articles (see README, "Several articles in one file").
-
-    An article ends after its sign-off lines (author line, "Translated by ...") when it
-    has a body of at least two paragraphs before them, or after a paragraph cut off
-    mid-sentence when the next paragraph starts a sentence (an excerpt, not a line break
-    in the middle of a sentence).
-    """
-    # Each paragraph is looked at once: linear in the number of paragraphs.
-    sign_off = [is_sign_off(p) for p in paragraphs]
-    articles: list[list[str]] = []
-    current: list[str] = []
-    body = 0  # paragraphs of the current article that are not sign-off lines
-    for index, paragraph in enumerate(paragraphs):
-        current.append(paragraph)
-        body += not sign_off[index]
-        if index + 1 == len(paragraphs):
-            break
-        following = paragraphs[index + 1]
-        ends_sign_off = sign_off[index] and not sign_off[index + 1] and body >= 2
-        ends_excerpt = is_cut_off(paragraph) and _starts_sentence(following)
-        if ends_sign_off or ends_excerpt:
-            articles.append(current)
-            current = []
-            body = 0
-    if current:
-        articles.append(current)
-    return articles
-
-
 # A title made from an article's opening words is cut to this many characters.
 EXCERPT_TITLE_CHARS = 120
 
@@ -588,11 +355,14 @@ def article_from_html(html: str, name: str, url: str | None = None) -> Article:
     document = trafilatura.bare_extraction(
         tree, url=url, with_metadata=True, include_comments=False, favor_precision=True
     )
-    if document is None or not (document.text or "").strip():
+    # (A dict comes back only when asked for with as_dict=True.)
+    text = "" if document is None or isinstance(document, dict) else document.text or ""
+    if not text.strip():
         raise LoadError("no article text found in the HTML")
-    if outside_links < MIN_TEXT_OUTSIDE_LINKS * _letters(document.text):
+    assert document is not None and not isinstance(document, dict)
+    if outside_links < MIN_TEXT_OUTSIDE_LINKS * _letters(text):
         raise LoadError("no article text found in the HTML (only links, such as a menu)")
-    lines = [line.strip() for line in document.text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     title = (document.title or "").strip()
     if lines and title and lines[0] == title:
         lines = lines[1:]

@@ -19,8 +19,15 @@ def pages_label(first: int, last: int) -> str:
 
 
 def paragraphs_label(first: int, last: int) -> str:
-    """``¶ 3`` or ``¶ 3–4`` (1-based, inclusive)."""
-    return f"¶ {first}" if first == last else f"¶ {first}–{last}"
+    """``¶3`` or ``¶3–4`` (1-based, inclusive): the one spelling of a paragraph reference,
+    in the CLI, the bot and the JSON's ``location``."""
+    return f"¶{first}" if first == last else f"¶{first}–{last}"
+
+
+def location_label(paragraphs: tuple[int, int], pages: tuple[int, int] | None) -> str:
+    """``¶3``, ``¶3–4``, ``p. 2, ¶5`` or ``pp. 2–3, ¶5–7``: where a reader finds a passage."""
+    label = paragraphs_label(*paragraphs)
+    return f"{pages_label(*pages)}, {label}" if pages else label
 
 
 @dataclass(frozen=True)
@@ -204,11 +211,8 @@ class Passage:
 
     @property
     def location(self) -> str:
-        """``¶ 3``, ``¶ 3–4``, ``p. 2, ¶ 5`` or ``pp. 2–3, ¶ 5–7``: where a reader finds it."""
-        paragraphs = paragraphs_label(*self.paragraphs)
-        if not self.pages:
-            return paragraphs
-        return f"{pages_label(*self.pages)}, {paragraphs}"
+        """``¶3``, ``¶3–4``, ``p. 2, ¶5`` or ``pp. 2–3, ¶5–7``: where a reader finds it."""
+        return location_label(self.paragraphs, self.pages)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -251,11 +255,6 @@ class Answer:
     def shown(self) -> tuple[Passage, ...]:
         """The passages of the first page: the best one and those close enough to it."""
         return tuple(p for p in self.passages if p.shown)
-
-    @property
-    def held_back(self) -> tuple[Passage, ...]:
-        """The passages below the relevance cut-off, for "More results"."""
-        return tuple(p for p in self.passages if not p.shown)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -228,7 +229,7 @@ class Searcher:
         """
         return self.index.is_current()
 
-    def with_settings(self, **changes: object) -> Searcher:
+    def with_settings(self, **changes: Any) -> Searcher:
         """The same index, model and locks with other search settings (for evaluation)."""
         clone = copy.copy(self)
         clone.settings = replace(self.settings, **changes)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .errors import LoadError
-from .loaders import SourceFile, Unreadable, find_files
+from .files import SourceFile, Unreadable, find_files
 from .records import Article, Problem
 from .text import printable
 from .workers import load_files
@@ -128,7 +128,7 @@ class FileSource:
 
     Files are parsed in worker processes within the ``[ingest]`` limits; links that lead
     outside the folder are skipped unless ``follow_symlinks``; special files are never
-    opened (see ``loaders.find_files`` and ``workers.load_files``).
+    opened (see ``files.find_files`` and ``workers.load_files``).
     """
 
     def __init__(self, given: str | os.PathLike[str], settings: Settings) -> None:

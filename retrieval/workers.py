@@ -32,7 +32,8 @@ from pathlib import Path
 
 from .config import IngestSettings
 from .errors import LoadError
-from .loaders import Loaded, SourceFile, load_file
+from .files import SourceFile
+from .loaders import Loaded, load_file
 from .records import Problem
 
 logger = logging.getLogger(__name__)
@@ -113,10 +114,6 @@ def _pool(limits: IngestSettings) -> Iterator[_Pool]:
             pool.lock.release()
         else:
             pool.close()
-
-
-class _WorkerFailed(Exception):
-    """A worker could not start."""
 
 
 class _Worker:

@@ -94,9 +94,8 @@ def test_ingest(tmp_path: Path, fake_model: FakeEmbedder) -> None:
     assert report["skipped"] == []
 
 
-def test_ingest_broken_folder_reports_each_file_and_exits_2(
-    tmp_path: Path, fake_model: FakeEmbedder
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ingest_broken_folder_reports_each_file_and_exits_2(tmp_path: Path) -> None:
     result = run("ingest", BROKEN, "--index", tmp_path / "index")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
@@ -113,7 +112,8 @@ def test_ingest_broken_folder_reports_each_file_and_exits_2(
     assert {a["id"] for a in json.loads(listed.stdout)["articles"]} == {"lighthouse", "swim-club"}
 
 
-def test_ingest_broken_folder_json(tmp_path: Path, fake_model: FakeEmbedder) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ingest_broken_folder_json(tmp_path: Path) -> None:
     result = run("ingest", BROKEN, "--index", tmp_path / "index", "--json")
     assert result.exit_code == 2
     report = json.loads(result.stdout)
@@ -122,15 +122,15 @@ def test_ingest_broken_folder_json(tmp_path: Path, fake_model: FakeEmbedder) -> 
     assert all(set(p) == {"where", "reason"} for p in report["skipped"])
 
 
-def test_ingest_without_paths_or_sources_is_a_usage_error(
-    tmp_path: Path, fake_model: FakeEmbedder
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ingest_without_paths_or_sources_is_a_usage_error(tmp_path: Path) -> None:
     result = run("ingest", "--index", tmp_path / "index")
     assert result.exit_code == 2
     assert "give files or folders" in result.stderr
 
 
-def test_ingest_reads_sources_from_the_config(tmp_path: Path, fake_model: FakeEmbedder) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ingest_reads_sources_from_the_config(tmp_path: Path) -> None:
     config = tmp_path / "citebot.toml"
     config.write_text(f'index_dir = "idx"\nsources = ["{CORPUS}"]\n')
     result = run("--config", config, "ingest")
@@ -146,7 +146,8 @@ def test_missing_config_file_is_a_one_line_error(tmp_path: Path) -> None:
 # -- ask ------------------------------------------------------------------------------------
 
 
-def test_ask_json(index: Path, fake_model: FakeEmbedder) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_json(index: Path) -> None:
     result = run(
         "ask",
         "How much does one share in the bakery co-operative cost?",
@@ -167,9 +168,8 @@ def test_ask_json(index: Path, fake_model: FakeEmbedder) -> None:
     assert top["article"]["url"] == "https://fenwick-courier.example/food/bakery-co-op"
 
 
-def test_ask_text_output_leads_with_the_quote_then_trimmed_passages(
-    index: Path, fake_model: FakeEmbedder
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_text_output_leads_with_the_quote_then_trimmed_passages(index: Path) -> None:
     result = run(
         "ask", "When does the orchestra rehearse on Thursday evenings?", "--index", index, "-k", "2"
     )
@@ -191,9 +191,8 @@ def test_ask_text_output_leads_with_the_quote_then_trimmed_passages(
     assert "[3]" not in result.stdout
 
 
-def test_ask_text_output_holds_back_results_below_the_cutoff(
-    index: Path, fake_model: FakeEmbedder
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_text_output_holds_back_results_below_the_cutoff(index: Path) -> None:
     question = "When does the orchestra rehearse on Thursday evenings?"
     data = json.loads(run("ask", question, "--index", index, "--json").stdout)
     held_back = [r for r in data["results"] if not r["shown"]]
@@ -208,9 +207,8 @@ def test_ask_text_output_holds_back_results_below_the_cutoff(
     assert "shortage of cellists" in whole  # the passage in full, paragraph 4 included
 
 
-def test_ask_json_marks_shown_results_and_their_trimmed_view(
-    index: Path, fake_model: FakeEmbedder
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_json_marks_shown_results_and_their_trimmed_view(index: Path) -> None:
     question = "When does the orchestra rehearse on Thursday evenings?"
     data = json.loads(run("ask", question, "--index", index, "--json", "-k", "5").stdout)
     results = data["results"]
@@ -226,7 +224,8 @@ def test_ask_json_marks_shown_results_and_their_trimmed_view(
         assert len(result["context_cut"]) == 2
 
 
-def test_ask_filters(index: Path, fake_model: FakeEmbedder) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_filters(index: Path) -> None:
     question = "Fenwick Harbour council island"
 
     def articles(*flags: str) -> set[str]:
@@ -242,7 +241,8 @@ def test_ask_filters(index: Path, fake_model: FakeEmbedder) -> None:
     assert text.startswith("“") and "ferry.txt" in text and "orchestra.md" not in text
 
 
-def test_ask_filter_errors(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_filter_errors(index: Path, tmp_path: Path) -> None:
     line = assert_one_line_error(run("ask", "ferry", "--index", index, "--source", "nowhere"))
     assert line == 'Error: No article matches source "nowhere".'
     line = assert_one_line_error(
@@ -260,7 +260,8 @@ def test_ask_filter_errors(index: Path, fake_model: FakeEmbedder, tmp_path: Path
     assert line == 'Error: No article matches author "nobody".'
 
 
-def test_ask_not_covered(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_not_covered(index: Path, tmp_path: Path) -> None:
     defaults = tmp_path / "defaults.toml"
     defaults.write_text("")
     result = run(
@@ -270,9 +271,8 @@ def test_ask_not_covered(index: Path, fake_model: FakeEmbedder, tmp_path: Path) 
     assert result.stdout.startswith("The articles do not seem to cover:")
 
 
-def test_ask_batch_json_one_line_per_question_in_order(
-    index: Path, fake_model: FakeEmbedder, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_batch_json_one_line_per_question_in_order(index: Path, tmp_path: Path) -> None:
     batch = tmp_path / "questions.jsonl"
     batch.write_text(
         "\n".join(
@@ -303,7 +303,8 @@ def test_ask_batch_json_one_line_per_question_in_order(
     assert lines[4]["results"][0]["article"]["id"] == "bees-2024"
 
 
-def test_ask_batch_text(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_batch_text(index: Path, tmp_path: Path) -> None:
     batch = tmp_path / "questions.jsonl"
     batch.write_text('{"question": "What happens to surplus bread at closing time?"}\n{}\n')
     result = run("ask", "--batch", batch, "--index", index)
@@ -313,16 +314,16 @@ def test_ask_batch_text(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -
     assert 'line has no "question" string' in result.stdout
 
 
-def test_ask_batch_not_utf8(index: Path, fake_model: FakeEmbedder, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_batch_not_utf8(index: Path, tmp_path: Path) -> None:
     batch = tmp_path / "questions.jsonl"
     batch.write_bytes('{"question": "Caf\u00e9 opening hours?"}\n'.encode("cp1252"))
     line = assert_one_line_error(run("ask", "--batch", batch, "--index", index, "--json"))
     assert "cannot read" in line and "questions.jsonl" in line
 
 
-def test_ask_batch_question_with_a_unicode_line_separator(
-    index: Path, fake_model: FakeEmbedder, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_batch_question_with_a_unicode_line_separator(index: Path, tmp_path: Path) -> None:
     batch = tmp_path / "questions.jsonl"
     question = "How many return crossings\u2028will the winter ferry make?"
     batch.write_text(json.dumps({"question": question}, ensure_ascii=False) + "\n", "utf-8")
@@ -332,7 +333,8 @@ def test_ask_batch_question_with_a_unicode_line_separator(
     assert lines[0]["results"][0]["article"]["id"] == "ferry"
 
 
-def test_ask_needs_a_question_or_a_batch(index: Path, fake_model: FakeEmbedder) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_needs_a_question_or_a_batch(index: Path) -> None:
     assert run("ask", "--index", index).exit_code == 2
     assert run("ask", "q", "--batch", __file__, "--index", index).exit_code == 2
 
@@ -352,7 +354,8 @@ def test_ask_bad_question_fails_before_loading_the_model(
     assert line.startswith("Error: ") and message in line
 
 
-def test_ask_missing_index(tmp_path: Path, fake_model: FakeEmbedder) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_missing_index(tmp_path: Path) -> None:
     line = assert_one_line_error(run("ask", "anything?", "--index", tmp_path / "none"))
     assert "no index at" in line and "citebot ingest" in line
 
@@ -360,7 +363,8 @@ def test_ask_missing_index(tmp_path: Path, fake_model: FakeEmbedder) -> None:
 # -- look-ups -------------------------------------------------------------------------------
 
 
-def test_articles(index: Path, no_model: None) -> None:
+@pytest.mark.usefixtures("no_model")
+def test_articles(index: Path) -> None:
     result = run("articles", "--index", index)
     assert result.exit_code == 0
     rows = [line.split("\t") for line in result.stdout.splitlines()]
@@ -369,7 +373,8 @@ def test_articles(index: Path, no_model: None) -> None:
     assert result.stderr.strip() == "5 articles"
 
 
-def test_articles_json(index: Path, no_model: None) -> None:
+@pytest.mark.usefixtures("no_model")
+def test_articles_json(index: Path) -> None:
     data = json.loads(run("articles", "--index", index, "--json").stdout)
     by_id = {a["id"]: a for a in data["articles"]}
     assert set(by_id) == CORPUS_IDS
@@ -379,7 +384,8 @@ def test_articles_json(index: Path, no_model: None) -> None:
     assert ferry["paragraphs"] == 5 and ferry["chunks"] >= 1
 
 
-def test_article(index: Path, no_model: None) -> None:
+@pytest.mark.usefixtures("no_model")
+def test_article(index: Path) -> None:
     result = run("article", "bakery", "--index", index)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
@@ -391,7 +397,8 @@ def test_article(index: Path, no_model: None) -> None:
     assert any(line.startswith("[5] The next step is a baking school.") for line in lines)
 
 
-def test_article_json_by_title_substring(index: Path, no_model: None) -> None:
+@pytest.mark.usefixtures("no_model")
+def test_article_json_by_title_substring(index: Path) -> None:
     result = run("article", "skate park", "--index", index, "--json")
     data = json.loads(result.stdout)
     assert data["id"] == "skatepark"
@@ -399,13 +406,15 @@ def test_article_json_by_title_substring(index: Path, no_model: None) -> None:
     assert data["author"] == "Dev Chaudhry"
 
 
-def test_article_not_found_and_ambiguous(index: Path, no_model: None) -> None:
+@pytest.mark.usefixtures("no_model")
+def test_article_not_found_and_ambiguous(index: Path) -> None:
     assert "no article" in assert_one_line_error(run("article", "zeppelin", "--index", index))
     line = assert_one_line_error(run("article", "the", "--index", index))
     assert "articles match 'the'" in line and "skatepark" in line
 
 
-def test_stats(index: Path, no_model: None) -> None:
+@pytest.mark.usefixtures("no_model")
+def test_stats(index: Path) -> None:
     result = run("stats", "--index", index)
     assert result.exit_code == 0
     assert re.search(r"^articles\s+5$", result.stdout, re.MULTILINE)
@@ -429,15 +438,15 @@ def test_look_ups_on_a_missing_index(tmp_path: Path, command: str) -> None:
     assert "no index at" in line
 
 
-def test_look_ups_use_the_config_index_dir(index: Path, tmp_path: Path, no_model: None) -> None:
+@pytest.mark.usefixtures("no_model")
+def test_look_ups_use_the_config_index_dir(index: Path, tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(f'index_dir = "{index}"\n')
     assert run("--config", config, "stats", "--json").exit_code == 0
 
 
-def test_look_ups_use_citebot_index_env(
-    index: Path, monkeypatch: pytest.MonkeyPatch, no_model: None
-) -> None:
+@pytest.mark.usefixtures("no_model")
+def test_look_ups_use_citebot_index_env(index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CITEBOT_INDEX", str(index))
     result = run("articles", "--json")
     assert result.exit_code == 0
@@ -473,9 +482,8 @@ QUESTIONS = [
 ]
 
 
-def test_eval_reports_hits_latency_and_misses(
-    index: Path, fake_model: FakeEmbedder, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_eval_reports_hits_latency_and_misses(index: Path, tmp_path: Path) -> None:
     questions = labelled(tmp_path, QUESTIONS)
     result = run("eval", questions, "--index", index, "--json")
     assert result.exit_code == 0, result.output
@@ -500,9 +508,8 @@ def test_eval_reports_hits_latency_and_misses(
     assert one.count("(wanted ") == 1
 
 
-def test_eval_with_a_fusion_override_and_bad_files(
-    index: Path, fake_model: FakeEmbedder, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_eval_with_a_fusion_override_and_bad_files(index: Path, tmp_path: Path) -> None:
     questions = labelled(tmp_path, QUESTIONS[:2])
     keyword = json.loads(
         run("eval", questions, "--index", index, "--fusion", "keyword", "--json").stdout
@@ -525,9 +532,8 @@ def test_every_command_accepts_config_in_both_places() -> None:
         assert "--config" in options, name
 
 
-def test_config_after_the_command_is_used_and_wins(
-    index: Path, tmp_path: Path, no_model: None
-) -> None:
+@pytest.mark.usefixtures("no_model")
+def test_config_after_the_command_is_used_and_wins(index: Path, tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text(f'index_dir = "{index}"\n')
     empty = tmp_path / "empty.toml"
@@ -549,7 +555,8 @@ def test_a_missing_config_after_any_command_is_a_one_line_error(
 # -- demo, help, README ------------------------------------------------------------------------
 
 
-def test_demo_with_the_fake_model(fake_model: FakeEmbedder) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_demo_with_the_fake_model() -> None:
     result = run("demo")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Indexed 5 sample articles (")
@@ -587,9 +594,8 @@ def test_every_command_is_documented_in_the_readme() -> None:
 # -- bad batch lines and arguments --------------------------------------------------------------
 
 
-def test_ask_batch_bad_lines_each_get_an_error_line(
-    index: Path, fake_model: FakeEmbedder, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_batch_bad_lines_each_get_an_error_line(index: Path, tmp_path: Path) -> None:
     """A line nested 5,000 deep, a 5,000-digit number or a lone surrogate lost the whole batch."""
     good = json.dumps({"question": "How many return crossings will the winter ferry make?"})
     batch = tmp_path / "questions.jsonl"
@@ -614,9 +620,8 @@ def test_ask_batch_bad_lines_each_get_an_error_line(
     assert lines[3]["results"][0]["article"]["id"] == "ferry"
 
 
-def test_ask_batch_with_a_byte_order_mark_keeps_its_first_line(
-    index: Path, fake_model: FakeEmbedder, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ask_batch_with_a_byte_order_mark_keeps_its_first_line(index: Path, tmp_path: Path) -> None:
     batch = tmp_path / "questions.jsonl"
     question = {"question": "How many return crossings will the winter ferry make?"}
     batch.write_bytes(b"\xef\xbb\xbf" + json.dumps(question).encode() + b"\n")
@@ -635,9 +640,8 @@ def test_ask_batch_with_a_byte_order_mark_keeps_its_first_line(
     ],
     ids=["question", "article", "path"],
 )
-def test_an_argument_that_is_not_utf8_is_a_one_line_error(
-    index: Path, fake_model: FakeEmbedder, args: list[str]
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_an_argument_that_is_not_utf8_is_a_one_line_error(index: Path, args: list[str]) -> None:
     """Python keeps bytes that are not UTF-8 as lone surrogates, which failed when written."""
     result = run(*args, "--index", index)
     assert result.exit_code == 2
@@ -646,7 +650,8 @@ def test_an_argument_that_is_not_utf8_is_a_one_line_error(
     assert "\ufffd" in result.stderr
 
 
-def test_ingest_follow_symlinks(tmp_path: Path, fake_model: FakeEmbedder) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_ingest_follow_symlinks(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     folder.mkdir()
     (folder / "ferry.txt").symlink_to(CORPUS / "ferry.txt")  # outside the folder
@@ -658,9 +663,8 @@ def test_ingest_follow_symlinks(tmp_path: Path, fake_model: FakeEmbedder) -> Non
     assert "1 added" in followed.stdout
 
 
-def test_a_huge_word_gives_an_answer_of_bounded_size(
-    tmp_path: Path, fake_model: FakeEmbedder
-) -> None:
+@pytest.mark.usefixtures("fake_model")
+def test_a_huge_word_gives_an_answer_of_bounded_size(tmp_path: Path) -> None:
     """A 5 MB single word was one chunk and `ask "Word"` printed 21 MB of JSON."""
     folder = tmp_path / "articles"
     folder.mkdir()

@@ -304,7 +304,7 @@ CONFIG_EXAMPLE = ROOT / "config.example.toml"
 
 
 def test_the_docs_cite_a_pdf_paragraph_as_the_cli_prints_it() -> None:
-    from retrieval.cli import citation
+    from retrieval.answer_text import citation
     from retrieval.records import ArticleRef, Passage
 
     shown = re.findall(r"`(pp?\. [^`]*¶[^`]*)`", (DOCS / "sources.md").read_text(encoding="utf-8"))

@@ -243,9 +243,12 @@ def test_an_older_store_filters_by_date_read_only_and_gains_the_column_when_writ
     read_only.close()
     assert admitted
     writable = Store(store_path)
-    days = dict(writable._db.execute("SELECT id, day FROM articles").fetchall())
     assert writable.admitted_chunk_ids(filters) == admitted
+    writable.commit()
     writable.close()
+    db = sqlite3.connect(store_path)
+    days = dict(db.execute("SELECT id, day FROM articles").fetchall())
+    db.close()
     assert days == {
         "orchestra": "2023-10-02",
         "ferry": None,

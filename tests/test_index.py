@@ -341,9 +341,7 @@ def test_duplicate_ids_are_reported_and_the_first_kept(settings: Settings, tmp_p
     searcher.close()
 
 
-def test_broken_files_are_reported_and_the_good_records_ingested(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_broken_files_are_reported_and_the_good_records_ingested(settings: Settings) -> None:
     from tests.helpers import BROKEN
 
     report = ingest([BROKEN], settings, FakeEmbedder())

@@ -7,16 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.article_split import is_cut_off, is_sign_off, split_articles
 from retrieval.errors import LoadError
-from retrieval.loaders import (
-    SourceFile,
-    discover,
-    is_cut_off,
-    is_sign_off,
-    load_file,
-    split_articles,
-    split_paragraphs,
-)
+from retrieval.files import SourceFile, discover
+from retrieval.loaders import load_file, split_paragraphs
 from tests.helpers import BROKEN, CORPUS, SHAPES
 
 

@@ -122,7 +122,9 @@ def test_a_question_is_embedded_as_ingest_embedded_the_chunks(onnx_index: Settin
             passage = article.text[row.char_start : row.char_end]
             texts.append(embedding_text(article.title, passage, True))
             ids.append(chunk_id)
-    stored = np.vstack([index.vectors._index.reconstruct(i) for i in ids])
+    every_id, every_vector = index.vectors.vectors()
+    row_of = {int(chunk_id): row for row, chunk_id in enumerate(every_id)}
+    stored = every_vector[[row_of[i] for i in ids]]
     index.close()
 
     question_path = OnnxEmbedder.from_folder(onnx_index.index_dir / manifest.folder)

@@ -98,7 +98,7 @@ def test_a_pdf_file_is_ingested_and_cited_by_page(tmp_path: Path) -> None:
     assert passage.pages == stored.page_span(*passage.paragraphs)
     first, last = passage.paragraphs
     pages = "p. 2" if passage.pages == (2, 2) else "pp. 1–2"
-    assert passage.location == f"{pages}, ¶ {first}" + (f"–{last}" if first != last else "")
+    assert passage.location == f"{pages}, ¶{first}" + (f"–{last}" if first != last else "")
     assert passage.link is None  # a local file has no web address
     assert passage.to_dict()["pages"] == list(passage.pages)
 

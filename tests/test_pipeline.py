@@ -5,6 +5,7 @@ nothing, and progress is shown with rates (and a time left when the source can t
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -89,9 +90,17 @@ class RecordingEmbedder(FakeSpanEmbedder):
         return super().embed_with_spans(texts, spans)
 
 
-def no_pipeline_threads() -> bool:
-    names = {t.name for t in threading.enumerate() if t.is_alive()}
-    return not any(n.startswith(("citebot-read", "citebot-ingest-embed")) for n in names)
+def no_pipeline_threads(wait: float = 5.0) -> bool:
+    """Whether the ingest's threads have all ended, within ``wait`` seconds: a batch that was
+    being embedded when the ingest failed finishes on its own (its vectors go nowhere)."""
+    deadline = time.monotonic() + wait
+    while True:
+        names = {t.name for t in threading.enumerate() if t.is_alive()}
+        if not any(n.startswith(("citebot-read", "citebot-ingest-embed")) for n in names):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
 
 
 def test_embedding_starts_while_the_source_is_still_being_read(

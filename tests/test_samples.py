@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from retrieval.cli import SAMPLE_QUESTION, SAMPLES_DIR
-from retrieval.loaders import discover, load_file
+from retrieval.files import discover
+from retrieval.loaders import load_file
 from tests.helpers import SAMPLES
 
 

@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from .model_files import (
     OnnxModel,
     file_sha256,
 )
+from .torch_backend import model_dimension, model_max_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +127,8 @@ def export(name: str, location: str, backend: str, folder: Path) -> OnnxModel:
     lowercase = _check_exportable(st, name)
     raw = folder / "raw.onnx"
     _export_graph(st, raw)
-    graph = _optimise(raw, st[0].auto_model.config)
+    transformer: Any = st[0]  # torch types a submodule as Tensor | Module
+    graph = _optimise(raw, transformer.auto_model.config)
     if backend == "onnx-int8":
         _quantize(graph, folder / MODEL_FILE)
     else:
@@ -139,8 +142,8 @@ def export(name: str, location: str, backend: str, folder: Path) -> OnnxModel:
         model=name,
         backend=backend,
         quantization=QUANTIZATION if backend == "onnx-int8" else None,
-        dimension=_dimension(st),
-        max_tokens=int(st.max_seq_length),
+        dimension=model_dimension(st),
+        max_tokens=model_max_tokens(st),
         lowercase=lowercase,
         sha256=file_sha256(folder / MODEL_FILE),
         exported_with=_versions() | {"recipe": str(RECIPE)},
@@ -148,11 +151,6 @@ def export(name: str, location: str, backend: str, folder: Path) -> OnnxModel:
     model.write_description()
     _check_agreement(st, model)
     return model
-
-
-def _dimension(st: Any) -> int:
-    get = getattr(st, "get_embedding_dimension", None)
-    return int(get() if get else st.get_sentence_embedding_dimension())
 
 
 def _check_exportable(st: Any, name: str) -> bool:
@@ -280,7 +278,7 @@ def _check_agreement(st: Any, model: OnnxModel) -> None:
 
 
 @contextlib.contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     """The optimizer and the quantizer log every step at INFO and WARNING."""
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)

@@ -57,13 +57,11 @@ class SentenceTransformerEmbedder:
 
     @cached_property
     def dimension(self) -> int:
-        # Renamed in sentence-transformers 6; older releases have only the long name.
-        get = getattr(self.model, "get_embedding_dimension", None)
-        return int(get() if get else self.model.get_sentence_embedding_dimension())
+        return model_dimension(self.model)
 
     @cached_property
     def max_tokens(self) -> int:
-        return int(self.model.max_seq_length)
+        return model_max_tokens(self.model)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         counter = self._counter
@@ -155,3 +153,20 @@ class SentenceTransformerEmbedder:
             vector = model(features)["sentence_embedding"]
             vector = torch.nn.functional.normalize(vector.float(), dim=-1)
         return np.ascontiguousarray(vector.cpu().numpy(), dtype=np.float32)
+
+
+def model_dimension(model: SentenceTransformer) -> int:
+    """The dimension of the model's vectors."""
+    # Renamed in sentence-transformers 6; older releases have only the long name.
+    get = getattr(model, "get_embedding_dimension", None)
+    dimension = get() if get else model.get_sentence_embedding_dimension()
+    if dimension is None:
+        raise CitebotError("the model does not say the dimension of its vectors")
+    return int(dimension)
+
+
+def model_max_tokens(model: SentenceTransformer) -> int:
+    """The most tokens the model reads of a text."""
+    if model.max_seq_length is None:
+        raise CitebotError("the model does not say how many tokens it reads")
+    return int(model.max_seq_length)

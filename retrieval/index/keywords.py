@@ -108,7 +108,7 @@ class KeywordBudget:
                 (quoted(kept[0]), budget - 1),
             ).fetchone()
             first_rowid = row[0] if row else 0
-        rescoring = ()
+        rescoring: tuple[str, ...] = ()
         if not first_rowid:
             rescoring = tuple(
                 t for t in present if t not in kept and counts[t] <= RESCORE_FACTOR * budget

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError
+from ..typed import WrongType, checked
 
 FORMAT = "citebot-index"
 SCHEMA_VERSION = 1
@@ -93,8 +93,10 @@ def _manifest_problem(data: dict[str, Any]) -> str | None:
         return f"missing key {', '.join(map(repr, missing))}"
     hints = _manifest_types()
     for name, value in data.items():
-        if not _has_type(value, hints[name]):
-            return f"{name!r} should be {_describe(hints[name])}, not {_short(value)}"
+        try:
+            checked(value, hints[name])
+        except WrongType as exc:
+            return f"{name!r} should be {exc.expected}, not {_short(value)}"
     if data["generation"] < 1 or data["dimension"] < 1:
         return "generation and dimension must be positive"
     return None
@@ -103,29 +105,6 @@ def _manifest_problem(data: dict[str, Any]) -> str | None:
 @functools.cache
 def _manifest_types() -> dict[str, Any]:
     return typing.get_type_hints(Manifest)
-
-
-def _has_type(value: object, hint: Any) -> bool:
-    """isinstance for the plain types a manifest holds (bool is not taken for int)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_has_type(value, arg) for arg in typing.get_args(hint))
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    expected = origin or hint
-    if expected in (int, float) and isinstance(value, bool):
-        return False
-    if expected is float:
-        return isinstance(value, int | float)
-    return isinstance(value, expected)
-
-
-def _describe(hint: Any) -> str:
-    names = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
-    origin = typing.get_origin(hint) or hint
-    return names.get(origin) or {dict: "an object", list: "a list"}.get(origin, str(hint))
 
 
 def _short(value: object) -> str:

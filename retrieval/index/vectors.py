@@ -42,7 +42,7 @@ RETRAIN_FACTOR = 2
 def lists_for(count: int) -> int:
     """Inverted lists for ``count`` vectors: LISTS_PER_ROOT × √count, fewer if the lists would
     hold under MIN_PER_LIST vectors each."""
-    return max(1, min(round(LISTS_PER_ROOT * count**0.5), count // MIN_PER_LIST))
+    return max(1, min(round(LISTS_PER_ROOT * math.sqrt(count)), count // MIN_PER_LIST))
 
 
 def probes_for(lists: int, count: int, vectors_per_question: int) -> int:
@@ -159,7 +159,8 @@ class VectorIndex:
 
         self._apply_removals()
         if self._ivf is None:
-            return faiss.vector_to_array(self._index.id_map).astype(np.int64, copy=False)
+            mapped: np.ndarray = faiss.vector_to_array(self._index.id_map)
+            return mapped.astype(np.int64, copy=False)
         lists = self._ivf.invlists
         parts = []
         for number in range(self._ivf.nlist):

@@ -31,7 +31,8 @@ _AS_WINDOWS_1252 = frozenset({"iso-8859-1", "latin-1", "latin1", "us-ascii", "as
 def root_element(body: bytes) -> str | None:
     """The local name of the first element (``rss``, ``feed``, ``html``...), lower case."""
     head = body[:4096].removeprefix(codecs.BOM_UTF8)
-    match = _ROOT.match(head, _PROLOGUE.match(head).end())  # type: ignore[union-attr]
+    prologue = _PROLOGUE.match(head)  # it matches empty text too: never None in fact
+    match = _ROOT.match(head, prologue.end() if prologue else 0)
     return match.group(1).decode("ascii").rpartition(":")[2].lower() if match else None
 
 
@@ -88,10 +89,10 @@ def decode_html(body: bytes, declared: str | None) -> str:
         pass
     meta = _META_CHARSET.search(body[:4096])
     for label in (declared, meta.group(1).decode("ascii") if meta else None):
-        encoding = _codec(label)
-        if encoding and encoding != "utf-8":
+        codec = _codec(label)
+        if codec and codec != "utf-8":
             try:
-                return body.decode(encoding)
+                return body.decode(codec)
             except UnicodeDecodeError:
                 continue
     return body.decode("cp1252", errors="replace")

@@ -254,7 +254,7 @@ class Fetcher:
         if known is not None:
             return known
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(hostname, None)}
+            addresses = {str(info[4][0]) for info in socket.getaddrinfo(hostname, None)}
         except OSError:
             addresses = set()  # unresolvable: the request itself reports it
         private = any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses)
@@ -277,7 +277,7 @@ class Fetcher:
                     location = response.headers.get("location")
                     if not location:
                         raise FetchError(url, f"HTTP {status} redirect without a Location")
-                    return urljoin(current, location)
+                    return urljoin(current, str(location))
                 if status == 304 and validators:
                     return Fetched(
                         url,

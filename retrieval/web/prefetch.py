@@ -9,7 +9,12 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-_DONE = object()
+
+class _Done:
+    """The end of the items."""
+
+
+_DONE = _Done()
 # How often a blocked worker checks whether the consumer has gone away.
 _POLL_SECONDS = 0.1
 
@@ -20,10 +25,10 @@ def prefetch(produce: Callable[[], Generator[T, None, None]], ahead: int) -> Ite
     An exception in the worker is raised here, at the point it happened in the sequence.
     When the consumer stops early (closes this generator), the worker stops at its next item.
     """
-    items: queue.Queue[object] = queue.Queue(maxsize=max(1, ahead))
+    items: queue.Queue[T | _Failure | _Done] = queue.Queue(maxsize=max(1, ahead))
     stop = threading.Event()
 
-    def put(item: object) -> bool:
+    def put(item: T | _Failure | _Done) -> bool:
         while not stop.is_set():
             try:
                 items.put(item, timeout=_POLL_SECONDS)
@@ -50,11 +55,11 @@ def prefetch(produce: Callable[[], Generator[T, None, None]], ahead: int) -> Ite
     try:
         while True:
             item = items.get()
-            if item is _DONE:
+            if isinstance(item, _Done):
                 break
             if isinstance(item, _Failure):
                 raise item.error
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         stop.set()
         worker.join()

@@ -39,7 +39,13 @@ class Link:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Link:
-        return cls(**{k: data.get(k) for k in ("url", "lastmod", "title", "date", "author")})
+        return cls(
+            url=str(data["url"]),
+            lastmod=data.get("lastmod"),
+            title=data.get("title"),
+            date=data.get("date"),
+            author=data.get("author"),
+        )
 
 
 @dataclass(frozen=True)

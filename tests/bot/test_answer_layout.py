@@ -50,12 +50,12 @@ def test_first_page_leads_with_the_quote_then_trimmed_shown_passages() -> None:
     lead, block = first.split("\n\n")
     assert lead == (
         "> **“Members borrow up to three tools for seven days.”**\n"
-        "— **[1]** [Tool libraries](<https://example.org/t>) · tools.md · 2024-03-01 · ¶ 2"
+        "— **[1]** [Tool libraries](<https://example.org/t>) · tools.md · 2024-03-01 · ¶2"
     )
-    # The passage is trimmed to its paragraph, the sentence in bold, cited with ¶ 2.
+    # The passage is trimmed to its paragraph, the sentence in bold, cited with ¶2.
     assert block == (
         "> **Members borrow up to three tools for seven days.** Fines are small.\n"
-        "**[1]** [Tool libraries](<https://example.org/t>) · tools.md · 2024-03-01 · ¶ 2"
+        "**[1]** [Tool libraries](<https://example.org/t>) · tools.md · 2024-03-01 · ¶2"
     )
     assert "Alderbrook" not in first and "[2]" not in first
     assert pages.embeds[0].footer.text == "Result 1"

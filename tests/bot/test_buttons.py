@@ -58,7 +58,8 @@ async def restart(env, settings: Settings, embedder) -> CitebotClient:
     return fresh
 
 
-async def test_custom_ids_carry_only_small_ids(simcord_env, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_custom_ids_carry_only_small_ids(world) -> None:
     channel, alice, _ = world
     answer = await alice.slash(channel, "ask", question=QUESTION, count=8)
     ids = custom_ids(answer.response)
@@ -67,8 +68,9 @@ async def test_custom_ids_carry_only_small_ids(simcord_env, world) -> None:
     assert QUESTION not in " ".join(ids)
 
 
+@pytest.mark.usefixtures("long_answers")
 async def test_every_button_works_after_a_restart_and_token_expiry(
-    simcord_env, world, settings: Settings, embedder, long_answers
+    simcord_env, world, settings: Settings, embedder
 ) -> None:
     channel, alice, _ = world
     answer = await alice.slash(channel, "ask", question=QUESTION, count=8)
@@ -109,15 +111,17 @@ def _last(result) -> str:
     return result.response.embeds[0].footer.text.rsplit("/", 1)[1]
 
 
-async def test_only_the_asker_turns_pages(simcord_env, world, long_answers) -> None:
+@pytest.mark.usefixtures("simcord_env", "long_answers")
+async def test_only_the_asker_turns_pages(world) -> None:
     channel, alice, bob = world
     answer = await alice.slash(channel, "ask", question=QUESTION, count=8)
     refused = await bob.click(answer.response, label="Next ▶")
     assert refused.ephemeral and refused.response.content.startswith("Only the person who asked")
 
 
+@pytest.mark.usefixtures("simcord_env")
 async def test_more_results_count_against_the_clicking_users_cooldown(
-    simcord_env, simcord_bot, world, clock
+    simcord_bot, world, clock
 ) -> None:
     channel, alice, bob = world
     simcord_bot.cooldown.seconds = 30
@@ -135,7 +139,8 @@ async def test_more_results_count_against_the_clicking_users_cooldown(
     assert not mine.ephemeral and mine.response.embeds[0].footer.text == "Result 2"
 
 
-async def test_a_button_of_an_unknown_answer_says_so(simcord_env, simcord_bot, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_a_button_of_an_unknown_answer_says_so(simcord_bot, world) -> None:
     channel, alice, _ = world
     answer = await alice.slash(channel, "ask", question=QUESTION, count=1)
     # The bot's database lost its answers since (replaced, or wiped by an admin).
@@ -146,7 +151,8 @@ async def test_a_button_of_an_unknown_answer_says_so(simcord_env, simcord_bot, w
     assert result.response.content == "That answer is no longer available; please ask again."
 
 
-async def test_sources_pages_turn(simcord_env, simcord_bot, world, settings: Settings) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_sources_pages_turn(simcord_bot, world, settings: Settings) -> None:
     channel, alice, _ = world
     folder = Path(settings.sources[0])
     for i in range(30):
@@ -158,9 +164,8 @@ async def test_sources_pages_turn(simcord_env, simcord_bot, world, settings: Set
     assert second.response.embeds[0].footer.text == "page 2/3"
 
 
-async def test_a_button_error_is_one_private_line(
-    simcord_env, simcord_bot, world, settings: Settings
-) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_a_button_error_is_one_private_line(simcord_bot, world, settings: Settings) -> None:
     channel, alice, _ = world
     answer = await alice.slash(channel, "ask", question="How do bees forage in cities?", count=1)
     (Path(settings.sources[0]) / "bees.md").unlink()

@@ -48,8 +48,9 @@ async def test_empty_mention_gets_a_one_line_hint(simcord_bot, world) -> None:
     assert "\n" not in HINT
 
 
+@pytest.mark.usefixtures("simcord_env")
 async def test_configured_channel_answers_every_message_but_others_need_a_mention(
-    simcord_env, simcord_bot, world
+    simcord_bot, world
 ) -> None:
     _, general, questions, alice = world
     simcord_bot.config = replace(simcord_bot.config, channels=frozenset({questions.id}))
@@ -73,9 +74,8 @@ async def test_bots_are_ignored(simcord_env, simcord_bot, world) -> None:
     assert bot_messages(general, simcord_bot.user.id) == []
 
 
-async def test_too_long_and_cooldown_get_friendly_replies(
-    simcord_env, simcord_bot, world, clock
-) -> None:
+@pytest.mark.usefixtures("simcord_env", "clock")
+async def test_too_long_and_cooldown_get_friendly_replies(simcord_bot, world) -> None:
     _, general, _, alice = world
     mention = f"<@{simcord_bot.user.id}>"
     await alice.send(general, f"{mention} {'why ' * 300}")
@@ -87,7 +87,8 @@ async def test_too_long_and_cooldown_get_friendly_replies(
     assert general.last_message.content.startswith("You're asking quickly")
 
 
-async def test_buttons_work_on_channel_answers(simcord_env, simcord_bot, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_buttons_work_on_channel_answers(simcord_bot, world) -> None:
     _, general, _, alice = world
     await alice.send(general, f"<@{simcord_bot.user.id}> how do bees forage in cities?")
     answer = general.last_message
@@ -95,8 +96,9 @@ async def test_buttons_work_on_channel_answers(simcord_env, simcord_bot, world) 
     assert shown.ephemeral and shown.response.embeds[0].title == "Urban beekeeping basics"
 
 
+@pytest.mark.usefixtures("simcord_env")
 async def test_cooldown_comes_before_hints_and_bad_questions_and_is_said_once(
-    simcord_env, simcord_bot, world, clock
+    simcord_bot, world, clock
 ) -> None:
     _, general, _, alice = world
     mention = f"<@{simcord_bot.user.id}>"

@@ -29,9 +29,8 @@ def answer_text(message) -> str:
 # -- "Find sources" ------------------------------------------------------------------------------
 
 
-async def test_find_sources_answers_privately_from_the_message_text(
-    simcord_env, simcord_bot, world
-) -> None:
+@pytest.mark.usefixtures("simcord_env", "simcord_bot")
+async def test_find_sources_answers_privately_from_the_message_text(world) -> None:
     _, channel, alice, bob = world
     claim = await bob.send(channel, "Apparently hives are inspected every week in summer?")
     result = await alice.context_menu(channel, "Find sources", claim)
@@ -45,14 +44,16 @@ async def test_find_sources_answers_privately_from_the_message_text(
     assert channel.last_message.id == claim.id
 
 
-async def test_find_sources_on_a_message_without_text(simcord_env, simcord_bot, world) -> None:
+@pytest.mark.usefixtures("simcord_env", "simcord_bot")
+async def test_find_sources_on_a_message_without_text(world) -> None:
     _, channel, alice, bob = world
     image = await bob.send(channel, "", attachments=[("a.png", b"png")])
     result = await alice.context_menu(channel, "Find sources", image)
     assert result.ephemeral and result.response.content == NO_TEXT
 
 
-async def test_find_sources_obeys_the_cooldown(simcord_env, simcord_bot, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_find_sources_obeys_the_cooldown(simcord_bot, world) -> None:
     _, channel, alice, bob = world
     simcord_bot.cooldown.seconds = 30
     claim = await bob.send(channel, "Libraries lend tools now?")
@@ -72,7 +73,8 @@ def test_a_long_message_is_cut_at_a_word_not_refused() -> None:
 # -- direct messages ---------------------------------------------------------------------------
 
 
-async def test_direct_messages_are_answered(simcord_env, simcord_bot, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_direct_messages_are_answered(simcord_bot, world) -> None:
     _, _, alice, _ = world
     await alice.send_dm("how do bees forage in cities?")
     dm = alice.user.dm_channel
@@ -83,7 +85,8 @@ async def test_direct_messages_are_answered(simcord_env, simcord_bot, world) -> 
     assert dm.last_message.content == HINT
 
 
-async def test_slash_commands_work_in_direct_messages(simcord_env, simcord_bot, world) -> None:
+@pytest.mark.usefixtures("simcord_env", "simcord_bot")
+async def test_slash_commands_work_in_direct_messages(world) -> None:
     _, _, alice, _ = world
     assert {"ask", "article", "sources", "stats"} <= set(alice.user.available_commands())
     assert "reindex" not in alice.user.available_commands()
@@ -93,9 +96,8 @@ async def test_slash_commands_work_in_direct_messages(simcord_env, simcord_bot, 
     assert shown.response.embeds[0].title == "How tool libraries lend tools"
 
 
-async def test_commands_may_be_installed_to_users_and_used_everywhere(
-    simcord_env, simcord_bot
-) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_commands_may_be_installed_to_users_and_used_everywhere(simcord_bot) -> None:
     tree = simcord_bot.tree
     payloads = {c["name"]: c for c in (c.to_dict(tree) for c in tree.get_commands())}
     menu = next(iter(tree.get_commands(type=discord.AppCommandType.message)))
@@ -116,8 +118,9 @@ def threads_on(simcord_bot):
     simcord_bot.config = replace(simcord_bot.config, threads=True)
 
 
+@pytest.mark.usefixtures("simcord_env", "threads_on")
 async def test_a_question_opens_a_thread_and_a_follow_up_uses_its_context(
-    simcord_env, simcord_bot, world, threads_on, store
+    simcord_bot, world, store
 ) -> None:
     _, channel, alice, _ = world
     me = simcord_bot.user.id
@@ -143,7 +146,8 @@ async def test_a_question_opens_a_thread_and_a_follow_up_uses_its_context(
     assert latest.channel_id == thread.id
 
 
-async def test_other_threads_are_not_followed(simcord_env, simcord_bot, world, threads_on) -> None:
+@pytest.mark.usefixtures("threads_on")
+async def test_other_threads_are_not_followed(simcord_env, simcord_bot, world) -> None:
     _, channel, alice, bob = world
     started = await bob.send(channel, "Weekend plans")
     # A thread someone else opened: the bot answers there only when mentioned.
@@ -160,7 +164,8 @@ async def _thread_by(env, member, channel, message):
     return channel.threads[-1]
 
 
-async def test_threads_off_answers_as_a_reply(simcord_env, simcord_bot, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_threads_off_answers_as_a_reply(simcord_bot, world) -> None:
     _, channel, alice, _ = world
     await alice.send(channel, f"<@{simcord_bot.user.id}> how do libraries lend tools?")
     assert channel.threads == []

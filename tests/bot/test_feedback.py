@@ -148,7 +148,8 @@ def test_cli_feedback_reads_the_database_beside_the_index_given(
     )
 
 
-async def test_slash_feedback_for_admins(simcord_env, simcord_bot, settings: Settings) -> None:
+@pytest.mark.usefixtures("simcord_bot")
+async def test_slash_feedback_for_admins(simcord_env, settings: Settings) -> None:
     guild = simcord_env.create_guild()
     channel = guild.create_text_channel("general")
     managers = guild.create_role("Managers", permissions=discord.Permissions(manage_guild=True))

@@ -25,7 +25,8 @@ def callback_types(env) -> list[int]:
     return [r.json["type"] for r in env.http_requests if r.path.endswith("/callback")]
 
 
-async def test_author_filter_and_the_filter_line(simcord_env, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_author_filter_and_the_filter_line(world) -> None:
     channel, alice = world
     result = await alice.slash(
         channel, "ask", question="What do members borrow and feed?", author="ada"
@@ -36,7 +37,8 @@ async def test_author_filter_and_the_filter_line(simcord_env, world) -> None:
     assert "Sourdough" not in description and "beekeeping" not in description
 
 
-async def test_date_filters_leave_other_articles_out(simcord_env, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_date_filters_leave_other_articles_out(world) -> None:
     channel, alice = world
     question = "How do I feed a sourdough starter?"
     unfiltered = await alice.slash(channel, "ask", question=question)
@@ -76,7 +78,8 @@ async def test_a_bad_filter_is_a_friendly_line_before_any_search(
     assert len(embedder.embedded) == embedded  # no model call
 
 
-async def test_source_and_author_autocomplete_from_the_index(simcord_env, world, embedder) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_source_and_author_autocomplete_from_the_index(world, embedder) -> None:
     channel, alice = world
     embedded = len(embedder.embedded)
     sources = await alice.autocomplete(channel, "ask", "source", "b")

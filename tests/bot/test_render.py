@@ -42,7 +42,7 @@ def test_highlight_is_bold_and_citation_is_numbered_and_linked() -> None:
     description = pages.embeds[0].description
     assert "**Libraries lend tools with a card.**" in description
     assert "**[1]** [How tool libraries lend tools](<https://example.org/t>)" in description
-    assert "tools.md" in description and "2024-03-01" in description and "¶ 1–2" in description
+    assert "tools.md" in description and "2024-03-01" in description and "¶1–2" in description
     assert pages.embeds[0].title == "❓ How do libraries lend tools?"
     assert pages.chunk_ids == (10, 11)
     assert pages.cited == (REF,)
@@ -50,9 +50,9 @@ def test_highlight_is_bold_and_citation_is_numbered_and_linked() -> None:
 
 def test_citation_without_url_is_not_a_link() -> None:
     ref = ArticleRef("b", "Bees", "bees.md")
-    line = render.citation(2, ref, "¶ 3")
+    line = render.citation(2, ref, "¶3")
     assert "](" not in line
-    assert line.startswith("**[2]** *Bees*") and line.endswith("¶ 3")
+    assert line.startswith("**[2]** *Bees*") and line.endswith("¶3")
 
 
 def test_markdown_and_mentions_in_passages_are_inert() -> None:

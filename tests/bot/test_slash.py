@@ -72,7 +72,8 @@ async def test_ask_defers_then_answers_with_bold_highlight_and_citations(
     assert_no_mentions_allowed(simcord_env)
 
 
-async def test_private_ask_is_ephemeral_and_count_limits_passages(simcord_env, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_private_ask_is_ephemeral_and_count_limits_passages(world) -> None:
     _, channel, alice = world
     result = await alice.slash(channel, "ask", question=QUESTION, count=1, private=True)
     assert result.ephemeral
@@ -80,7 +81,8 @@ async def test_private_ask_is_ephemeral_and_count_limits_passages(simcord_env, w
     assert "**[1]**" in description and "**[2]**" not in description
 
 
-async def test_not_covered_answer_names_nearest_articles(simcord_env, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_not_covered_answer_names_nearest_articles(world) -> None:
     _, channel, alice = world
     result = await alice.slash(channel, "ask", question="Who won football match yesterday?")
     embed = result.response.embeds[0]
@@ -121,7 +123,8 @@ async def test_cooldown_per_user_with_friendly_message(
     assert last_callback_type(simcord_env) == 5 and again.response.embeds
 
 
-async def test_cooldown_is_checked_before_the_question(simcord_env, world, simcord_bot) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_cooldown_is_checked_before_the_question(world, simcord_bot) -> None:
     _, channel, alice = world
     simcord_bot.cooldown.seconds = 30
     await alice.slash(channel, "ask", question=QUESTION)
@@ -144,7 +147,8 @@ async def test_more_results_continues_the_ranking(simcord_env, world) -> None:
     assert other.ephemeral
 
 
-async def test_article_button_shows_the_cited_article_paginated(simcord_env, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_article_button_shows_the_cited_article_paginated(world) -> None:
     _, channel, alice = world
     answer = await alice.slash(channel, "ask", question="What did the lighthouse keeper polish?")
     assert "A year at the harbour lighthouse" in answer.response.embeds[0].description
@@ -160,7 +164,8 @@ async def test_article_button_shows_the_cited_article_paginated(simcord_env, wor
     assert all(render.fits(e) for e in turned.response.embeds)
 
 
-async def test_feedback_votes_are_stored_one_per_user(simcord_env, world, store: BotStore) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_feedback_votes_are_stored_one_per_user(world, store: BotStore) -> None:
     _, channel, alice = world
     answer = await alice.slash(channel, "ask", question=QUESTION, count=2)
     thanks = await alice.click(answer.response, label="👍")
@@ -173,7 +178,8 @@ async def test_feedback_votes_are_stored_one_per_user(simcord_env, world, store:
     assert vote.message_id == answer.response.id and len(vote.chunk_ids) >= 2
 
 
-async def test_article_title_autocomplete_and_lookup(simcord_env, world, embedder) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_article_title_autocomplete_and_lookup(world, embedder) -> None:
     _, channel, alice = world
     embedded_before = len(embedder.embedded)
     choices = await alice.autocomplete(channel, "article", "title", "sour")
@@ -195,7 +201,8 @@ async def test_unknown_article_is_a_short_ephemeral_message(simcord_env, world) 
     assert [type(e.original) for e in simcord_env.errors] == [ArticleNotFoundError]
 
 
-async def test_sources_and_stats(simcord_env, world) -> None:
+@pytest.mark.usefixtures("simcord_env")
+async def test_sources_and_stats(world) -> None:
     _, channel, alice = world
     sources = await alice.slash(channel, "sources")
     description = sources.response.embeds[0].description

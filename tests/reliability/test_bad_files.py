@@ -231,7 +231,8 @@ def test_a_named_pipe_is_never_opened(folder: Path, settings: Settings) -> None:
 def test_special_files_are_refused_when_opened_too(tmp_path: Path) -> None:
     """Checked on the open file as well, in case one is swapped in after listing."""
     from retrieval.errors import LoadError
-    from retrieval.loaders import SourceFile, read_bytes
+    from retrieval.files import SourceFile
+    from retrieval.loaders import read_bytes
 
     os.mkfifo(tmp_path / "pipe.txt")
     for path in (tmp_path / "pipe.txt", Path("/dev/zero")):
@@ -280,7 +281,8 @@ def test_follow_symlinks_reads_them_but_still_never_a_device(
 def test_a_file_outside_the_folder_is_refused_when_opened(tmp_path: Path) -> None:
     """The open file's real place is checked, so a link swapped in after listing fails."""
     from retrieval.errors import LoadError
-    from retrieval.loaders import SourceFile, read_bytes
+    from retrieval.files import SourceFile
+    from retrieval.loaders import read_bytes
 
     (tmp_path / "root").mkdir()
     (tmp_path / "out.txt").write_text("Out\n\nOutside.\n")

@@ -217,9 +217,8 @@ COMMANDS = [
 ]
 
 
-def test_every_command_gives_one_line_and_exit_1(
-    damaged: Settings, fake_model_config: None
-) -> None:
+@pytest.mark.usefixtures("fake_model_config")
+def test_every_command_gives_one_line_and_exit_1(damaged: Settings) -> None:
     before = folder_contents(damaged.index_dir)
     for command in COMMANDS:
         line = assert_one_line_error(run(*command, "--index", damaged.index_dir))

@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from retrieval.article_split import split_articles
 from retrieval.chunking import MAX_CHARS_PER_TOKEN, Chunker
 from retrieval.config import ChunkSettings, IngestSettings
-from retrieval.loaders import SourceFile, load_file, split_articles, split_paragraphs
+from retrieval.files import SourceFile
+from retrieval.loaders import load_file, split_paragraphs
 from retrieval.records import Article
 from retrieval.text import sentence_spans
 from tests.fakes import FakeEmbedder

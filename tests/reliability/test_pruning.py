@@ -17,7 +17,8 @@ from retrieval.cli import Runtime, cli
 from retrieval.config import IngestSettings, Settings
 from retrieval.errors import PruneRefusedError
 from retrieval.index import IndexedArticle, read_manifest
-from retrieval.ingest import ingest, prune_plan
+from retrieval.ingest import ingest
+from retrieval.pruning import prune_plan
 from retrieval.records import Article, Problem
 from retrieval.sources import SourceOutcome
 from tests.fakes import FakeEmbedder
@@ -80,9 +81,8 @@ def test_prune_with_a_missing_root_keeps_its_articles(
     assert article_ids(settings) == before
 
 
-def test_prune_with_only_a_missing_root_changes_nothing(
-    settings: Settings, two_roots: tuple[Path, Path], tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("two_roots")
+def test_prune_with_only_a_missing_root_changes_nothing(settings: Settings, tmp_path: Path) -> None:
     """The issue's repro: `citebot ingest --prune /missing` emptied the index."""
     before = article_ids(settings)
     result = run("ingest", "--prune", tmp_path / "missing", "--index", settings.index_dir)

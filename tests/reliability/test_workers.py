@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.config import IngestSettings
-from retrieval.loaders import Loaded, SourceFile
+from retrieval.files import SourceFile
+from retrieval.loaders import Loaded
 from retrieval.records import Problem
 from retrieval.workers import load_files
 from tests.helpers import CORPUS
