@@ -20,6 +20,7 @@ import click
 
 from .answer_text import render_answer
 from .batch import read_batch
+from .cli_corpora import CORPUS_KEY, corpus_option, corpus_settings
 from .config import Settings, load_settings
 from .errors import CitebotError
 from .records import SearchFilter
@@ -28,7 +29,6 @@ from .text import printable
 if TYPE_CHECKING:
     from .embedding import Embedder
     from .index import Manifest
-    from .ingest import IngestReport
 
 logger = logging.getLogger(__name__)
 
@@ -101,17 +101,7 @@ def settings_of(ctx: click.Context, index: Path | None = None) -> Settings:
     """The settings of this invocation (from ``--config``, given before or after the command),
     for the corpus of ``--corpus`` (see ``corpus_option``; without it, "default" or the only
     corpus of the config), with the folder of ``--index`` (see ``index_option``) when given."""
-    settings = ctx.ensure_object(Runtime).settings
-    if CORPUS_KEY in ctx.meta:  # a command that takes --corpus
-        corpus = ctx.meta[CORPUS_KEY]
-        try:
-            if corpus is not None:
-                settings = settings.for_corpus(corpus)
-            elif index is None and settings.corpora:
-                settings = settings.for_corpus(settings.main_corpus())
-        except CitebotError as exc:
-            raise click.UsageError(str(exc)) from None
-    return settings.with_index(index)
+    return corpus_settings(ctx, ctx.ensure_object(Runtime).settings, index).with_index(index)
 
 
 def _use_config(ctx: click.Context, path: Path | None) -> None:
@@ -142,21 +132,6 @@ def index_option(function: Any) -> Any:
         "--index",
         type=click.Path(file_okay=False, path_type=Path),
         help="Index folder (default: $CITEBOT_INDEX, else the config's index_dir, else the user data folder).",
-    )(function)
-
-
-CORPUS_KEY = "citebot.corpus"
-
-
-def corpus_option(function: Any) -> Any:
-    """``--corpus NAME``: the corpus (a ``[corpora.NAME]`` of the config) this command uses;
-    ``settings_of(ctx, index)`` applies it."""
-    return click.option(
-        "--corpus",
-        metavar="NAME",
-        expose_value=False,
-        callback=lambda ctx, _param, name: ctx.meta.__setitem__(CORPUS_KEY, name),
-        help='The corpus (a [corpora.NAME] of the config; default: "default", or the only one).',
     )(function)
 
 
@@ -316,67 +291,18 @@ def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> 
     is kept; a page that now answers 404 or 410 is removed. Exits with status 2 when
     anything could not be read.
     """
+    from .cli_corpora import sync_corpora, sync_corpus
+
     if index is None and ctx.meta.get(CORPUS_KEY) is None:
-        corpora = ctx.ensure_object(Runtime).settings.corpus_names()
-        if len(corpora) > 1:
-            _sync_all(ctx, corpora, force, as_json)
-            return
+        corpora = ctx.ensure_object(Runtime).settings
+        if len(corpora.corpus_names()) > 1:
+            ctx.exit(sync_corpora(corpora, _embedder, force=force, as_json=as_json))
     settings = settings_of(ctx, index)
     if not settings.sources:
         raise click.UsageError("set `sources` (files, folders or URLs) in the config to sync")
-    report = _sync_one(settings, force, as_json)
+    report = sync_corpus(settings, _embedder, force=force, as_json=as_json)
     if report.skipped:
         ctx.exit(2)
-
-
-def _sync_all(ctx: click.Context, corpora: tuple[str, ...], force: bool, as_json: bool) -> None:
-    """Sync every corpus that has sources; one corpus's failure does not stop the others."""
-    failed = False
-    for name in corpora:
-        settings = ctx.ensure_object(Runtime).settings.for_corpus(name)
-        if not settings.sources:
-            continue
-        if not as_json:
-            click.echo(f"corpus {name}:")
-        try:
-            report = _sync_one(settings, force, as_json, corpus=name)
-        except CitebotError as exc:
-            click.echo(f"corpus {name}: sync failed: {exc}", err=True)
-            failed = True
-            continue
-        failed = failed or bool(report.skipped)
-    if failed:
-        ctx.exit(2)
-
-
-def _sync_one(
-    settings: Settings, force: bool, as_json: bool, *, corpus: str | None = None
-) -> IngestReport:
-    from .ingest import ingest as run_ingest
-
-    report = run_ingest(
-        list(settings.sources),
-        settings,
-        _embedder(settings),
-        prune=True,
-        force=force,
-        show_progress=sys.stderr.isatty() and not as_json,
-    )
-    if as_json:
-        data = report.to_dict()
-        click.echo(json.dumps({"corpus": corpus, **data} if corpus else data, ensure_ascii=False))
-    else:
-        for change in report.changes:
-            click.echo(f"{change.kind:<8} {change.title} ({change.source})")
-        for problem in report.skipped:
-            click.echo(f"failed   {problem}", err=True)
-        for failed in report.failed:
-            click.echo(f"nothing was removed from {failed.root}: {failed.failure}", err=True)
-        click.echo(
-            f"synced {len(report.sources)} sources: {report.changes_line()};"
-            f" {report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
-        )
-    return report
 
 
 # -- ask ----------------------------------------------------------------------------------
