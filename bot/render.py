@@ -16,6 +16,7 @@ import discord
 
 from retrieval.records import (
     ELLIPSIS,
+    WHICH_ARTICLE,
     Answer,
     Article,
     ArticleRef,
@@ -195,7 +196,19 @@ def passage_citation(passage: Passage) -> str:
     location = paragraphs_label(*(passage.context_paragraphs or passage.paragraphs))
     if passage.pages:
         location = f"{pages_label(*passage.pages)}, {location}"
-    return citation(passage.rank, passage.article, location, passage.link)
+    cited = citation(passage.rank, passage.article, location, passage.link)
+    if passage.copies:
+        named = "; ".join(
+            f"*{escape(shorten(c.title, 120))}* ({escape(shorten(c.source, 80))})"
+            for c in passage.copies[:COPIES_NAMED]
+        )
+        more = len(passage.copies) - COPIES_NAMED
+        cited += f"\nalso in: {named}" + (f" and {more} more" if more > 0 else "")
+    return cited
+
+
+# Copies of a passage's article named under its citation, at most.
+COPIES_NAMED = 3
 
 
 def _title(prefix: str, text: str) -> str:
@@ -250,6 +263,14 @@ def answer_pages(answer: Answer, *, budget: int = PAGE_BUDGET) -> AnswerPages:
         if len(question) + 2 <= TITLE_LIMIT
         else f"**Question:** {escape(shorten(question, 900))}"
     )
+    if answer.kind == WHICH_ARTICLE:
+        lines = ["**Which article do you mean?** Ask again naming it, for example by its title:"]
+        lines += [citation(i, ref) for i, ref in enumerate(answer.nearest, start=1)]
+        body = "\n".join(([head] if head else []) + lines)
+        embed = discord.Embed(
+            title=title, description=pack([body], budget)[0], colour=NOT_COVERED_COLOUR
+        )
+        return AnswerPages((embed,), tuple(answer.nearest), ())
     if not answer.answered:
         lines = ["**Not covered:** the indexed articles do not answer this question."]
         if answer.filters:
@@ -277,6 +298,8 @@ def answer_pages(answer: Answer, *, budget: int = PAGE_BUDGET) -> AnswerPages:
     if shown:
         blocks = [passage_block(p, passage_budget) for p in shown]
         blocks[0] = f"{lead_quote(shown[0])}\n\n{blocks[0]}"
+        if answer.caveat:
+            blocks[0] = f"⚠️ {escape(answer.caveat)}\n\n{blocks[0]}"
         if head:
             blocks[0] = f"{head}\n\n{blocks[0]}"
         embeds += _passage_pages(blocks, shown, title, budget)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from .records import Answer, Passage, location_label
+from .records import WHICH_ARTICLE, Answer, Passage, location_label
 
 
 def citation(passage: Passage, paragraphs: tuple[int, int] | None = None) -> str:
@@ -39,6 +39,8 @@ def _block(passage: Passage, color: bool, full: bool) -> str:
     head = f"[{passage.rank}] {citation(passage, paragraphs)}"
     if link := passage.link or passage.article.url:
         head += f"\n    {link}"
+    if passage.copies:
+        head += "\n    also in: " + "; ".join(f"{c.title} ({c.source})" for c in passage.copies)
     body = "\n".join("    " + line for line in marked_passage(passage, color, full).split("\n"))
     return f"{head}\n{body}"
 
@@ -49,6 +51,10 @@ def render_answer(
     """The answer as the CLI prints it: the best sentence as a quote with its citation, then
     each passage of the first page trimmed around its highlight; with ``show_all`` the other
     results too, and with ``full`` whole passages."""
+    if answer.kind == WHICH_ARTICLE:
+        lines = ["Which article do you mean? Name it in the question, for example by its title:"]
+        lines += [f"  - {a.title} ({a.source})" for a in answer.nearest]
+        return "\n".join(lines)
     if not answer.answered:
         lines = [f"The articles do not seem to cover: {answer.question}"]
         if answer.filters:
@@ -62,6 +68,8 @@ def render_answer(
     shown = answer.shown or answer.passages[:1]
     held_back = [p for p in answer.passages if p not in shown]
     blocks = [_quote(answer.passages[0], color)] if answer.offset == 0 else []
+    if answer.caveat:
+        blocks.insert(0, f"Note: {answer.caveat}")
     blocks += [_block(p, color, full) for p in shown]
     if held_back and show_all:
         blocks.append("More results:")

@@ -256,6 +256,11 @@ def ingest(
             f" in {report.seconds:.1f}s ({report.articles / seconds:.1f} articles/s,"
             f" {report.chunks_embedded / seconds:.1f} chunks/s)"
         )
+        if report.copies:
+            click.echo(
+                f"{report.copies} articles are copies of another (`citebot articles"
+                " --duplicates` lists them); answers show one of each"
+            )
     if report.skipped:
         ctx.exit(2)
 
@@ -419,14 +424,33 @@ def _open_store_only(settings: Settings) -> Any:
 
 
 @cli.command()
+@click.option(
+    "--duplicates",
+    is_flag=True,
+    help="List the groups of articles that tell the same story (copies), the original first.",
+)
 @index_option
 @corpus_option
 @_json_option
 @config_option
 @click.pass_context
-def articles(ctx: click.Context, index: Path | None, as_json: bool) -> None:
+def articles(ctx: click.Context, duplicates: bool, index: Path | None, as_json: bool) -> None:
     """List the indexed articles: id, title, source and chunk count."""
-    summaries = _open_store_only(settings_of(ctx, index)).articles()
+    searcher = _open_store_only(settings_of(ctx, index))
+    if duplicates:
+        groups = searcher.duplicate_groups()
+        if as_json:
+            listed = [[vars(ref) for ref in group] for group in groups]
+            click.echo(json.dumps({"duplicates": listed}, ensure_ascii=False))
+            return
+        for group in groups:
+            click.echo(f"{group[0].id}\t{group[0].title}\t{group[0].source}")
+            for ref in group[1:]:
+                click.echo(f"  = {ref.id}\t{ref.title}\t{ref.source}")
+        copies = sum(len(g) - 1 for g in groups)
+        click.echo(f"{len(groups)} stories with copies ({copies} copies)", err=True)
+        return
+    summaries = searcher.articles()
     if as_json:
         rows = [
             {**vars(s.article), "chunks": s.chunk_count, "paragraphs": s.paragraph_count}

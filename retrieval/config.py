@@ -98,6 +98,11 @@ class SearchSettings:
     # Below this confidence (0.7 x best cosine similarity + 0.3 x share of the question's
     # words in the top passage), the answer is "not covered". Calibrated: see README.
     min_confidence: float = 0.375
+    # A capitalised word of the question that at most this share of the chunks hold is a
+    # name saying what it is about; when the articles of the first page never mention
+    # such a name (or a number of the question), the answer carries a caveat saying so.
+    # 0 turns caveats on names off. Calibrated: see docs/questions.md.
+    caveat_name_share: float = 0.005
     max_question_chars: int = 1000
     # BM25 ranks about this many matching chunks at most per question: the question's
     # terms are taken rarest first, and more common ones are left out once their matches
@@ -120,6 +125,8 @@ class SearchSettings:
             raise ConfigError("[search] highlight_meaning_weight must be between 0 and 1")
         if self.context_chars < 1:
             raise ConfigError("[search] context_chars must be at least 1")
+        if not 0.0 <= self.caveat_name_share <= 1.0:
+            raise ConfigError("[search] caveat_name_share must be between 0 and 1")
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,8 @@ class IngestReport:
     removed: int = 0
     chunks_embedded: int = 0
     seconds: float = 0.0
+    # Articles that are copies of another (the same story: see retrieval.duplicates).
+    copies: int = 0
     skipped: list[Problem] = field(default_factory=list)
     sources: list[SourceReport] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
@@ -248,6 +250,7 @@ def _ingest(
         for source in sources:
             if isinstance(source, StatefulSource):
                 source.save_state(index)
+        report.copies = index.group_copies()
 
     report.removed = len(gone)
     report.added = sum(s.added for s in report.sources)

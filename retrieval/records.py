@@ -192,6 +192,9 @@ class Passage:
     # Where the passage is on the web: its article's URL with a text fragment, or the PDF
     # page (see retrieval.links).
     link: str | None = None
+    # Other articles telling the same story (copies of this passage's article), named
+    # under it as "also in: ..." rather than shown as results of their own.
+    copies: tuple[ArticleRef, ...] = ()
 
     def __post_init__(self) -> None:
         if self.context_end < 0:
@@ -231,7 +234,17 @@ class Passage:
             "context_span": [self.context_start, self.context_end],
             "context_cut": list(self.context_cut),
             "context_paragraphs": list(self.context_paragraphs or self.paragraphs),
+            "copies": [asdict(a) for a in self.copies],
         }
+
+
+# What an answer is (Answer.kind): passages answering the question; the opening passages
+# of the one article a question about an article as a whole points at; or, when such a
+# question could mean several articles, the question back "which article?" naming them
+# (in ``nearest``).
+PASSAGES = "passages"
+ARTICLE_LEAD = "article"
+WHICH_ARTICLE = "which_article"
 
 
 @dataclass(frozen=True)
@@ -250,6 +263,10 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
     # The filters the search ran under (empty: none).
     filters: SearchFilter = field(default_factory=lambda: SearchFilter())
+    # Shown above the passages of a qualified answer: what the question names that they do
+    # not mention ("The articles mention defense, but not the Philippines."); else None.
+    caveat: str | None = None
+    kind: str = PASSAGES
 
     @property
     def shown(self) -> tuple[Passage, ...]:
@@ -263,6 +280,8 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "results": [p.to_dict() for p in self.passages],
             "nearest": [asdict(a) for a in self.nearest],
+            "caveat": self.caveat,
+            "kind": self.kind,
         } | ({"filters": self.filters.to_dict()} if self.filters else {})
 
 

@@ -11,6 +11,7 @@ enough to the question, the answer says the articles do not cover it.
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import threading
 import time
@@ -22,13 +23,27 @@ from typing import Any
 import numpy as np
 
 from .config import SearchSettings, Settings
+from .duplicates import one_per_story
 from .embedding import Embedder
 from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
 from .highlight import best_sentences, sentence_meaning
 from .index import ChunkRow, IndexReader
 from .links import passage_link
 from .models import open_index_with_model
+from .questions import (
+    WholeArticleQuestion,
+    content_terms,
+    lead_span,
+    near_topic_caveat,
+    pick_article,
+    specific_terms,
+    whole_article,
+    without_text_references,
+)
 from .records import (
+    ARTICLE_LEAD,
+    PARAGRAPH_SEPARATOR,
+    WHICH_ARTICLE,
     Answer,
     Article,
     ArticleRef,
@@ -37,7 +52,7 @@ from .records import (
     Passage,
     SearchFilter,
 )
-from .text import keyword_terms, sentence_spans, stem, words
+from .text import sentence_spans, stem, words
 from .trimming import context_span, ends_paragraph, paragraph_at, starts_paragraph
 
 logger = logging.getLogger(__name__)
@@ -46,6 +61,8 @@ logger = logging.getLogger(__name__)
 MAX_CHUNKS_PER_PASSAGE = 2
 # Articles named when a question is not covered.
 NEAREST_ARTICLES = 3
+# Articles named when a question about "the article" could mean several.
+CANDIDATE_ARTICLES = 5
 
 
 @dataclass(frozen=True)
@@ -182,7 +199,8 @@ def answer_confidence(question: str, dense: Sequence[tuple[int, float]], top_tex
     never mention tends to have neither.
     """
     similarity = max((score for _, score in dense), default=0.0)
-    terms = {stem(t) for t in keyword_terms(question)}
+    # Words about the text ("the author", "says") are not looked for (retrieval.questions).
+    terms = content_terms(question)
     found = {stem(w) for w in words(top_text)} & terms
     coverage = len(found) / len(terms) if terms else 0.0
     return SIMILARITY_WEIGHT * similarity + COVERAGE_WEIGHT * coverage
@@ -202,6 +220,7 @@ class Searcher:
         # the vectors: the halves are independent, and SQLite, ONNX Runtime and FAISS all
         # let go of the GIL, so a question takes the longer half rather than both.
         self._keyword_thread = ThreadPoolExecutor(1, thread_name_prefix="citebot-keyword")
+        self._chunks: int | None = None
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Searcher:
@@ -251,7 +270,10 @@ class Searcher:
         question = check_question(question, self.settings)
         filters = filters or SearchFilter()
         self.check_filters(filters)
-        return self._search(question, max(1, k or self.settings.k), max(0, offset), filters)
+        k, offset = max(1, k or self.settings.k), max(0, offset)
+        if offset == 0 and (about := whole_article(question)) is not None:
+            return self._about_article(about, k, filters)
+        return self._search(question, k, offset, filters)
 
     def check_filters(self, filters: SearchFilter) -> None:
         """BadFilterError unless some article passes ``filters``."""
@@ -273,8 +295,10 @@ class Searcher:
             clock = now
 
         candidates = max(self.settings.candidates, (offset + k) * 4)
+        # Words about the text ("the author argues") are no keywords of its content.
+        keywords = without_text_references(question) or question
         keyword_search = self._keyword_thread.submit(
-            self._keyword, question, candidates, filters, timings
+            self._keyword, keywords, candidates, filters, timings
         )
         vector = self.embedder.embed([question])[0]
         lap("embed_ms")
@@ -287,8 +311,12 @@ class Searcher:
             ranked = fuse(dense, keyword, settings)
             rows = self.index.chunks(c.chunk_id for c in ranked)
             groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
+            groups, copies = self._one_per_story(groups)
             page = groups[offset : offset + k]
-            articles = self.index.articles_by_id(g.article_id for g in groups[:1] + page)
+            copied = {c for g in page for c in copies.get(g.article_id, ())}
+            articles = self.index.articles_by_id(
+                itertools.chain((g.article_id for g in groups[:1] + page), copied)
+            )
             sentences = self.index.sentence_vectors(r.id for g in page for r in g.rows)
         confidence = 0.0
         if groups:
@@ -309,13 +337,120 @@ class Searcher:
                 filters,
             )
         passages = [
-            self._passage(
-                question, vector, rank, group, articles[group.article_id], sentences, offset == 0
+            replace(
+                self._passage(
+                    question,
+                    vector,
+                    rank,
+                    group,
+                    articles[group.article_id],
+                    sentences,
+                    offset == 0,
+                ),
+                copies=tuple(articles[c].ref for c in copies.get(group.article_id, ())),
             )
             for rank, group in enumerate(page, start=offset + 1)
         ]
+        caveat = self._caveat(question, passages, articles)
         lap("assemble_ms")
-        return Answer(question, True, tuple(passages), (), confidence, offset, timings, filters)
+        return Answer(
+            question, True, tuple(passages), (), confidence, offset, timings, filters, caveat
+        )
+
+    def _one_per_story(self, groups: list[_Group]) -> tuple[list[_Group], dict[str, list[str]]]:
+        """The passages with those of copies of an article listed before them left out (one
+        result per story: see retrieval.duplicates), and each kept article's copies."""
+        stories = self.index.stories(g.article_id for g in groups)
+        if not stories:
+            return groups, {}
+        keep, shown = one_per_story([g.article_id for g in groups], stories)
+        kept = [g for g, kept in zip(groups, keep, strict=True) if kept]
+        members = self.index.story_members(shown)
+        copies = {
+            article_id: [m for m in members.get(story, ()) if m != article_id]
+            for story, article_id in shown.items()
+        }
+        return kept, copies
+
+    def _caveat(
+        self, question: str, passages: Sequence[Passage], articles: dict[str, Article]
+    ) -> str | None:
+        """What the question's specific words (retrieval.questions) are that the articles of
+        its first page never mention, as the sentence shown above it; None when they
+        mention them all."""
+        shown = [p for p in passages if p.shown] or list(passages[:1])
+        if not shown:
+            return None
+        with self._store_lock:
+            specific = specific_terms(
+                question,
+                self.index.term_counts,
+                self._chunk_count(),
+                self.settings.caveat_name_share,
+            )
+        ids = dict.fromkeys(p.article.id for p in shown if p.article.id in articles)
+        texts = [t for i in ids for t in (articles[i].title, articles[i].text)]
+        return near_topic_caveat(question, specific, texts) if specific else None
+
+    def _chunk_count(self) -> int:
+        """Chunks in the index (the searcher's generation never changes), counted once."""
+        if self._chunks is None:
+            self._chunks = self.index.counts()[1]
+        return self._chunks
+
+    def _about_article(self, about: WholeArticleQuestion, k: int, filters: SearchFilter) -> Answer:
+        """A question about an article as a whole: the opening of the one article it points
+        at (by title words or topic), else the question back, naming the candidates."""
+        query = " ".join(about.topic) or about.question
+        found = self._search(query, max(k, CANDIDATE_ARTICLES), 0, filters)
+        found = replace(found, question=about.question)
+        if not found.answered and about.topic:
+            return found
+        refs = _distinct([p.article for p in found.passages] + list(found.nearest))
+        on_page = _distinct([p.article for p in found.passages if p.shown])
+        chosen = pick_article(about, refs, on_page)
+        if chosen is None:
+            return replace(
+                found,
+                answered=False,
+                passages=(),
+                nearest=tuple(refs[:CANDIDATE_ARTICLES]),
+                caveat=None,
+                kind=WHICH_ARTICLE,
+            )
+        with self._store_lock:
+            index = self.index
+            rows = index.chunks(index.chunk_ids(chosen.id))
+            stories = index.story_members(index.stories([chosen.id]).values())
+            others = [m for ids in stories.values() for m in ids if m != chosen.id]
+            named = index.articles_by_id([chosen.id, *others])
+        lead = sorted(rows.values(), key=lambda r: r.ordinal)[:MAX_CHUNKS_PER_PASSAGE]
+        group = _Group(chosen.id, lead, 1.0, True)
+        passage = self._lead_passage(about.question, group, named[chosen.id])
+        passage = replace(passage, copies=tuple(named[m].ref for m in others if m in named))
+        return replace(
+            found, answered=True, passages=(passage,), nearest=(), kind=ARTICLE_LEAD, caveat=None
+        )
+
+    def _lead_passage(self, question: str, group: _Group, article: Article) -> Passage:
+        """The opening chunks of ``article`` as a passage, its first sentences highlighted."""
+        passage = self._passage(question, np.zeros(1), 1, group, article, {}, True)
+        first_end = passage.text.find(PARAGRAPH_SEPARATOR)
+        start, end = lead_span(passage.text, len(passage.text) if first_end < 0 else first_end)
+        _, c_end = context_span(passage.text, start, end, self.settings.context_chars)
+        return replace(
+            passage,
+            highlight=passage.text[start:end],
+            highlight_start=start,
+            highlight_end=end,
+            context_start=0,
+            context_end=c_end,
+            context_cut=(False, passage.context_cut[1] if c_end == passage.context_end else True),
+            context_paragraphs=(
+                passage.paragraphs[0],
+                paragraph_at(article.text, passage.char_start + c_end - 1),
+            ),
+        )
 
     def _keyword(
         self, question: str, limit: int, filters: SearchFilter, timings: dict[str, float]
@@ -399,6 +534,13 @@ class Searcher:
     def articles(self) -> list[ArticleSummary]:
         with self._store_lock:
             return self.index.summaries()
+
+    def duplicate_groups(self) -> list[list[ArticleRef]]:
+        """The stories told by more than one article: each group's articles, original first."""
+        with self._store_lock:
+            groups = self.index.duplicate_groups()
+            found = self.index.articles_by_id(i for group in groups for i in group)
+        return [[found[i].ref for i in group if i in found] for group in groups]
 
     def suggest_titles(self, text: str, limit: int = 25) -> list[ArticleRef]:
         with self._store_lock:

@@ -98,9 +98,29 @@ def test_a_neighbour_scoring_nearly_as_well_joins_the_highlight() -> None:
     assert highlighted(text, best_sentences(question, text, [0.1, 0.9, 0.8, 0.1], 1.0)) == (
         "Beta two here. Gamma three here."
     )
-    # Not when it scores clearly less (0.7 < 0.85 x 0.9).
-    assert highlighted(text, best_sentences(question, text, [0.1, 0.9, 0.7, 0.1], 1.0)) == (
+    # Not when it scores clearly less (0.6 < 0.75 x 0.9).
+    assert highlighted(text, best_sentences(question, text, [0.1, 0.9, 0.6, 0.1], 1.0)) == (
         "Beta two here."
+    )
+
+
+def test_a_sentence_going_on_from_the_best_one_joins_it() -> None:
+    text = "Alpha one here. Tests exist for large numbers. These include Beta. Gamma here."
+    question = "What tests exist for large numbers?"
+    # "These include ..." shares no word, so it scores too little to join as a neighbour
+    # (0.8 x 0.75 = 0.6 < 0.75 x 0.92), but it goes on from the best sentence and is about
+    # as close in meaning (0.75 >= 0.8 x 0.9).
+    assert highlighted(text, best_sentences(question, text, [0.1, 0.9, 0.75, 0.1], 0.8)) == (
+        "Tests exist for large numbers. These include Beta."
+    )
+    # Not when it is further in meaning (0.7 < 0.8 x 0.9) ...
+    assert highlighted(text, best_sentences(question, text, [0.1, 0.9, 0.7, 0.1], 0.8)) == (
+        "Tests exist for large numbers."
+    )
+    # ... nor when it opens with nothing that refers back.
+    plain = "Alpha one here. Tests exist for large numbers. Beta is one. Gamma here."
+    assert highlighted(plain, best_sentences(question, plain, [0.1, 0.9, 0.75, 0.1], 0.8)) == (
+        "Tests exist for large numbers."
     )
 
 
@@ -128,11 +148,11 @@ def test_a_quantity_question_prefers_a_sentence_with_a_number_it_does_not_name()
     question = "How many points did the Panthers defense surrender?"
     first, answer = "The Panthers defense was the best in the league.", "Opponents scored only 308."
     # Meaning slightly prefers the first sentence; the number tips it.
-    assert highlighted(text, best_sentences(question, text, [0.25, 0.20], 1.0)) == answer
+    assert highlighted(text, best_sentences(question, text, [0.10, 0.05], 1.0)) == answer
     # Not when the meaning gap is wider than the cue, nor for a question asking no quantity.
     assert highlighted(text, best_sentences(question, text, [0.45, 0.20], 1.0)) == first
     what = "What did the Panthers defense surrender?"
-    assert highlighted(text, best_sentences(what, text, [0.25, 0.20], 1.0)) == first
+    assert highlighted(text, best_sentences(what, text, [0.10, 0.05], 1.0)) == first
 
 
 def test_answer_cues_ignore_numbers_and_dates_the_question_already_names() -> None:

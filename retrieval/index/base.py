@@ -162,6 +162,28 @@ class IndexReader(ArticleReader, Protocol):
         """The kind of vector index, as `citebot stats` shows it."""
         ...
 
+    # -- questions and copies (retrieval.questions, retrieval.duplicates)
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """About how many chunks hold each of ``terms`` (a word the index never holds: 0)."""
+        ...
+
+    def chunk_ids(self, article_id: str) -> list[int]:
+        """The ids of an article's chunks, in order."""
+        ...
+
+    def stories(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """The story (the id of its first-ingested article) of each of ``article_ids`` that
+        has copies; articles without copies are left out."""
+        ...
+
+    def story_members(self, stories: Iterable[str]) -> dict[str, list[str]]:
+        """The article ids of each story, in ingest order."""
+        ...
+
+    def duplicate_groups(self) -> list[list[str]]:
+        """Every story told by more than one article: their ids, in ingest order."""
+        ...
+
 
 class IndexWriter(ArticleReader, Protocol):
     """The next generation, while ingest writes it: nothing is visible to readers until
@@ -188,6 +210,11 @@ class IndexWriter(ArticleReader, Protocol):
     def save_web_resources(self, rows: Iterable[WebResourceRow]) -> None: ...
 
     def forget_web_resources(self, urls: Iterable[str]) -> None: ...
+
+    def group_copies(self) -> int:
+        """Fingerprint the articles added and group every article into stories (see
+        retrieval.duplicates), before the commit; how many are copies of another."""
+        ...
 
 
 class WriteLock(Protocol):

@@ -205,6 +205,21 @@ class OpenIndex:
     def web_resources(self) -> dict[str, WebResourceRow]:
         return self.store.web_resources()
 
+    def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        return self.store.term_counts(terms)
+
+    def chunk_ids(self, article_id: str) -> list[int]:
+        return self.store.chunk_ids(article_id)
+
+    def stories(self, article_ids: Iterable[str]) -> dict[str, str]:
+        return self.store.copies.stories(article_ids)
+
+    def story_members(self, stories: Iterable[str]) -> dict[str, list[str]]:
+        return self.store.copies.members(stories)
+
+    def duplicate_groups(self) -> list[list[str]]:
+        return self.store.copies.groups()
+
 
 def open_index(
     index_dir: Path,
@@ -358,6 +373,9 @@ class GenerationWriter:
 
     def forget_web_resources(self, urls: Iterable[str]) -> None:
         self.store.forget_web_resources(urls)
+
+    def group_copies(self) -> int:
+        return self.store.copies.update()
 
     def article(self, article_id: str) -> Article | None:
         return self.store.article(article_id)

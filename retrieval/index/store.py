@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..dates import iso_day
+from ..duplicates import CopiesTable
 from ..errors import IndexDamagedError
 from ..records import PARAGRAPH_SEPARATOR, Article, ArticleRef, ArticleSummary, Chunk, SearchFilter
 from ..text import keyword_terms
@@ -184,6 +185,8 @@ class Store:
         self._has_pages = "article_pages" in tables
         self._has_web = "web_resources" in tables
         self._keywords = KeywordBudget(self._db, remember=read_only)
+        # Fingerprints of article bodies and the stories they group into.
+        self.copies = CopiesTable(self._db, writable=not read_only)
 
     def close(self) -> None:
         self._db.close()

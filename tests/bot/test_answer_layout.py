@@ -111,3 +111,30 @@ def test_not_covered_under_a_filter_says_which_articles_were_searched() -> None:
     assert description.startswith(
         '**Not covered:** the articles with source "news/" · after 2024-01-01 do not answer'
     )
+
+
+def test_a_caveat_is_shown_above_the_passages() -> None:
+    caveat = "The articles mention “tools”, but not “Reykjavik”."
+    answer = Answer("Can I borrow tools in Reykjavik?", True, (passage(1, True),), caveat=caveat)
+    first = render.answer_pages(answer).embeds[0].description
+    assert first.startswith("⚠️ The articles mention “tools”, but not “Reykjavik”.")
+    assert first.index("Reykjavik") < first.index("> **“Members borrow")
+    plain = render.answer_pages(replace(answer, caveat=None)).embeds[0].description
+    assert "⚠️" not in plain
+
+
+def test_copies_of_a_passage_article_are_named_under_its_citation() -> None:
+    copy = ArticleRef("tools-2", "Tool libraries (repost)", "mirror/tools.md")
+    answer = Answer(
+        "How long can I keep a tool?", True, (replace(passage(1, True), copies=(copy,)),)
+    )
+    first = render.answer_pages(answer).embeds[0].description
+    assert "also in: *Tool libraries (repost)* (mirror/tools.md)" in first
+
+
+def test_a_question_about_an_unnamed_article_asks_which() -> None:
+    answer = Answer("What is this article about?", False, (), (REF, OTHER), kind="which_article")
+    embed = render.answer_pages(answer).embeds[0]
+    assert embed.description.startswith("**Which article do you mean?**")
+    assert "Tool libraries" in embed.description and "Bees" in embed.description
+    assert "Not covered" not in embed.description

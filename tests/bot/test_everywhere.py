@@ -11,6 +11,7 @@ from bot.actions import HINT, follow_up_query, question_from_text
 from bot.cogs import NO_TEXT
 from retrieval.config import SearchSettings
 from retrieval.errors import BadQuestionError
+from retrieval.questions import whole_article
 
 
 @pytest.fixture
@@ -181,3 +182,12 @@ def test_follow_up_query_keeps_the_topic_and_fits() -> None:
     assert len(query) <= 40 and query.startswith("topic") and query.endswith("what now?")
     assert "previous" not in query
     assert follow_up_query("x" * 100, "", "y" * 30, 40) == "y" * 30
+
+
+def test_a_thread_follow_up_names_the_article_of_its_opening_question() -> None:
+    query = follow_up_query("Summarise the piece on TSMC", "", "What is it about?", 1000)
+    found = whole_article(query)
+    assert found is not None and found.topic == ("tsmc",)
+    # Asked alone, "What is it about?" names no article: the answer asks which.
+    alone = whole_article("What is it about?")
+    assert alone is not None and alone.topic == ()

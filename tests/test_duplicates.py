@@ -1,0 +1,130 @@
+"""Copies of one story (retrieval.duplicates): fingerprints, grouping, and end to end: found
+at ingest, one result per story with the copies named, listed by `citebot articles`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from retrieval.cli import Runtime, cli
+from retrieval.duplicates import fingerprint, group_stories, similarity
+from retrieval.ingest import ingest
+from retrieval.search import Searcher
+from tests.fakes import FakeEmbedder
+from tests.helpers import CORPUS, build_index
+
+FERRY = (CORPUS / "ferry.txt").read_text()
+
+
+def test_copies_differing_in_white_space_and_punctuation_share_a_hash() -> None:
+    body = FERRY.split("\n", 1)[1]
+    messy = body.replace(". ", ".  ").replace(",", " ,").upper()
+    assert fingerprint(body).text_hash == fingerprint(messy).text_hash
+    assert fingerprint(body).text_hash != fingerprint(body + " One more sentence.").text_hash
+
+
+def test_a_corrected_copy_is_near_and_another_article_is_not() -> None:
+    body = FERRY.split("\n", 1)[1]
+    corrected = body.replace("eight return crossings", "nine return crossings")
+    other = (CORPUS / "orchestra.md").read_text()
+    assert similarity(fingerprint(body).signature, fingerprint(corrected).signature) >= 0.8
+    assert similarity(fingerprint(body).signature, fingerprint(other).signature) < 0.3
+
+
+def test_stories_are_named_by_their_first_article() -> None:
+    body = FERRY.split("\n", 1)[1]
+    prints = [
+        ("orchestra", fingerprint((CORPUS / "orchestra.md").read_text())),
+        ("ferry", fingerprint(body)),
+        ("ferry-copy", fingerprint(body)),
+        ("ferry-fixed", fingerprint(body.replace("eight return", "nine return"))),
+        ("tiny", fingerprint("Photo: AP")),
+        ("tiny-2", fingerprint("Photo: Reuters")),
+    ]
+    stories = group_stories(prints)
+    assert stories == {
+        "orchestra": "orchestra",
+        "ferry": "ferry",
+        "ferry-copy": "ferry",
+        "ferry-fixed": "ferry",
+        "tiny": "tiny",
+        "tiny-2": "tiny-2",  # too short for a signature, and not the same text
+    }
+
+
+@pytest.fixture(scope="module")
+def copied(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test corpus with a byte-for-byte copy of the ferry story and a corrected one."""
+    folder = tmp_path_factory.mktemp("copies") / "news"
+    shutil.copytree(CORPUS, folder)
+    (folder / "ferry-syndicated.txt").write_text(FERRY)
+    (folder / "ferry-corrected.txt").write_text(
+        FERRY.replace("eight return crossings", "nine return crossings")
+    )
+    return folder
+
+
+def test_one_result_per_story_with_the_copies_named(copied: Path, tmp_path: Path) -> None:
+    settings = build_index(tmp_path / "index", [copied])
+    searcher = Searcher.open(settings, FakeEmbedder()).with_settings(min_confidence=0.0)
+    answer = searcher.search("How many crossings will the winter ferry make a day?", k=5)
+    ferries = [p for p in answer.passages if p.article.id.startswith("ferry")]
+    # Before: the three copies took three places with the same passage text.
+    texts = [" ".join(p.text.split()) for p in answer.passages]
+    assert len(set(texts)) == len(texts)
+    story = {"ferry", "ferry-syndicated", "ferry-corrected"}
+    (shown,) = {p.article.id for p in ferries}  # whichever copy ranks first
+    assert {c.id for c in ferries[0].copies} == story - {shown}
+    data = answer.to_dict()["results"][answer.passages.index(ferries[0])]
+    assert {c["id"] for c in data["copies"]} == story - {shown}
+    others = [r for r in answer.to_dict()["results"] if r["article"]["id"] not in story]
+    assert others and all(r["copies"] == [] for r in others)
+    # The story is named by the article ingested first (files are read in name order).
+    groups = searcher.duplicate_groups()
+    assert [[r.id for r in g] for g in groups] == [["ferry-corrected", "ferry-syndicated", "ferry"]]
+
+
+def test_ingest_counts_copies_and_pruning_one_ends_the_group(copied: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "news"
+    shutil.copytree(copied, folder)
+    settings = build_index(tmp_path / "index", [folder])
+    (folder / "ferry-syndicated.txt").unlink()
+    (folder / "ferry-corrected.txt").unlink()
+    report = ingest([folder], settings, FakeEmbedder(), prune=True)
+    assert report.removed == 2 and report.copies == 0
+    searcher = Searcher.open(settings, FakeEmbedder())
+    assert searcher.duplicate_groups() == []
+
+
+def test_citebot_articles_lists_duplicate_groups(copied: Path, tmp_path: Path) -> None:
+    runtime = Runtime(make_embedder=lambda settings, **options: FakeEmbedder())
+    index = tmp_path / "index"
+    ingested = CliRunner().invoke(cli, ["ingest", str(copied), "--index", str(index)], obj=runtime)
+    assert ingested.exit_code == 0, ingested.output
+    assert "2 articles are copies of another" in ingested.output
+    listed = CliRunner().invoke(
+        cli, ["articles", "--duplicates", "--index", str(index)], obj=runtime
+    )
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert lines[0].startswith("ferry-corrected\t") and len(lines) == 3
+    assert [line.split("\t")[0] for line in lines[1:]] == ["  = ferry-syndicated", "  = ferry"]
+    as_json = CliRunner().invoke(
+        cli, ["articles", "--duplicates", "--json", "--index", str(index)], obj=runtime
+    )
+    (group,) = json.loads(as_json.stdout)["duplicates"]
+    assert [a["id"] for a in group] == ["ferry-corrected", "ferry-syndicated", "ferry"]
+
+
+def test_one_result_per_story_keeps_the_first_copy_to_rank() -> None:
+    from retrieval.duplicates import one_per_story
+
+    ranked = ["b-copy", "other", "b", "b-copy", "c"]
+    stories = {"b": "b", "b-copy": "b"}  # "other" and "c" have no copies
+    keep, shown = one_per_story(ranked, stories)
+    assert keep == [True, True, False, True, True]  # b-copy's second passage stays
+    assert shown == {"b": "b-copy"}
