@@ -17,6 +17,7 @@ from datetime import date
 
 import discord
 
+from retrieval import metrics
 from retrieval.config import SearchSettings
 from retrieval.dates import parse_day
 from retrieval.errors import BadFilterError
@@ -135,6 +136,7 @@ class Answerer:
     ) -> AnswerResult:
         async with self.corpora.use(asker.corpus) as holder:
             generation = holder.generation
+            metrics.surface.set("discord")  # the library counts the question as the bot's
             answer = await holder.search(question, k, offset, filters)
         assert asker.corpus is not None  # use() refuses None
         logger.info(
@@ -171,6 +173,7 @@ class Answerer:
             if cached is not None and cached[:2] == (corpus, generation):
                 self._cache.move_to_end(answer_id)
                 return cached[2]
+            metrics.surface.set("discord")
             answer = await holder.search(shown.question, shown.k, shown.offset, shown.filters)
         result = await self._result(answer, shown)
         self._remember(answer_id, corpus, generation, result)

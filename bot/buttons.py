@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import discord
 
+from retrieval import metrics
+
 from . import actions, render
 from .actions import AnswerResult, Asker
 from .feedback import feedback_report
@@ -188,6 +190,7 @@ class VoteButton(
             answer_id=shown.id,
         )
         await asyncio.to_thread(client.store.record, vote)
+        metrics.feedback("up" if self.up else "down")
         await send(
             interaction, content="Thanks for the feedback!" if self.up else "Thanks — noted."
         )

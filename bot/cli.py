@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from retrieval.config import Settings
     from retrieval.embedding import Embedder
+    from retrieval.records import IndexStats
 
     from .app import CitebotClient
 
@@ -95,17 +96,30 @@ def build_client(
     return CitebotClient(config, corpora, store, message_content=message_content, **options)
 
 
-async def run(make_client: Callable[[bool | None], CitebotClient], token: str) -> None:
+async def run(
+    make_client: Callable[[bool | None], CitebotClient], token: str, metrics_port: int = 0
+) -> None:
     """Run the bot until it is stopped. With ``[bot] message_content = "auto"``, a refusal
-    of the Message Content intent by Discord reconnects without it (logged once)."""
+    of the Message Content intent by Discord reconnects without it (logged once). With a
+    ``metrics_port``, /metrics is served beside it."""
     import asyncio
     import signal
 
     import discord
 
-    client = make_client(None)
-    loop = asyncio.get_running_loop()
+    from retrieval import metrics
 
+    client = make_client(None)
+    exporter = None
+    if metrics_port and metrics.enable():
+        exporter = metrics.serve_http(metrics_port)
+        logger.info("metrics on http://127.0.0.1:%d/metrics", metrics_port)
+        stats = await _main_stats(client)
+        if stats is not None:
+            metrics.build_info(stats.model, stats.runs_as)
+            metrics.index(stats)
+    latency = asyncio.create_task(_record_latency(lambda: client)) if exporter else None
+    loop = asyncio.get_running_loop()
     closing: set[asyncio.Future[None]] = set()
 
     def stop() -> None:
@@ -114,27 +128,59 @@ async def run(make_client: Callable[[bool | None], CitebotClient], token: str) -
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop)
-    while True:
-        try:
-            async with client:
-                await client.start(token)
-            return
-        except discord.PrivilegedIntentsRequired:
-            if client.config.message_content != "auto" or not client.message_content:
-                raise
-            logger.warning(
-                "Discord refused the Message Content intent (not enabled for this bot, or not"
-                " approved): reconnecting without it; answer channels and forum channels are"
-                " off, slash commands, Find sources, mentions, replies and DMs still work"
-            )
-            await client.corpora.close()
-            client.store.close()
-            client = make_client(False)
-            client.message_content_note = "Discord refused it"
-        finally:
-            if client.is_closed():
+    try:
+        while True:
+            try:
+                async with client:
+                    await client.start(token)
+                return
+            except discord.PrivilegedIntentsRequired:
+                if client.config.message_content != "auto" or not client.message_content:
+                    raise
+                logger.warning(
+                    "Discord refused the Message Content intent (not enabled for this bot, or"
+                    " not approved): reconnecting without it; answer channels and forum"
+                    " channels are off, slash commands, Find sources, mentions, replies and"
+                    " DMs still work"
+                )
                 await client.corpora.close()
                 client.store.close()
+                client = make_client(False)
+                client.message_content_note = "Discord refused it"
+    finally:
+        if latency is not None:
+            latency.cancel()
+        if exporter is not None:
+            exporter.shutdown()
+        if client.is_closed():
+            await client.corpora.close()
+            client.store.close()
+
+
+async def _main_stats(client: CitebotClient) -> IndexStats | None:
+    """The statistics of the main corpus (the default one), if it is built."""
+    name = client.corpora.router.default_corpus
+    if name is None or not client.corpora.openable(name):
+        return None
+    async with client.corpora.use(name) as holder:
+        return await holder.stats()
+
+
+async def _record_latency(current: Callable[[], CitebotClient], every: float = 15.0) -> None:
+    """The gateway's heartbeat latency, and the main index's size, for /metrics."""
+    import asyncio
+
+    from retrieval import metrics
+
+    while True:
+        await asyncio.sleep(every)
+        client = current()
+        metrics.gateway_latency(client.latency)
+        try:
+            if (stats := await _main_stats(client)) is not None:
+                metrics.index(stats)
+        except Exception:  # a folder mid-swap: next turn
+            logger.debug("index statistics unavailable", exc_info=True)
 
 
 @click.command("bot")
@@ -168,7 +214,7 @@ def bot_command(ctx: click.Context, index: Path | None, sync: bool) -> None:
         logger.info("model loaded in %.1fs", time.perf_counter() - started)
         return client
 
-    asyncio.run(run(make_client, token))
+    asyncio.run(run(make_client, token, settings.bot.metrics_port))
 
 
 @click.command("feedback")

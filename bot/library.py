@@ -74,11 +74,11 @@ class LibraryAdmin(commands.Cog):
         if corpus is None:
             return
         url = url.strip()
-        if why := refusal(url):
+        if why := refusal(url, self.settings_of(corpus)):
             logger.info(
                 "refused /library add of %r for user %s: %s", url[:200], interaction.user.id, why
             )
-            await send(interaction, content=f"Not added: {why}")
+            await send(interaction, content=f"Not added: {why}.")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         if why := await self.over_limits(corpus):
@@ -88,7 +88,7 @@ class LibraryAdmin(commands.Cog):
             logger.info(
                 "refused /library add of %r for user %s: %s", url[:200], interaction.user.id, why
             )
-            await self.tell(interaction, f"Not added: {why}")
+            await self.tell(interaction, f"Not added: {why}.")
             return
         corpora = self.bot.corpora
         if url in corpora.config_sources(corpus):

@@ -23,7 +23,7 @@ from .batch import read_batch
 from .cli_corpora import CORPUS_KEY, corpus_option, corpus_settings
 from .config import Settings, load_settings
 from .errors import CitebotError
-from .records import SearchFilter
+from .records import SearchFilter, failed_answer_dict
 from .text import printable
 
 if TYPE_CHECKING:
@@ -394,8 +394,7 @@ def ask(
                 logger.warning("line %d of %s failed", line.number, batch, exc_info=True)
             error = str(exc) if isinstance(exc, CitebotError) else f"could not answer: {exc}"
             if as_json:
-                record = {"line": line.number, "question": line.question, "error": error}
-                click.echo(json.dumps({**record, "answered": False, "results": []}))
+                click.echo(json.dumps(failed_answer_dict(line.number, line.question, error)))
             else:
                 click.echo(f"Q: {line.question}\n{error}\n")
             continue
@@ -452,10 +451,7 @@ def articles(ctx: click.Context, duplicates: bool, index: Path | None, as_json: 
         return
     summaries = searcher.articles()
     if as_json:
-        rows = [
-            {**vars(s.article), "chunks": s.chunk_count, "paragraphs": s.paragraph_count}
-            for s in summaries
-        ]
+        rows = [s.to_dict() for s in summaries]
         click.echo(json.dumps({"articles": rows}, ensure_ascii=False))
         return
     for s in summaries:
@@ -474,10 +470,7 @@ def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: b
     """Show one article, by id or title, with numbered paragraphs."""
     found = _open_store_only(settings_of(ctx, index)).article(id_or_title)
     if as_json:
-        data = {**vars(found.ref), "paragraphs": found.paragraphs}
-        if found.pages:
-            data["pages"] = list(found.pages)
-        click.echo(json.dumps(data, ensure_ascii=False))
+        click.echo(json.dumps(found.to_dict(), ensure_ascii=False))
         return
     click.echo(found.title)
     meta = [found.source, found.url, found.date, found.author]

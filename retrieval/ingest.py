@@ -16,9 +16,11 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import metrics
 from .chunking import Chunker, embedding_text
 from .config import Settings
 from .embedding import Embedder, SpanEmbedder
@@ -36,6 +38,9 @@ from .sources import (
     StatefulSource,
 )
 from .text import sentence_spans
+
+if TYPE_CHECKING:
+    from .web.fetch import Fetcher
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +148,7 @@ def ingest(
     force: bool = False,
     rebuild: bool = False,
     show_progress: bool = False,
+    remove: Sequence[str] = (),
 ) -> IngestReport:
     """Add the articles under ``paths`` (or read from sources) to the index in ``settings.index_dir``.
 
@@ -153,27 +159,54 @@ def ingest(
     PruneRefusedError, leaving the index unchanged, unless ``force``. With
     ``rebuild``, the index starts empty (for a new model or schema). Nothing becomes
     visible to readers until everything has been written; an ingest that changes
-    nothing writes no new generation.
+    nothing writes no new generation. ``remove`` names articles to delete in the same
+    write (an explicit removal, as the push API's DELETE: no prune safeguard applies);
+    an article both read and named there is kept.
     """
     # The lock and the index checks come before reading files or loading the model, so
     # a second ingest, or an index that needs --rebuild, is refused in milliseconds.
+    from .web.shared import shared_fetcher
+
     storage = backend_of(settings)
-    with storage.lock_for_writing(
-        settings.index_dir, embedder.name, rebuild=rebuild, backend=embedder.backend
-    ) as lock:
-        return _ingest(
-            paths, settings, embedder, lock, prune=prune, force=force, show_progress=show_progress
+    with (
+        storage.lock_for_writing(
+            settings.index_dir, embedder.name, rebuild=rebuild, backend=embedder.backend
+        ) as lock,
+        shared_fetcher(paths, settings) as fetcher,
+    ):
+        report = _ingest(
+            paths,
+            settings,
+            embedder,
+            lock,
+            prune=prune,
+            force=force,
+            show_progress=show_progress,
+            fetcher=fetcher,
+            remove=remove,
         )
+    metrics.ingested(
+        {
+            "added": report.added,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "removed": report.removed,
+            "skipped": len(report.skipped),
+        }
+    )
+    return report
 
 
-def open_source(given: str | os.PathLike[str], settings: Settings) -> Source:
+def open_source(
+    given: str | os.PathLike[str], settings: Settings, fetcher: Fetcher | None = None
+) -> Source:
     """The source for a root as the user gave it: a URL (page, feed, sitemap, PDF) or a path."""
     from .urls import looks_like_url
 
     if isinstance(given, str) and looks_like_url(given):
         from .web.source import WebSource
 
-        return WebSource(given, settings)
+        return WebSource(given, settings, fetcher=fetcher)
     return FileSource(given, settings)
 
 
@@ -186,13 +219,17 @@ def _ingest(
     prune: bool,
     force: bool,
     show_progress: bool,
+    fetcher: Fetcher | None = None,
+    remove: Sequence[str] = (),
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
     # A root given twice is read once (its articles would all be duplicates).
     unique: dict[str, Source] = {}
     for path in paths:
-        source = open_source(path, settings) if isinstance(path, str | os.PathLike) else path
+        source = (
+            open_source(path, settings, fetcher) if isinstance(path, str | os.PathLike) else path
+        )
         unique.setdefault(source.root, source)
     sources = list(unique.values())
     for source in sources:
@@ -232,8 +269,10 @@ def _ingest(
         if prune:
             _confirm_gone(sources, indexed, found, reader.outcomes, report)
         gone = prune_plan(indexed, found, reader.outcomes) if prune else []
+        named = [i for i in dict.fromkeys(remove) if i in indexed and i not in found]
+        gone += [i for i in named if i not in set(gone)]
         share = settings.ingest.max_prune_share
-        if len(gone) > share * len(indexed) and not force:
+        if len(gone) - len(named) > share * len(indexed) and not force:
             raise PruneRefusedError(
                 f"pruning would remove {len(gone):,} of the {len(indexed):,} indexed articles"
                 f" ({len(gone) / len(indexed):.0%}), more than the {share:.0%} allowed by"

@@ -55,19 +55,19 @@ def load_file(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> Lo
     """The articles of one file. LoadError when none can be had; per-record problems else."""
     suffix = source.path.suffix.lower()
     if suffix in PDF_SUFFIXES:
-        return Loaded([_checked(_load_pdf(source, limits), limits)])
+        return Loaded([within_limits(_load_pdf(source, limits), limits)])
     text = read_text(source, limits)
     if suffix in JSON_SUFFIXES:
         return _load_json(source, text, limits)
     if suffix in MARKDOWN_SUFFIXES:
-        return Loaded([_checked(_load_markdown(source, text, limits), limits)])
+        return Loaded([within_limits(_load_markdown(source, text, limits), limits)])
     if suffix in HTML_SUFFIXES:
-        return Loaded([_checked(article_from_html(text, source.name), limits)])
+        return Loaded([within_limits(article_from_html(text, source.name), limits)])
     articles: list[Article] = []
     problems: list[Problem] = []
     for article in _load_plain_text(source, text):
         try:
-            articles.append(_checked(article, limits))
+            articles.append(within_limits(article, limits))
         except LoadError as exc:
             problems.append(Problem(article.source, str(exc)))
     if not articles:
@@ -77,7 +77,8 @@ def load_file(source: SourceFile, limits: IngestSettings = DEFAULT_LIMITS) -> Lo
     return Loaded(articles, problems)
 
 
-def _checked(article: Article, limits: IngestSettings) -> Article:
+def within_limits(article: Article, limits: IngestSettings) -> Article:
+    """``article``, or LoadError when its title or text is over the [ingest] limits."""
     if len(article.title) > limits.max_title_chars:
         raise LoadError(
             f"the title is {len(article.title):,} characters long, over the limit of"
@@ -476,12 +477,21 @@ def _load_json(source: SourceFile, text: str, limits: IngestSettings) -> Loaded:
     articles = []
     for where, record in records:
         try:
-            articles.append(_checked(_article_from_record(record, where), limits))
+            articles.append(within_limits(_article_from_record(record, where), limits))
         except LoadError as exc:
             problems.append(Problem(where, str(exc)))
     if not articles and not problems:
         raise LoadError("no articles in the file")
     return Loaded(articles, problems)
+
+
+def article_from_record(
+    record: Any, where: str, limits: IngestSettings = DEFAULT_LIMITS
+) -> Article:
+    """An article from a JSON object ``{text, id?, title?, url?, date?, author?}``, as a
+    .json or .jsonl file gives it (``where`` is its id and source when it names none);
+    LoadError when it is not one or is over the ``[ingest]`` limits."""
+    return within_limits(_article_from_record(record, where), limits)
 
 
 def _article_from_record(record: Any, where: str) -> Article:

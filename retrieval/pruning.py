@@ -6,6 +6,10 @@ from __future__ import annotations
 from .index import IndexedArticle
 from .sources import SourceOutcome
 
+# The root recorded for articles pushed through the API (`citebot serve`): no source lists
+# them, so pruning never removes them.
+PUSH_ROOT = "push:"
+
 
 def prune_plan(
     indexed: dict[str, IndexedArticle], found: set[str], outcomes: dict[str, SourceOutcome]
@@ -16,7 +20,8 @@ def prune_plan(
     - of a root not read completely, only those its source reports gone;
     - none from a document of the root that was found but not read fully;
     - none whose root is unknown (an index from before roots were recorded) while any
-      root failed, since it may belong to that root.
+      root failed, since it may belong to that root;
+    - none pushed through the API (``PUSH_ROOT``): only an explicit removal deletes those.
 
     Articles of a root not given this time are removed when not found (they were not
     looked for): a prune names every root the index should keep.
@@ -24,7 +29,7 @@ def prune_plan(
     any_failed = any(o.failure for o in outcomes.values())
     gone = []
     for article_id, article in indexed.items():
-        if article_id in found:
+        if article_id in found or article.root == PUSH_ROOT:
             continue
         outcome = outcomes.get(article.root) if article.root is not None else None
         if outcome is not None:

@@ -85,6 +85,13 @@ class Article:
     def ref(self) -> ArticleRef:
         return ArticleRef(self.id, self.title, self.source, self.url, self.date, self.author)
 
+    def to_dict(self) -> dict[str, Any]:
+        """As `citebot article --json` prints it and the HTTP API returns it."""
+        data: dict[str, Any] = {**asdict(self.ref), "paragraphs": self.paragraphs}
+        if self.pages:
+            data["pages"] = list(self.pages)
+        return data
+
 
 @dataclass(frozen=True)
 class ArticleSummary:
@@ -93,6 +100,14 @@ class ArticleSummary:
     article: ArticleRef
     chunk_count: int
     paragraph_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """As `citebot articles --json` lists it and the HTTP API pages it."""
+        return {
+            **asdict(self.article),
+            "chunks": self.chunk_count,
+            "paragraphs": self.paragraph_count,
+        }
 
 
 @dataclass(frozen=True)
@@ -283,6 +298,12 @@ class Answer:
             "caveat": self.caveat,
             "kind": self.kind,
         } | ({"filters": self.filters.to_dict()} if self.filters else {})
+
+
+def failed_answer_dict(line: int, question: str | None, error: str) -> dict[str, Any]:
+    """A batch entry for a question that got no answer (`ask --batch --json`, the HTTP batch):
+    the fields of an answer that a reader checks first, and why."""
+    return {"line": line, "question": question, "error": error, "answered": False, "results": []}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import metrics
 from .config import SearchSettings, Settings
 from .duplicates import one_per_story
 from .embedding import Embedder
@@ -254,6 +255,7 @@ class Searcher:
         clone.settings = replace(self.settings, **changes)
         return clone
 
+    @metrics.records_questions
     def search(
         self,
         question: str,

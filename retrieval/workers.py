@@ -1,5 +1,8 @@
 """Parse files in worker processes, each file within a time and a memory limit.
 
+A "file" here is a ``SourceFile`` on disk or any ``Document``: a page, PDF or feed
+entry fetched from the web (``retrieval.web.documents``), so both get the same limits.
+
 Whatever one file does to its parser (loops, balloons, crashes, raises anything at all)
 costs only that file: it comes back as a Problem naming the file and the reason, and
 the next file is read by a fresh worker. A worker is a new interpreter
@@ -25,10 +28,11 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from .config import IngestSettings
 from .errors import LoadError
@@ -45,9 +49,21 @@ _START_SECONDS = 60.0
 _READY = "ready"
 
 
-def load_files(
-    files: Iterable[SourceFile], limits: IngestSettings
-) -> Iterator[tuple[SourceFile, Loaded | Problem]]:
+class Document(Protocol):
+    """Something to parse in a worker: picklable, named as its problems are."""
+
+    @property
+    def name(self) -> str: ...
+
+    def load(self, limits: IngestSettings) -> Loaded:
+        """Its articles; LoadError when none can be had."""
+        ...
+
+
+D = TypeVar("D", bound=Document | SourceFile)
+
+
+def load_files(files: Iterable[D], limits: IngestSettings) -> Iterator[tuple[D, Loaded | Problem]]:
     """Each file with its articles, or with the problem that stopped it, in order."""
     if limits.workers == 0:
         for file in files:
@@ -57,10 +73,30 @@ def load_files(
         yield from pool.read(files, limits)
 
 
-def load_safely(file: SourceFile, limits: IngestSettings) -> Loaded | Problem:
-    """``load_file``, with any exception at all turned into a Problem for the file."""
+@contextlib.contextmanager
+def parsing(limits: IngestSettings) -> Iterator[Callable[[Document], Loaded | Problem]]:
+    """A function that parses one document at a time in the pool (held for the block),
+    for callers that find documents one by one (a web crawl)."""
+    if limits.workers == 0:
+        yield lambda document: load_safely(document, limits)
+        return
+    with _pool(limits) as pool:
+
+        def parse(document: Document) -> Loaded | Problem:
+            results = pool.read([document], limits)
+            try:
+                return next(results)[1]
+            finally:
+                results.close()
+
+        yield parse
+
+
+def load_safely(file: Document | SourceFile, limits: IngestSettings) -> Loaded | Problem:
+    """Its articles (``load_file`` for a file on disk, else ``file.load``), with any
+    exception at all turned into a Problem for the file."""
     try:
-        return load_file(file, limits)
+        return load_file(file, limits) if isinstance(file, SourceFile) else file.load(limits)
     except LoadError as exc:
         return Problem(file.name, str(exc))
     except MemoryError:
@@ -137,10 +173,10 @@ class _Worker:
         self.ready = False
         self.started = time.monotonic()
         # The file being read: its position in the order, and when its time is up.
-        self.task: tuple[int, SourceFile] | None = None
+        self.task: tuple[int, Document | SourceFile] | None = None
         self.deadline = 0.0
 
-    def give(self, number: int, file: SourceFile, limits: IngestSettings) -> None:
+    def give(self, number: int, file: Document | SourceFile, limits: IngestSettings) -> None:
         self.conn.send((file, limits))
         self.task = (number, file)
         self.deadline = time.monotonic() + limits.max_seconds_per_file
@@ -187,14 +223,15 @@ class _Pool:
         self.broken: str | None = None
 
     def read(
-        self, files: Iterable[SourceFile], limits: IngestSettings
-    ) -> Iterator[tuple[SourceFile, Loaded | Problem]]:
+        self, files: Iterable[D], limits: IngestSettings
+    ) -> Generator[tuple[D, Loaded | Problem], None, None]:
         """Files handed out to up to ``limits.workers`` workers, a few ahead of the
         caller; results given back in the files' order."""
         ahead = limits.workers * _AHEAD_PER_WORKER
         remaining = iter(files)
-        waiting: deque[tuple[int, SourceFile]] = deque()  # taken, not yet handed out
-        done: dict[int, tuple[SourceFile, Loaded | Problem]] = {}
+        waiting: deque[tuple[int, D]] = deque()  # taken, not yet handed out
+        done: dict[int, tuple[D, Loaded | Problem]] = {}
+        handed: dict[int, D] = {}  # with a worker
         taken = returned = 0
         exhausted = False
         try:
@@ -222,10 +259,12 @@ class _Pool:
                     except OSError:  # it died before taking the file: try another
                         self._drop(worker)
                         continue
-                    waiting.popleft()
+                    number, file = waiting.popleft()
+                    handed[number] = file
                 for worker, result in self._wait(limits):
                     assert worker.task is not None
-                    number, file = worker.task
+                    number = worker.task[0]
+                    file = handed.pop(number)
                     worker.task = None
                     if isinstance(result, _Lost):
                         self._drop(worker)  # a fresh worker reads the next file

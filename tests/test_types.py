@@ -1,5 +1,5 @@
 """The type checker, as part of the test run (so CI's one test command runs it): mypy over
-``retrieval/`` (strict) and ``bot/`` (basic), configured in pyproject.toml, finds nothing.
+``retrieval/`` and ``server/`` (strict) and ``bot/`` (basic), configured in pyproject.toml, finds nothing.
 
 mypy runs in a child process: in-process it raises the interpreter's recursion limit for
 the rest of the session, which made a later test's outcome depend on the order of tests.

@@ -77,8 +77,10 @@ def decode_html(body: bytes, declared: str | None) -> str:
     """The page's text, even when its declared encoding is wrong.
 
     Valid UTF-8 is taken as UTF-8 whatever the label says (text in another encoding is
-    almost never valid UTF-8, while pages labelled Latin-1 often are UTF-8); otherwise the
-    declared charset (the header's, then the page's ``<meta>``), else Windows-1252.
+    almost never valid UTF-8, while pages labelled Latin-1 often are UTF-8); a page
+    labelled UTF-8 (or not labelled) that is mostly UTF-8 stays UTF-8, its stray bytes
+    replaced; otherwise the declared charset (the header's, then the page's ``<meta>``),
+    else Windows-1252.
     """
     for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16")):
         if body.startswith(bom) or (encoding == "utf-16" and body.startswith(codecs.BOM_UTF16_BE)):
@@ -88,7 +90,13 @@ def decode_html(body: bytes, declared: str | None) -> str:
     except UnicodeDecodeError:
         pass
     meta = _META_CHARSET.search(body[:4096])
-    for label in (declared, meta.group(1).decode("ascii") if meta else None):
+    labels = (declared, meta.group(1).decode("ascii") if meta else None)
+    first = _codec(next((label for label in labels if _codec(label)), None))
+    if first in (None, "utf-8") and _mostly_utf8(body):
+        # UTF-8 with a stray byte: re-reading it as another encoding would garble every
+        # accented letter, not just the bad byte.
+        return body.decode("utf-8", errors="replace")
+    for label in labels:
         codec = _codec(label)
         if codec and codec != "utf-8":
             try:
@@ -96,6 +104,20 @@ def decode_html(body: bytes, declared: str | None) -> str:
             except UnicodeDecodeError:
                 continue
     return body.decode("cp1252", errors="replace")
+
+
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """More of its non-ASCII bytes form UTF-8 sequences than not."""
+    valid = _UTF8_SEQUENCE.findall(body)
+    in_sequences = sum(len(v) for v in valid)
+    stray = len(_HIGH_BYTE.findall(body)) - in_sequences
+    return bool(valid) and in_sequences > stray
 
 
 def _codec(label: str | None) -> str | None:
@@ -107,3 +129,13 @@ def _codec(label: str | None) -> str | None:
         return codecs.lookup(label.strip()).name
     except LookupError:
         return None
+
+
+# Bidi controls (embeddings, overrides, isolates, marks), zero-width characters and the
+# BOM: invisible in a title, they can reorder or hide what a reader sees around them.
+_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def clean_title(title: str) -> str:
+    """A title without invisible formatting characters, its white space made single."""
+    return " ".join(_INVISIBLE.sub("", title).split())

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import LoadError
+from .identity import strip_credentials
 
 # An entry whose content has fewer words than this is taken for a teaser: its link is
 # fetched for the whole article.
@@ -33,11 +34,26 @@ class FeedEntry:
 class Feed:
     title: str | None
     entries: list[FeedEntry]
+    # True when entries past ``max_entries`` were left unread.
+    cut: bool = False
 
 
-def parse_feed(body: bytes, url: str, content_type: str = "") -> Feed:
-    """Entries of an RSS (0.9x, 1.0, 2.0) or Atom feed; relative links resolved against ``url``."""
+def parse_feed(
+    body: bytes, url: str, content_type: str = "", max_entries: int | None = None
+) -> Feed:
+    """Entries of an RSS (0.9x, 1.0, 2.0) or Atom feed; relative links resolved against ``url``.
+
+    With ``max_entries``, the entries past it are cut from the document before it is
+    parsed (``Feed.cut`` says so): a feed of 50,000 items costs no more than its first few.
+    Links with a user name or password lose them.
+    """
     import feedparser
+
+    cut = False
+    if max_entries is not None:
+        body, cut = first_entries(body, max_entries)
+        if cut:  # re-encoded as UTF-8: a charset in the header no longer applies
+            content_type = content_type.split(";")[0]
 
     # Bytes, never a string: given a string that looks like a URL, feedparser fetches it.
     parsed = feedparser.parse(
@@ -55,9 +71,10 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> Feed:
         # deprecation warning.
         updated, updated_parsed = dict.get(entry, "updated"), dict.get(entry, "updated_parsed")
         published = entry.get("published_parsed") or updated_parsed
+        link = entry.get("link") or None
         entries.append(
             FeedEntry(
-                link=entry.get("link") or None,
+                link=strip_credentials(link) if link else None,
                 guid=entry.get("id") or None,
                 title=_clean(entry.get("title")),
                 date=time.strftime("%Y-%m-%d", published) if published else None,
@@ -66,7 +83,41 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> Feed:
                 html=html,
             )
         )
-    return Feed(_clean(parsed.feed.get("title")), entries)
+    return Feed(_clean(parsed.feed.get("title")), entries, cut)
+
+
+def first_entries(body: bytes, most: int) -> tuple[bytes, bool]:
+    """The feed cut after its first ``most`` entries (RSS items, Atom entries), and whether
+    anything was cut; as given when it is not well-formed XML (the parser copes)."""
+    from lxml import etree
+
+    parser = etree.XMLPullParser(
+        events=("start",), resolve_entities=False, no_network=True, huge_tree=False
+    )
+    root = None
+    count = 0
+    try:
+        for offset in range(0, len(body), _PULL_BYTES):
+            parser.feed(body[offset : offset + _PULL_BYTES])
+            for _, element in parser.read_events():
+                if root is None:
+                    root = element
+                if etree.QName(element).localname not in ("item", "entry"):
+                    continue
+                count += 1
+                parent = element.getparent()
+                if count > most and parent is not None:
+                    # Stop reading here: what follows is never parsed (what the last
+                    # chunk fed already built is dropped).
+                    for later in [element, *element.itersiblings()]:
+                        parent.remove(later)
+                    return etree.tostring(root, xml_declaration=True, encoding="utf-8"), True
+    except etree.XMLSyntaxError:
+        pass
+    return body, False
+
+
+_PULL_BYTES = 64 * 1024
 
 
 def _clean(value: object) -> str | None:

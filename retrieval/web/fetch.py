@@ -3,25 +3,41 @@
 Every failure becomes a ``FetchError`` naming the URL and the reason, so a caller can
 report it and go on. A ``Fetcher`` is safe to share between threads: requests to one host
 take turns (with ``delay_seconds`` between them), requests to different hosts do not wait
-for each other.
+for each other. One fetcher serves a whole run, so robots.txt is read once per host.
+
+Limits hold against a hostile server: every request (robots.txt included) has a
+wall-clock deadline over connect, headers and body; the body is decoded here, coding by
+coding, and counted against ``max_bytes`` as it is produced; every URL, redirect target
+and robots.txt request passes the SSRF rules (``addresses``) and the connection goes to
+the address that was checked (``connect``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
-import socket
 import threading
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin
 
 from ..config import WebSettings
-from ..errors import FetchError
-from ..urls import is_web_url, origin
+from ..errors import FetchError, UrlRefused
+from ..urls import origin
+from .addresses import (
+    IPAddress,
+    Resolver,
+    SystemResolver,
+    UrlPolicy,
+    check_addresses,
+    check_form,
+    is_public,
+    lookup,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -40,7 +56,13 @@ ACCEPT = (
     "text/html,application/xhtml+xml,application/rss+xml,application/atom+xml,"
     "application/xml;q=0.9,text/xml;q=0.9,application/pdf,*/*;q=0.5"
 )
+# Only codings this module can decode within the size limit are asked for.
+ACCEPT_ENCODING = "gzip, deflate"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+BUSY_STATUSES = frozenset({429, 503})
+# Decoded bytes produced per step: a compression bomb never inflates more than this
+# past the limit before it is stopped.
+_PIECE = 64 * 1024
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 
 
@@ -116,25 +138,43 @@ class _Host:
 
 
 class Fetcher:
-    """Fetches http(s) URLs politely. Use as a context manager, or call ``close``.
+    """Fetches http(s) URLs politely and safely. Use as a context manager, or call ``close``.
 
-    ``transport`` is the seam for tests that need an httpx transport of their own; the
-    project's tests use a real server on 127.0.0.1 instead.
+    ``policy`` is where URLs may lead (default: the operator's rules from ``[web]``);
+    ``resolver`` turns names into addresses (the tests' stub never touches the network);
+    ``transport`` is the seam for tests that need an httpx transport of their own (it
+    bypasses the address pinning).
     """
 
-    def __init__(self, settings: WebSettings, *, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        settings: WebSettings,
+        *,
+        policy: UrlPolicy | None = None,
+        resolver: Resolver | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ):
         import httpx
 
+        from .connect import pinned_transport
+
         self.settings = settings
+        self.policy = policy or settings.url_policy()
+        self._resolver = resolver or SystemResolver()
         self._client = httpx.Client(
-            transport=transport,
+            transport=transport or pinned_transport(self._checked),
             follow_redirects=False,
-            max_redirects=settings.max_redirects,
             timeout=httpx.Timeout(settings.timeout_seconds),
-            headers={"User-Agent": settings.user_agent, "Accept": ACCEPT},
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
+            trust_env=False,
         )
         self._hosts: dict[str, _Host] = {}
-        self._private: dict[str, bool] = {}
+        # Each host's addresses, looked up once per fetcher (failed lookups are not kept).
+        self._addresses: dict[str, tuple[IPAddress, ...]] = {}
         self._guard = threading.Lock()
         # Requests sent (robots.txt included), and how many of them were conditional.
         self.requests = 0
@@ -154,40 +194,94 @@ class Fetcher:
     def close(self) -> None:
         self._client.close()
 
-    # -- the one public operation ----------------------------------------------------
+    # -- the public operations ---------------------------------------------------------
 
     def get(
-        self, url: str, validators: Validators | None = None, *, allow_private: bool = False
+        self, url: str, validators: Validators | None = None, *, policy: UrlPolicy | None = None
     ) -> Fetched:
         """GET ``url`` (conditionally when ``validators`` are given), following redirects.
 
-        Unless ``allow_private``, a URL (or redirect) to a loopback, private or link-local
-        address is refused: a feed or a sitemap must not lead the indexer into a network it
-        was not pointed at. Raises FetchError with the reason for anything but 200 and 304.
+        The URL, every redirect target and the robots.txt requests must pass ``policy``
+        (default: the fetcher's). Raises FetchError with the reason for anything but 200
+        and 304 (UrlRefused for a URL the policy refuses).
         """
+        policy = policy or self.policy
         validators = validators or Validators()
         current = urldefrag(url)[0]
-        for _ in range(self.settings.max_redirects + 1):
-            if not is_web_url(current):
-                where = "" if current == url else f" (redirected to {current})"
-                raise FetchError(url, f"only http and https URLs are fetched{where}")
-            if not allow_private and self.is_private(current):
-                raise FetchError(
-                    url, f"refused: {urlsplit(current).hostname} is a local or private address"
-                )
+        retried = False
+        hops = 0
+        while hops <= self.settings.max_redirects:
+            self._check(url, current, policy)
             host = self._host(current)
             with host.turn.lock:
+                if not host.robots_loaded:
+                    self._load_robots(current, host, policy)
                 self._check_robots(url, current, host)
                 self._wait_turn(host)
                 try:
-                    response = self._send(url, current, validators)
+                    answer = self._send(url, current, validators, self.settings.max_bytes)
                 finally:
                     host.turn.ready_at = time.monotonic() + host.delay
-            if isinstance(response, str):
-                current = response
+            if isinstance(answer, _Redirect):
+                current = answer.location
+                hops += 1
                 continue
-            return response
+            if isinstance(answer, _Busy):
+                wait = self._busy_wait(url, answer, host, retried)
+                logger.info("%s: HTTP %d, retrying in %gs (Retry-After)", url, answer.status, wait)
+                retried = True
+                continue
+            return answer
         raise FetchError(url, f"more than {self.settings.max_redirects} redirects")
+
+    def source_policy(self, url: str, base: UrlPolicy | None = None) -> UrlPolicy:
+        """The policy for a source rooted at ``url`` and all it lists, from ``base``
+        (default: the fetcher's).
+
+        A public-only policy stays as it is. Under the operator's rules, a source on a
+        local or private address may list pages there too; a public one may not (its
+        listed URLs are public-only, on ``allowed_ports`` or the source's own port).
+        A host that cannot be resolved is refused (UrlRefused).
+        """
+        base = base or self.policy
+        if base.public_only:
+            return base
+        try:
+            _, port = check_form(url, base)
+            addresses = self.addresses(url)
+        except UrlRefused as exc:
+            raise UrlRefused(f"refused: {exc.reason}", url) from None
+        if not all(is_public(a) for a in addresses):
+            return base
+        ports = tuple(dict.fromkeys((*base.allowed_ports, port)))
+        return UrlPolicy(True, base.allow_addresses, ports)
+
+    def addresses(self, url: str) -> tuple[IPAddress, ...]:
+        """The addresses of ``url``'s host (one lookup per host per fetcher)."""
+        host, port = _host_port(url)
+        with self._guard:
+            known = self._addresses.get(host)
+        if known is not None:
+            return known
+        found = lookup(host, port, self._resolver)  # UrlRefused when it fails: not kept
+        with self._guard:
+            return self._addresses.setdefault(host, found)
+
+    # -- safety --------------------------------------------------------------------------
+
+    def _check(self, url: str, current: str, policy: UrlPolicy) -> None:
+        try:
+            _, port = check_form(current, policy)
+            host, _ = _host_port(current)
+            check_addresses(host, port, policy, self.addresses(current))
+        except UrlRefused as exc:
+            where = "" if current == urldefrag(url)[0] else " (a redirect)"
+            raise UrlRefused(f"refused: {exc.reason}{where}", url) from None
+
+    def _checked(self, host: str, port: int) -> tuple[IPAddress, ...]:
+        """For the connection: the addresses looked up (and checked) for ``host``."""
+        with self._guard:
+            return self._addresses.get(host, ())
 
     # -- politeness --------------------------------------------------------------------
 
@@ -204,33 +298,54 @@ class Fetcher:
         if pause > 0:
             time.sleep(pause)
 
+    def _busy_wait(self, url: str, busy: _Busy, host: _Host, retried: bool) -> float:
+        """How long to wait before asking again, or FetchError when not worth it."""
+        cap = self.settings.max_retry_after_seconds
+        reason = f"HTTP {busy.status} {busy.reason}".strip()
+        if busy.retry_after is None or retried:
+            raise FetchError(url, reason, status=busy.status)
+        if busy.retry_after > cap:
+            # Later requests to the host still wait as long as the cap allows.
+            host.turn.ready_at = max(host.turn.ready_at, time.monotonic() + cap)
+            raise FetchError(
+                url,
+                f"{reason}; it asks to retry after {busy.retry_after:g}s, more than the"
+                f" {cap:g}s allowed ([web] max_retry_after_seconds)",
+                status=busy.status,
+            )
+        host.turn.ready_at = max(host.turn.ready_at, time.monotonic() + busy.retry_after)
+        return busy.retry_after
+
     def _check_robots(self, url: str, current: str, host: _Host) -> None:
-        if not host.robots_loaded:
-            self._load_robots(current, host)
         if host.robots_refusal:
             raise FetchError(url, host.robots_refusal)
         if host.robots is not None and not host.robots.can_fetch(current, ROBOTS_TOKEN):
             where = "" if current == urldefrag(url)[0] else f" ({current})"
             raise FetchError(url, f"disallowed by robots.txt{where}")
 
-    def _load_robots(self, url: str, host: _Host) -> None:
-        """Read the origin's robots.txt once (RFC 9309: 4xx allows all, 5xx or no answer allows none)."""
-        import httpx
+    def _load_robots(self, url: str, host: _Host, policy: UrlPolicy) -> None:
+        """Read the origin's robots.txt once (RFC 9309: 4xx allows all, 5xx or no answer
+        allows none), through the same checks and redirect loop as any page."""
         from protego import Protego
 
         robots_url = origin(url) + "/robots.txt"
         host.robots_loaded = True
         self._wait_turn(host)
-        self._count(conditional=False)
+        status, body = 0, b""
+        current = robots_url
         try:
-            with self._client.stream("GET", robots_url, follow_redirects=True) as response:
-                status = response.status_code
-                body = _read_capped(response, ROBOTS_MAX_BYTES, truncate=True) or b""
-        except httpx.HTTPError as exc:
-            host.robots_refusal = f"{_describe(exc, self.settings)} (reading robots.txt)"
-            return
-        finally:
-            host.turn.ready_at = time.monotonic() + host.delay
+            for _ in range(self.settings.max_redirects + 1):
+                self._check(robots_url, current, policy)
+                answer = self._send(robots_url, current, Validators(), ROBOTS_MAX_BYTES, True)
+                if not isinstance(answer, _Redirect):
+                    break
+                current = answer.location
+            else:
+                raise FetchError(robots_url, "too many redirects")
+            assert isinstance(answer, Fetched)
+            status, body = answer.status, answer.body
+        except FetchError as exc:
+            host.robots_refusal = f"{exc.reason} (reading robots.txt)"
         if 200 <= status < 300:
             host.robots = Protego.parse(body.decode("utf-8", errors="replace"))
             crawl_delay = host.robots.crawl_delay(ROBOTS_TOKEN)
@@ -245,39 +360,40 @@ class Fetcher:
                 host.delay = max(host.delay, min(float(crawl_delay), MAX_CRAWL_DELAY))
         elif status >= 500 or status == 429:
             host.robots_refusal = f"robots.txt could not be read (HTTP {status}); not fetching"
-
-    def is_private(self, url: str) -> bool:
-        """True when the URL's host is, or resolves to, a non-public address."""
-        hostname = urlsplit(url).hostname or ""
-        with self._guard:
-            known = self._private.get(hostname)
-        if known is not None:
-            return known
-        try:
-            addresses = {str(info[4][0]) for info in socket.getaddrinfo(hostname, None)}
-        except OSError:
-            addresses = set()  # unresolvable: the request itself reports it
-        private = any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses)
-        with self._guard:
-            self._private[hostname] = private
-        return private
+        # The first request after robots.txt keeps the delay it asks for.
+        host.turn.ready_at = time.monotonic() + host.delay
 
     # -- one request -------------------------------------------------------------------
 
-    def _send(self, url: str, current: str, validators: Validators) -> Fetched | str:
-        """One GET: a Fetched, or the next URL when the answer is a redirect."""
+    def _send(
+        self,
+        url: str,
+        current: str,
+        validators: Validators,
+        limit: int,
+        truncate: bool = False,
+    ) -> Fetched | _Redirect | _Busy:
+        """One GET within the deadline: a Fetched, a redirect, or a busy server's answer.
+        With ``truncate``, any status is returned as a Fetched and the body cut at ``limit``."""
         import httpx
+
+        from .connect import deadline
 
         headers = validators.request_headers()
         self._count(conditional=bool(headers))
+        timeout = self.settings.timeout_seconds
+        ends = time.monotonic() + timeout
         try:
-            with self._client.stream("GET", current, headers=headers) as response:
+            with deadline(ends), self._client.stream("GET", current, headers=headers) as response:
                 status = response.status_code
                 if status in REDIRECT_STATUSES:
                     location = response.headers.get("location")
                     if not location:
                         raise FetchError(url, f"HTTP {status} redirect without a Location")
-                    return urljoin(current, str(location))
+                    return _Redirect(urljoin(current, location.strip()))
+                if status in BUSY_STATUSES and not truncate:
+                    retry_after = _retry_after(response.headers.get("retry-after"))
+                    return _Busy(status, response.reason_phrase or "", retry_after)
                 if status == 304 and validators:
                     return Fetched(
                         url,
@@ -288,28 +404,29 @@ class Fetcher:
                         b"",
                         _validators(response, fallback=validators),
                     )
-                if status != 200:
+                if status != 200 and not truncate:
                     reason = response.reason_phrase or ""
                     raise FetchError(url, f"HTTP {status} {reason}".strip(), status=status)
                 declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.settings.max_bytes:
+                if not truncate and declared.isdigit() and int(declared) > limit:
                     raise FetchError(url, self._too_large())
-                deadline = time.monotonic() + self.settings.timeout_seconds
-                body = _read_capped(response, self.settings.max_bytes, deadline=deadline)
+                codings = response.headers.get_list("content-encoding", split_commas=True)
+                decoded = _decode(response.iter_raw(), codings)
+                body = _read_capped(decoded, limit, deadline=ends, truncate=truncate)
                 if body is None:
                     raise FetchError(url, self._too_large())
                 content_type = response.headers.get("content-type", "")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
             raise FetchError(url, _describe(exc, self.settings)) from None
         except _Timeout:
-            raise FetchError(
-                url, f"timed out after {self.settings.timeout_seconds:g}s (response too slow)"
-            ) from None
+            raise FetchError(url, f"timed out after {timeout:g}s (response too slow)") from None
+        except _Undecodable as exc:
+            raise FetchError(url, f"the response could not be decoded: {exc}") from None
         charset = _CHARSET.search(content_type)
         return Fetched(
             url=url,
             final_url=current,
-            status=200,
+            status=status,
             content_type=content_type.split(";")[0].strip().lower(),
             charset=charset.group(1) if charset else None,
             body=body,
@@ -325,26 +442,118 @@ class Fetcher:
         return f"larger than the {self.settings.max_bytes:,}-byte limit ([web] max_bytes)"
 
 
+@dataclass(frozen=True)
+class _Redirect:
+    location: str
+
+
+@dataclass(frozen=True)
+class _Busy:
+    """A 429 or 503 answer, with its Retry-After in seconds when it gives one."""
+
+    status: int
+    reason: str
+    retry_after: float | None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (a number, or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    """The host as the connection sees it (httpx's IDNA spelling), and the port."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        raise UrlRefused("not a valid URL") from None
+    host = parsed.raw_host.decode("ascii").lower()
+    return host, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
 class _Timeout(Exception):
     """The whole response took longer than the timeout (each read alone was quick enough)."""
 
 
+class _Undecodable(Exception):
+    """A Content-Encoding that is not supported, or data that is not what it claims."""
+
+
+def _decode(raw: Iterator[bytes], codings: list[str]) -> Iterator[bytes]:
+    """The body with every Content-Encoding undone, last applied first, a piece at a time."""
+    stream = raw
+    for coding in reversed([c.strip().lower() for c in codings]):
+        if coding in ("", "identity"):
+            continue
+        if coding not in ("gzip", "x-gzip", "deflate"):
+            raise _Undecodable(f"unsupported Content-Encoding {coding[:40]!r}")
+        stream = _inflate(stream, gzip=coding != "deflate")
+    return stream
+
+
+def _inflate(chunks: Iterator[bytes], *, gzip: bool) -> Iterator[bytes]:
+    """Inflate gzip (members one after another) or deflate (zlib or raw) data, yielding
+    at most _PIECE bytes at a time, so a bomb is stopped as soon as it passes the limit."""
+    inflater: zlib._Decompress | None = None
+    finished = False
+    try:
+        for chunk in chunks:
+            data = chunk
+            while data and not finished:
+                if inflater is None:
+                    inflater = zlib.decompressobj(_wbits(data, gzip))
+                out = inflater.decompress(data, _PIECE)
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+                if inflater.eof:
+                    # Another gzip member may follow; anything else after the end is ignored.
+                    data = inflater.unused_data
+                    inflater = None
+                    finished = not (gzip and data[:2] == b"\x1f\x8b")
+        if inflater is not None:
+            while tail := inflater.flush(_PIECE):
+                yield tail
+    except zlib.error as exc:
+        raise _Undecodable(f"bad {'gzip' if gzip else 'deflate'} data ({exc})") from None
+
+
+def _wbits(data: bytes, gzip: bool) -> int:
+    if gzip:
+        return 16 + zlib.MAX_WBITS
+    zlib_header = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+    return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
+
+
 def _read_capped(
-    response: httpx.Response, limit: int, *, deadline: float | None = None, truncate: bool = False
+    chunks: Iterator[bytes], limit: int, *, deadline: float | None = None, truncate: bool = False
 ) -> bytes | None:
     """The decoded body, at most ``limit`` bytes: cut there when ``truncate``, else None past it."""
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    for chunk in response.iter_bytes():
+    for chunk in chunks:
         if deadline is not None and time.monotonic() > deadline:
             raise _Timeout
         size += len(chunk)
-        chunks.append(chunk)
+        parts.append(chunk)
         if size > limit:
             if truncate:
-                return b"".join(chunks)[:limit]
+                return b"".join(parts)[:limit]
             return None
-    return b"".join(chunks)
+    return b"".join(parts)
 
 
 def _validators(response: httpx.Response, fallback: Validators | None = None) -> Validators:
@@ -361,9 +570,11 @@ def _describe(exc: Exception, settings: WebSettings) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out after {settings.timeout_seconds:g}s"
     if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect: {exc}"
+        return "cannot connect"
     if isinstance(exc, httpx.DecodingError):
-        return f"the response could not be decoded: {exc}"
+        return "the response could not be decoded"
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return f"not a valid URL: {exc}"
-    return f"request failed: {exc}"
+        return "not a valid URL"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server broke the HTTP protocol"
+    return f"request failed ({type(exc).__name__})"

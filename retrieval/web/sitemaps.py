@@ -48,6 +48,9 @@ def parse_sitemap(body: bytes, url: str) -> Sitemap:
             if isinstance(child.tag, str)
         }
         if loc := fields.get("loc"):
-            absolute = urljoin(url, loc)
+            try:
+                absolute = urljoin(url, loc)
+            except ValueError:  # reported when it is visited: one bad <loc> costs only itself
+                absolute = loc
             entries.setdefault(absolute, SitemapEntry(absolute, fields.get("lastmod") or None))
     return Sitemap(kind == "sitemapindex", list(entries.values()))

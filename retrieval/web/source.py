@@ -4,31 +4,45 @@ Reading it fetches the URL, tells its kind from the content, and follows what it
 a feed's entries (their own full text when they carry it, else their link), a sitemap's
 pages or sitemaps. Every fetch is conditional when the index remembers the URL, and a
 listed page whose listing stamp (sitemap ``lastmod``, feed entry update) is unchanged is
-not fetched at all: its indexed article is read back and found unchanged.
+not fetched at all for ``[web] recheck_days``: its indexed article is read back and found
+unchanged.
+
+One bad URL costs only itself: whatever goes wrong while normalising, fetching or
+parsing one URL is a problem reported for that URL, and the crawl goes on. The crawl
+keeps an explicit stack (no recursion, whatever the nesting) and is bounded per source:
+``max_urls`` articles (a feed's full-text entries included; entries past it are never
+parsed), ``max_sitemaps`` sitemaps nested at most ``max_sitemap_depth`` deep,
+``max_requests`` requests and ``max_source_seconds``. Pages, PDFs and feed entries are
+parsed in the parsing workers, within the ``[ingest]`` limits, like files.
 
 Deletion rule: a web source never counts as complete, so an article that merely dropped
-out of a feed or a sitemap is kept; only a page answering 404 or 410 is reported gone
-(removed by ``--prune``).
+out of a feed or a sitemap is kept; a page answering 404 or 410 is reported gone (removed
+by ``--prune``, and not counted as a failure), even while it is still listed; so is the
+page a URL served before it became a feed or a sitemap.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from html import escape
 from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..errors import CitebotError, FetchError, LoadError
 from ..index import ArticleReader, IndexWriter, backend_of
-from ..loaders import article_from_html, title_from_name
+from ..loaders import Loaded
 from ..records import Article, Problem
 from ..sources import SourceOutcome
+from ..text import printable
 from ..urls import is_web_url, normalize_url
-from .content import Kind, decode_html, detect_kind, gunzip, is_gzip
-from .feeds import FULL_TEXT_MIN_WORDS, FeedEntry, parse_feed
+from ..workers import Document, parsing
+from .addresses import UrlPolicy
+from .content import Kind, clean_title, detect_kind, gunzip, is_gzip
+from .documents import FeedEntryText, WebPage
+from .feeds import parse_feed
 from .fetch import Fetched, Fetcher, Validators
 from .prefetch import prefetch
 from .sitemaps import parse_sitemap
@@ -41,10 +55,11 @@ ARTICLE_KINDS: frozenset[Kind] = frozenset({"html", "pdf"})
 SITEMAP_KINDS: frozenset[Kind] = frozenset({"sitemap"})
 # Articles fetched ahead of the reader.
 READ_AHEAD = 32
-# A web page with less text than this is not an article (trafilatura keeps a menu's few
-# words when a page has nothing else).
-MIN_PAGE_WORDS = 25
+# A listed URL longer than this is refused without a request (browsers stop near here).
+MAX_URL_CHARS = 8192
 _KIND_NAMES = {"html": "an HTML page", "feed": "a feed", "sitemap": "a sitemap", "pdf": "a PDF"}
+
+Parse = Callable[[Document], Loaded | Problem]
 
 
 def article_id(url: str) -> str:
@@ -57,9 +72,18 @@ class WebSource:
 
     ``fetcher`` is shared when several sources are read in one run, so that robots.txt and
     the per-host delay hold across them; without one, the source makes its own.
+    ``policy`` is where it may lead (``UrlPolicy(public_only=True)`` for a URL typed by a
+    stranger); by default the fetcher's (the operator's rules, see ``Fetcher.source_policy``).
     """
 
-    def __init__(self, url: str, settings: Settings, *, fetcher: Fetcher | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        settings: Settings,
+        *,
+        fetcher: Fetcher | None = None,
+        policy: UrlPolicy | None = None,
+    ) -> None:
         if not is_web_url(url):
             raise CitebotError(f"{url}: only http and https URLs can be sources")
         parts = urlsplit(url)
@@ -70,8 +94,12 @@ class WebSource:
             )
         self.url = url
         self.settings = settings
-        self._root = normalize_url(url)
+        try:
+            self._root = normalize_url(url)
+        except ValueError:
+            raise CitebotError(f"{printable(url)[:200]}: not a valid URL") from None
         self._fetcher = fetcher
+        self._policy = policy
         self._outcome: SourceOutcome | None = None
         # What was fetched, committed with the articles by save_state.
         self._resources: tuple[Resource, ...] = ()
@@ -104,14 +132,14 @@ class WebSource:
     def read(self) -> Iterator[Article | Problem]:
         """The articles and problems, fetched in a worker thread a few pages ahead of the
         caller, so fetching overlaps whatever the caller does with them (embedding)."""
-        fetcher = self._fetcher or Fetcher(self.settings.web)
+        fetcher = self._fetcher or Fetcher(self.settings.web, policy=self._policy)
         crawl: _Crawl | None = None
 
         def crawl_all() -> Generator[Article | Problem, None, None]:
             nonlocal crawl
-            with self._state() as state:
-                crawl = _Crawl(self, fetcher, state)
-                yield from crawl.visit(Link(self.url), ANY, root=True)
+            with self._state() as state, parsing(self.settings.ingest) as parse:
+                crawl = _Crawl(self, fetcher, state, parse)
+                yield from crawl.run()
 
         try:
             yield from prefetch(crawl_all, READ_AHEAD)
@@ -138,22 +166,26 @@ class WebSource:
         checked: list[Resource] = []
         pages = [i for i in article_ids if is_web_url(i) and "#" not in i]
         since = date.fromisoformat(today()) - timedelta(days=self.settings.web.recheck_days)
-        fetcher = self._fetcher or Fetcher(self.settings.web)
+        fetcher = self._fetcher or Fetcher(self.settings.web, policy=self._policy)
         try:
             with self._state() as state:
-                allow_private = fetcher.is_private(self.url)
+                try:
+                    policy = fetcher.source_policy(self.url, self._policy)
+                except FetchError as exc:
+                    return frozenset(), [Problem(self.url, exc.reason)]
                 for url in pages:
                     prior = state.resource(url)
                     if prior and prior.checked and prior.checked > since.isoformat():
                         continue
                     validators = prior.validators if prior else Validators()
                     try:
-                        fetched = fetcher.get(url, validators, allow_private=allow_private)
+                        fetched = fetcher.get(url, validators, policy=policy)
                     except FetchError as exc:
                         self._failed |= {url}
                         if exc.gone:
-                            gone.add(url)
-                        problems.append(Problem(url, exc.reason))
+                            gone.add(url)  # removed: reported as such, not as a failure
+                        else:
+                            problems.append(Problem(url, exc.reason))
                         continue
                     # It is still there. New validators vouch for the indexed article only
                     # when the page is unchanged (304); a changed page is not re-read here.
@@ -174,107 +206,219 @@ class WebSource:
         writer.forget_web_resources(self._failed)
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Visit:
+    """A URL to read, what it may turn out to be, and how many sitemap indexes led to it."""
+
+    link: Link
+    allowed: frozenset[Kind]
+    depth: int = 0
+    root: bool = False
+
+
 class _Crawl:
     """One read of a web source: what was seen, what failed, what to remember."""
 
-    source: WebSource
-    fetcher: Fetcher
-    state: WebState
-    failure: str | None = None
-    gone: set[str] = field(default_factory=set)
-    # URLs that could not be read this time.
-    failed: set[str] = field(default_factory=set)
-    documents: int = 0
-    resources: list[Resource] = field(default_factory=list)
-    _seen: set[str] = field(default_factory=set)
-    _pages: int = 0
-    _capped: bool = False
+    def __init__(self, source: WebSource, fetcher: Fetcher, state: WebState, parse: Parse):
+        self.source = source
+        self.fetcher = fetcher
+        self.state = state
+        self.parse = parse
+        self.web = source.settings.web
+        self.failure: str | None = None
+        self.gone: set[str] = set()
+        # URLs that could not be read this time.
+        self.failed: set[str] = set()
+        self.documents = 0
+        self.resources: list[Resource] = []
+        self._policy = fetcher.policy
+        # URLs queued or read, and how many articles (pages listed, full-text entries)
+        # and sitemaps this source has been given so far.
+        self._seen: set[str] = set()
+        self._articles = 0
+        self._sitemaps = 0
+        self._requests = 0
+        self._started = time.monotonic()
+        # Limits already reported (each once per source).
+        self._reported: set[str] = set()
+        since = date.fromisoformat(today()) - timedelta(days=self.web.recheck_days)
+        self._recheck_before = since.isoformat()
 
-    def __post_init__(self) -> None:
-        # A source on a local or private address may list pages there too; a public one may not.
-        self._allow_private = self.fetcher.is_private(self.source.url)
+    def run(self) -> Iterator[Article | Problem]:
+        root = self.source.url
+        try:
+            self._policy = self.fetcher.source_policy(root, self.source._policy)
+        except FetchError as exc:
+            self.failed.add(self.source.root)
+            self.failure = exc.reason
+            yield Problem(root, exc.reason)
+            return
+        self._seen.add(self.source.root)
+        stack = [_Visit(Link(root), ANY, root=True)]
+        while stack:
+            visit = stack.pop()
+            if stopped := self._out_of_budget():
+                yield from self._limit(stopped)
+                break
+            children: list[_Visit] = []
+            try:
+                yield from self._visit(visit, children)
+            except Exception as exc:  # a bug or a library's error costs only this URL
+                logger.debug("reading %s failed", visit.link.url, exc_info=True)
+                reason = f"cannot be read: {type(exc).__name__}: {_one_line(str(exc))}"
+                yield from self._fail(visit, reason)
+            stack.extend(reversed(children))
 
-    def visit(
-        self, link: Link, allowed: frozenset[Kind], *, root: bool = False
-    ) -> Iterator[Article | Problem]:
+    # -- limits ------------------------------------------------------------------------
+
+    def _out_of_budget(self) -> str | None:
+        if self._requests >= self.web.max_requests:
+            return (
+                f"needed more than {self.web.max_requests:,} requests; the rest were not"
+                " read ([web] max_requests)"
+            )
+        if time.monotonic() - self._started > self.web.max_source_seconds:
+            return (
+                f"took longer than {self.web.max_source_seconds:g}s; the rest were not read"
+                " ([web] max_source_seconds)"
+            )
+        return None
+
+    def _limit(self, reason: str) -> Iterator[Problem]:
+        """One problem per limit reached: the rest is left for the next sync."""
+        if reason not in self._reported:
+            self._reported.add(reason)
+            yield Problem(self.source.url, reason)
+
+    def _take_article(self) -> bool:
+        if self._articles >= self.web.max_urls:
+            return False
+        self._articles += 1
+        return True
+
+    def _cap_problem(self) -> Iterator[Problem]:
+        yield from self._limit(
+            f"lists more than {self.web.max_urls:,} pages; the rest were not read ([web] max_urls)"
+        )
+
+    # -- one URL -----------------------------------------------------------------------
+
+    def _visit(self, visit: _Visit, children: list[_Visit]) -> Iterator[Article | Problem]:
+        link = visit.link
+        if invalid := _invalid(link.url):
+            yield from self._fail(visit, invalid)
+            return
         url = normalize_url(link.url)
-        if url in self._seen:
-            return
-        self._seen.add(url)
-        if allowed == ARTICLE_KINDS:
-            if self._pages >= self.source.settings.web.max_urls:
-                if not self._capped:
-                    self._capped = True
-                    yield Problem(
-                        self.source.url,
-                        f"lists more than {self.source.settings.web.max_urls:,} pages;"
-                        " the rest were not read ([web] max_urls)",
-                    )
+        if visit.allowed == SITEMAP_KINDS:
+            if self._sitemaps >= self.web.max_sitemaps:
+                yield from self._limit(
+                    f"lists more than {self.web.max_sitemaps:,} sitemaps; the rest were not read"
+                    " ([web] max_sitemaps)"
+                )
                 return
-            self._pages += 1
+            self._sitemaps += 1
         prior = self.state.resource(url)
-        if prior is not None and link.lastmod and prior.lastmod == link.lastmod:
-            # The listing says the page has not changed since it was indexed.
-            yield from self._reuse(prior, link)
+        if (
+            prior is not None
+            and link.lastmod
+            and prior.lastmod == link.lastmod
+            and (prior.checked or "") > self._recheck_before
+        ):
+            # The listing says the page has not changed since it was indexed, and it was
+            # seen answering recently enough.
+            yield from self._reuse(prior, link, visit, children)
             return
+        self._requests += 1
         try:
             fetched = self.fetcher.get(
-                link.url, prior.validators if prior else None, allow_private=self._allow_private
+                link.url, prior.validators if prior else None, policy=self._policy
             )
         except FetchError as exc:
-            yield from self._failed(link, exc, root=root)
+            yield from self._fetch_failed(visit, exc)
             return
         if fetched.not_modified and prior is not None:
             # Remember the listing's new stamp too, so the next read need not ask.
             current = replace(
                 prior, validators=fetched.validators, lastmod=link.lastmod, checked=today()
             )
-            yield from self._reuse(current, link)
+            yield from self._reuse(current, link, visit, children)
             return
         try:
-            yield from self._read(link, fetched, allowed)
+            yield from self._read(visit, fetched, children)
         except LoadError as exc:
-            self.failed.add(url)
-            if root:
-                self.failure = str(exc)
-            yield Problem(link.url, str(exc))
+            yield from self._fail(visit, str(exc))
 
-    # -- outcomes of one URL ------------------------------------------------------------
-
-    def _failed(self, link: Link, exc: FetchError, *, root: bool) -> Iterator[Problem]:
+    def _fail(self, visit: _Visit, reason: str) -> Iterator[Problem]:
         # Whatever was remembered of it is forgotten: the next read asks afresh, rather than
         # trusting a listing stamp or a validator for a page that may be gone.
-        self.failed.add(normalize_url(link.url))
-        page = article_id(link.url)
-        if exc.gone and (not root or self.state.has_article(page)):
-            # The page was deleted: its article goes on --prune.
-            self.gone.add(page)
-        elif root:
-            self.failure = exc.reason
-        yield Problem(link.url, exc.reason)
+        with_key = _key(visit.link.url)
+        self.failed.add(with_key)
+        if visit.root:
+            self.failure = reason
+        yield Problem(_shown(visit.link.url), reason)
 
-    def _reuse(self, resource: Resource, link: Link) -> Iterator[Article | Problem]:
+    def _fetch_failed(self, visit: _Visit, exc: FetchError) -> Iterator[Problem]:
+        page = article_id(visit.link.url)
+        if exc.gone and self.state.has_article(page):
+            # The page was deleted: its article goes on --prune, reported as removed.
+            self.failed.add(page)
+            self.gone.add(page)
+            logger.info("%s is gone (%s)", visit.link.url, exc.reason)
+            return
+        if exc.gone and not visit.root:
+            self.gone.add(page)
+        yield from self._fail(visit, exc.reason)
+
+    def _reuse(
+        self, resource: Resource, link: Link, visit: _Visit, children: list[_Visit]
+    ) -> Iterator[Article | Problem]:
         """What ``resource`` gave last time, read back from the index (with what the listing
         says of it now); its own listing visited again."""
         self.documents += 1
-        self.resources.append(resource)
-        for article in self.state.articles(resource.articles):
+        own = resource.articles
+        if resource.kind == "feed":
+            room = max(0, self.web.max_urls - self._articles)
+            if len(own) > room:
+                yield from self._cap_problem()
+            own = own[:room]
+            self._articles += len(own)
+        self.resources.append(replace(resource, articles=own))
+        for article in self.state.articles(own):
             yield _with_listing(article, link) if resource.kind == "page" else article
-        yield from self._follow(resource.listing, resource.kind)
+        yield from self._follow(resource.listing, resource.kind, visit, children)
 
-    def _follow(self, listing: tuple[Link, ...], kind: str) -> Iterator[Article | Problem]:
-        # A sitemap index lists sitemaps; a feed or a sitemap lists pages.
-        children = SITEMAP_KINDS if kind == "sitemapindex" else ARTICLE_KINDS
+    def _follow(
+        self, listing: tuple[Link, ...], kind: str, visit: _Visit, children: list[_Visit]
+    ) -> Iterator[Problem]:
+        """Queue what a feed or sitemap lists (a sitemap index lists sitemaps): each page
+        counts against ``max_urls`` when it is listed, so none past it is ever read."""
+        if kind == "sitemapindex":
+            if visit.depth >= self.web.max_sitemap_depth:
+                yield from self._limit(
+                    f"nests sitemap indexes more than {self.web.max_sitemap_depth} deep; the"
+                    " deeper ones were not read ([web] max_sitemap_depth)"
+                )
+                return
+            allowed, depth = SITEMAP_KINDS, visit.depth + 1
+        else:
+            allowed, depth = ARTICLE_KINDS, visit.depth
         for link in listing:
-            yield from self.visit(link, children)
+            key = _key(link.url)
+            if key in self._seen:
+                continue
+            if allowed == ARTICLE_KINDS and not self._take_article():
+                yield from self._cap_problem()
+                return
+            self._seen.add(key)
+            children.append(_Visit(link, allowed, depth))
 
     def _read(
-        self, link: Link, fetched: Fetched, allowed: frozenset[Kind]
+        self, visit: _Visit, fetched: Fetched, children: list[_Visit]
     ) -> Iterator[Article | Problem]:
+        link, allowed = visit.link, visit.allowed
         body = fetched.body
         if is_gzip(body):  # a sitemap.xml.gz served as a file
-            body = gunzip(body, self.source.settings.web.max_bytes)
+            body = gunzip(body, self.web.max_bytes)
         kind = detect_kind(fetched.content_type, body)
         if kind is None:
             described = fetched.content_type or "no content type"
@@ -285,68 +429,61 @@ class _Crawl:
         self.documents += 1
         url = normalize_url(link.url)
         if kind in ARTICLE_KINDS:
-            article = self._page(link, fetched, body, kind)
+            if visit.root and not self._take_article():
+                yield from self._cap_problem()
+                return
+            page = WebPage(link.url, kind, body, fetched.charset, fetched.final_url, url)
+            article = _with_listing(_one_article(self.parse(page)), link)
             resource = Resource(
                 url, "page", fetched.validators, link.lastmod, (article.id,), checked=today()
             )
             self.resources.append(resource)
             yield article
-        elif kind == "feed":
-            yield from self._feed(link, fetched, body)
-        else:
-            sitemap = parse_sitemap(body, fetched.final_url)
-            listing = tuple(Link(e.url, e.lastmod) for e in sitemap.entries)
-            kind_name = "sitemapindex" if sitemap.is_index else "sitemap"
-            resource = Resource(
-                url, kind_name, fetched.validators, link.lastmod, (), listing, checked=today()
-            )
-            self.resources.append(resource)
-            yield from self._follow(listing, kind_name)
+            return
+        if self.state.has_article(url):
+            # The URL was a page and is now a feed or a sitemap: that page is gone.
+            self.gone.add(url)
+        if kind == "feed":
+            yield from self._feed(visit, fetched, body, children)
+            return
+        sitemap = parse_sitemap(body, fetched.final_url)
+        listing = tuple(Link(e.url, e.lastmod) for e in sitemap.entries)
+        kind_name = "sitemapindex" if sitemap.is_index else "sitemap"
+        resource = Resource(
+            url, kind_name, fetched.validators, link.lastmod, (), listing, checked=today()
+        )
+        self.resources.append(resource)
+        yield from self._follow(listing, kind_name, visit, children)
 
-    def _page(self, link: Link, fetched: Fetched, body: bytes, kind: Kind) -> Article:
-        """The article of a page or a PDF, with the listing's title, date and author first."""
-        page_id = article_id(link.url)
-        if kind == "pdf":
-            from ..pdf import pdf_article
-
-            name = urlsplit(fetched.final_url).path.rstrip("/").rpartition("/")[2] or page_id
-            article = pdf_article(
-                body,
-                article_id=page_id,
-                source=link.url,
-                fallback_title=title_from_name(name),
-                url=fetched.final_url,
-            )
-        else:
-            html = decode_html(body, fetched.charset)
-            article = article_from_html(html, link.url, url=fetched.final_url)
-            words = len(article.text.split())
-            if words < MIN_PAGE_WORDS:
-                plural = "" if words == 1 else "s"
-                raise LoadError(
-                    f"not an article: {words} word{plural} of text (a menu or index page?)"
-                )
-            # The page's canonical address, when it names one, is the one to cite.
-            canonical = article.url if article.url and is_web_url(article.url) else None
-            article = replace(
-                article, id=page_id, source=link.url, url=canonical or fetched.final_url
-            )
-        return _with_listing(article, link)
-
-    def _feed(self, link: Link, fetched: Fetched, body: bytes) -> Iterator[Article | Problem]:
+    def _feed(
+        self, visit: _Visit, fetched: Fetched, body: bytes, children: list[_Visit]
+    ) -> Iterator[Article | Problem]:
+        link = visit.link
         feed_url = normalize_url(link.url)
-        feed = parse_feed(body, fetched.final_url, fetched.content_type)
+        room = max(0, self.web.max_urls - self._articles)
+        feed = parse_feed(body, fetched.final_url, fetched.content_type, max_entries=room)
         own: list[str] = []
         listing: list[Link] = []
         articles: list[Article | Problem] = []
-        for number, entry in enumerate(feed.entries, start=1):
+        for number, entry in enumerate(feed.entries[:room], start=1):
             where = entry.link or f"{link.url}#{number}"
-            full = _entry_article(entry, f"{feed_url}#{entry.guid or number}")
-            if isinstance(full, LoadError) and not entry.link:
-                articles.append(Problem(where, f"entry with no link and no usable text: {full}"))
-            elif isinstance(full, Article):
-                own.append(full.id)
-                articles.append(full)
+            fallback = f"{feed_url}#{entry.guid or number}"
+            if not entry.html and not entry.link:
+                articles.append(Problem(where, "entry with no link and no usable text"))
+                continue
+            loaded = (
+                self.parse(FeedEntryText(where, entry, fallback, fetched.final_url))
+                if entry.html
+                else Loaded([])
+            )
+            if isinstance(loaded, Problem) and not entry.link:
+                articles.append(
+                    Problem(where, f"entry with no link and no usable text: {loaded.reason}")
+                )
+            elif isinstance(loaded, Loaded) and loaded.articles:
+                self._articles += 1
+                own.append(loaded.articles[0].id)
+                articles.append(loaded.articles[0])
             else:
                 assert entry.link
                 listing.append(Link(entry.link, entry.stamp, entry.title, entry.date, entry.author))
@@ -362,41 +499,53 @@ class _Crawl:
             )
         )
         yield from articles
-        yield from self._follow(tuple(listing), "feed")
+        if feed.cut or len(feed.entries) > room:
+            yield from self._cap_problem()
+        yield from self._follow(tuple(listing), "feed", visit, children)
+
+
+def _one_article(loaded: Loaded | Problem) -> Article:
+    if isinstance(loaded, Problem):
+        raise LoadError(loaded.reason)
+    return loaded.articles[0]
+
+
+def _invalid(url: str) -> str | None:
+    """Why a listed URL cannot be fetched as written, if it cannot."""
+    if len(url) > MAX_URL_CHARS:
+        return f"not a valid URL (longer than {MAX_URL_CHARS:,} characters)"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return "not a valid URL (control characters)"
+    try:
+        normalize_url(url)
+    except ValueError:
+        return "not a valid URL (bad host or port)"
+    return None
+
+
+def _key(url: str) -> str:
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return url
+
+
+def _shown(url: str) -> str:
+    """A URL as a problem names it: printable, one line, not too long."""
+    text = "".join(c if c.isprintable() else "\ufffd" for c in printable(url))
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _with_listing(article: Article, link: Link) -> Article:
     """The article with the title, date and author its feed entry gives, where it gives them."""
     return replace(
         article,
-        title=link.title or article.title,
+        title=clean_title(link.title) if link.title else article.title,
         date=link.date or article.date,
         author=link.author or article.author,
-    )
-
-
-def _entry_article(entry: FeedEntry, fallback_id: str) -> Article | LoadError | None:
-    """The entry's own article when it carries the full text; a LoadError when its text is
-    unusable; None when it carries only a teaser (its link is read instead)."""
-    if not entry.html:
-        return LoadError("the entry has no text")
-    title = escape(entry.title or "")
-    document = (
-        f"<html><head><title>{title}</title></head>"
-        f"<body><article>{entry.html}</article></body></html>"
-    )
-    try:
-        article = article_from_html(document, entry.link or fallback_id, url=entry.link)
-    except LoadError as exc:
-        return exc
-    if entry.link and len(article.text.split()) < FULL_TEXT_MIN_WORDS:
-        return None
-    return replace(
-        article,
-        id=article_id(entry.link) if entry.link else fallback_id,
-        source=entry.link or fallback_id,
-        url=entry.link,
-        title=entry.title or article.title,
-        date=entry.date or article.date,
-        author=entry.author or article.author,
     )

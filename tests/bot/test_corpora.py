@@ -350,9 +350,9 @@ async def test_library_refusals(
             feed = feed_site(site, 1)
             host = feed.removeprefix("http://").split("/")[0]
             for url, why in [
-                ("file:///etc/passwd", "only http:// and https://"),
-                (str(Path(source)), "only http:// and https://"),
-                (f"ftp://{host}/feed.xml", "only http:// and https://"),
+                ("file:///etc/passwd", "only http and https URLs"),
+                (str(Path(source)), "only http and https URLs"),
+                (f"ftp://{host}/feed.xml", "only http and https URLs"),
                 (f"http://user:secret@{host}/feed.xml", "user name or password"),
                 (f"http://user@{host}/feed.xml", "user name or password"),
             ]:
@@ -375,7 +375,7 @@ async def test_library_refuses_non_public_addresses_without_connecting(
         feed = feed_site(site, 2)
         async with running(make_client(settings, embedder)):
             answer = await library(fake, "add", GUILD_C, CHANNEL_C, url=feed)
-            assert answer.startswith("Not added:") and "127.0.0.1" in answer, answer
+            assert answer == "Not added: the host is not a public address.", answer
         assert site.hits == []
 
 

@@ -8,6 +8,7 @@ here reaches any address but the loopback one it listens on.
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ class Route:
     # For a redirect status: where to.
     location: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # The route that answers from the second request on (a server that recovers).
+    then: Route | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,8 @@ class LocalSite:
         route = self.routes.get(handler.path)
         if route is None:
             route = Route(b"not found", "text/plain", status=404)
+        elif route.then is not None:
+            self.routes[handler.path] = route.then
         if route.delay:
             time.sleep(min(route.delay, MAX_DELAY))
         etag_match = route.etag and handler.headers.get("If-None-Match") == route.etag
@@ -146,3 +151,63 @@ class LocalSite:
         handler.end_headers()
         handler.wfile.write(body)
         return status
+
+
+class DripSite:
+    """A raw server on 127.0.0.1 that answers each path with fixed bytes, sent one byte
+    every ``interval`` seconds (a server that holds a client with a trickle); other
+    paths get a quick 404. It stops dripping when the client hangs up or the site closes.
+    """
+
+    def __init__(self, drips: dict[str, bytes], interval: float) -> None:
+        self.drips = drips
+        self.interval = interval
+        self.paths: list[str] = []
+        self._closed = threading.Event()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> DripSite:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._closed.set()
+        self._server.close()
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    data = connection.recv(4096)
+                    if not data:
+                        return
+                    head += data
+                path = head.split(b" ")[1].decode()
+                self.paths.append(path)
+                body = self.drips.get(path)
+                if body is None:
+                    connection.sendall(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    return
+                for byte in body:
+                    if self._closed.wait(self.interval):
+                        return
+                    connection.sendall(bytes([byte]))
+            except OSError:
+                return

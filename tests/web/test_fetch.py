@@ -12,6 +12,7 @@ import pytest
 
 from retrieval.config import WebSettings
 from retrieval.errors import FetchError
+from retrieval.web.addresses import UrlPolicy
 from retrieval.web.fetch import Fetcher, Validators
 from tests.web.server import LocalSite, Route
 
@@ -20,7 +21,7 @@ PAGE = b"<html><body><p>Hello</p></body></html>"
 
 def fetch(site: LocalSite, settings: WebSettings, path: str, **kwargs: object):
     with Fetcher(settings) as fetcher:
-        return fetcher.get(site.url(path), allow_private=True, **kwargs)
+        return fetcher.get(site.url(path), **kwargs)
 
 
 def failure(site: LocalSite, settings: WebSettings, path: str) -> FetchError:
@@ -81,7 +82,7 @@ def test_a_redirect_to_another_scheme_is_refused(
 ) -> None:
     site.routes["/ftp"] = Route(status=301, location="ftp://127.0.0.1/file")
     reason = failure(site, web_settings, "/ftp").reason
-    assert reason == "only http and https URLs are fetched (redirected to ftp://127.0.0.1/file)"
+    assert reason == "refused: only http and https URLs are fetched (a redirect)"
 
 
 @pytest.mark.parametrize(
@@ -129,9 +130,9 @@ def test_robots_txt_is_obeyed_and_read_once(site: LocalSite, web_settings: WebSe
     site.routes["/public"] = Route(PAGE)
     with Fetcher(web_settings) as fetcher:
         with pytest.raises(FetchError) as caught:
-            fetcher.get(site.url("/private/page"), allow_private=True)
+            fetcher.get(site.url("/private/page"))
         assert caught.value.reason == "disallowed by robots.txt"
-        assert fetcher.get(site.url("/public"), allow_private=True).body == PAGE
+        assert fetcher.get(site.url("/public")).body == PAGE
     assert site.hits_to("/private/page") == []
     assert len(site.hits_to("/robots.txt")) == 1
 
@@ -167,10 +168,7 @@ def test_one_request_at_a_time_per_host_with_the_delay(
     polite = replace(web_settings, delay_seconds=0.2)
     with Fetcher(polite) as fetcher:
         threads = [
-            threading.Thread(
-                target=fetcher.get, args=(site.url(f"/p{n}"),), kwargs={"allow_private": True}
-            )
-            for n in range(4)
+            threading.Thread(target=fetcher.get, args=(site.url(f"/p{n}"),)) for n in range(4)
         ]
         for thread in threads:
             thread.start()
@@ -190,8 +188,8 @@ def test_crawl_delay_slows_down_to_what_robots_txt_asks(
     site.routes["/a"] = Route(PAGE)
     site.routes["/b"] = Route(PAGE)
     with Fetcher(web_settings) as fetcher:
-        fetcher.get(site.url("/a"), allow_private=True)
-        fetcher.get(site.url("/b"), allow_private=True)
+        fetcher.get(site.url("/a"))
+        fetcher.get(site.url("/b"))
     first, second = site.hits_to("/a")[0], site.hits_to("/b")[0]
     assert second.started - first.ended >= 0.29
 
@@ -201,15 +199,15 @@ def test_local_addresses_are_refused_unless_allowed(
 ) -> None:
     site.routes["/a"] = Route(PAGE)
     with Fetcher(web_settings) as fetcher, pytest.raises(FetchError) as caught:
-        fetcher.get(site.url("/a"))
-    assert caught.value.reason == "refused: 127.0.0.1 is a local or private address"
+        fetcher.get(site.url("/a"), policy=UrlPolicy(public_only=True))
+    assert caught.value.reason == "refused: the host is not a public address"
     assert site.hits == []
 
 
 def test_only_http_and_https(web_settings: WebSettings) -> None:
     with Fetcher(web_settings) as fetcher, pytest.raises(FetchError) as caught:
         fetcher.get("file:///etc/passwd")
-    assert caught.value.reason == "only http and https URLs are fetched"
+    assert caught.value.reason == "refused: only http and https URLs are fetched"
 
 
 def test_a_closed_port_is_reported(web_settings: WebSettings) -> None:
@@ -217,16 +215,16 @@ def test_a_closed_port_is_reported(web_settings: WebSettings) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with Fetcher(web_settings) as fetcher, pytest.raises(FetchError) as caught:
-        fetcher.get(f"http://127.0.0.1:{port}/a", allow_private=True)
+        fetcher.get(f"http://127.0.0.1:{port}/a")
     reason = caught.value.reason
-    assert reason.startswith("cannot connect: ") and reason.endswith(" (reading robots.txt)")
+    assert reason == "cannot connect (reading robots.txt)"
 
 
 def test_requests_are_counted(site: LocalSite, web_settings: WebSettings) -> None:
     site.routes["/e"] = Route(PAGE, etag='"1"')
     with Fetcher(web_settings) as fetcher:
-        first = fetcher.get(site.url("/e"), allow_private=True)
-        fetcher.get(site.url("/e"), first.validators, allow_private=True)
+        first = fetcher.get(site.url("/e"))
+        fetcher.get(site.url("/e"), first.validators)
         assert (fetcher.requests, fetcher.conditional_requests) == (3, 1)
 
 
@@ -235,9 +233,9 @@ def test_the_delay_holds_across_fetchers(site: LocalSite, web_settings: WebSetti
     site.routes["/a"] = Route(PAGE)
     polite = replace(web_settings, delay_seconds=0.3)
     with Fetcher(polite) as first:
-        first.get(site.url("/a"), allow_private=True)
+        first.get(site.url("/a"))
     with Fetcher(polite) as second:
-        second.get(site.url("/a"), allow_private=True)
+        second.get(site.url("/a"))
     hits = sorted(site.hits, key=lambda h: h.started)
     gaps = [b.started - a.ended for a, b in itertools.pairwise(hits)]
     assert [h.path for h in hits] == ["/robots.txt", "/a", "/robots.txt", "/a"]

@@ -4,27 +4,15 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from retrieval.config import Settings, WebSettings
+from retrieval.config import Settings
 from retrieval.errors import CitebotError
 from retrieval.records import Article, Problem
 from retrieval.web.source import WebSource
 from tests.web import newsroom, samples
 from tests.web.server import LocalSite, Route
-
-
-@pytest.fixture
-def settings(tmp_path: Path, web_settings: WebSettings) -> Settings:
-    return Settings(index_dir=tmp_path / "index", web=replace(web_settings, timeout_seconds=0.5))
-
-
-@pytest.fixture
-def news(site: LocalSite) -> LocalSite:
-    newsroom.serve(site)
-    return site
 
 
 def read(url: str, settings: Settings) -> tuple[WebSource, list[Article], list[Problem]]:

@@ -1,0 +1,83 @@
+"""`citebot serve`: registered with the citebot command through an entry point.
+
+Kept light: aiohttp, the index and the model are imported only when the server runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from retrieval.cli import Runtime, config_option
+
+logger = logging.getLogger(__name__)
+
+
+@click.command("serve")
+@click.option(
+    "--index",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index folder (default: the config's index_dir).",
+)
+@click.option("--corpus", help="Serve only this corpus of the config (default: all).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@config_option
+@click.pass_context
+def serve_command(
+    ctx: click.Context, index: Path | None, corpus: str | None, host: str, port: int
+) -> None:
+    """Serve the HTTP API (/v1), the search page (/) and /metrics.
+
+    Keys come from $CITEBOT_API_KEYS (search and read) and $CITEBOT_ADMIN_KEYS (push and
+    delete), comma-separated. Without keys the server listens on loopback only.
+    """
+    from aiohttp import web
+
+    from retrieval import metrics
+
+    from . import ServerError, memory
+    from .app import make_app
+    from .corpora import DEFAULT_CORPUS, Corpora
+    from .security import Keys, check_binding, is_loopback
+
+    runtime = ctx.find_object(Runtime) or Runtime()
+    settings = runtime.settings.with_index(index)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("server", "aiohttp.access"):
+        logging.getLogger(name).setLevel(
+            min(logging.getLogger().level or logging.INFO, logging.INFO)
+        )
+    # One corpus until the config can name several (see server.corpora).
+    names = {DEFAULT_CORPUS: settings}
+    if corpus is not None and corpus not in names:
+        raise click.UsageError(f"no corpus called {corpus!r} (known: {', '.join(names)})")
+    keys = Keys.from_environment()
+    try:
+        check_binding(host, keys)
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not keys.any:
+        click.echo(
+            f"No keys set ($CITEBOT_API_KEYS, $CITEBOT_ADMIN_KEYS): listening on {host} only,"
+            " open to local clients.",
+            err=True,
+        )
+    elif is_loopback(host):
+        click.echo(f"Listening on {host}: keys are required.", err=True)
+    memory.limit_arenas()
+    metrics.enable()
+    corpora = Corpora(names, lambda s: runtime.make_embedder(s))
+    app = make_app(corpora, settings.serve, keys, follow_seconds=settings.bot.follow_seconds)
+    # aiohttp's access log line names no key: the Authorization header is not in its format.
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        shutdown_timeout=settings.serve.request_timeout_seconds,
+        print=lambda _: click.echo(f"citebot serve on http://{host}:{port}/", err=True),
+        access_log_format='%a "%r" %s %b %Tfs',
+    )
