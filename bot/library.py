@@ -31,6 +31,7 @@ from .urlcheck import address_refusal, refusal
 if TYPE_CHECKING:
     from retrieval.config import Settings
     from retrieval.ingest import IngestReport
+    from retrieval.web.addresses import Resolver
 
     from .app import CitebotClient
 
@@ -56,6 +57,8 @@ class LibraryAdmin(commands.Cog):
 
     def __init__(self, bot: CitebotClient) -> None:
         self.bot = bot
+        # How host names are looked up (None: the system's; tests pass a stub).
+        self.resolver: Resolver | None = None
 
     async def corpus(self, interaction: discord.Interaction) -> str | None:
         """The corpus managed here; None (said) if none."""
@@ -84,7 +87,9 @@ class LibraryAdmin(commands.Cog):
         if why := await self.over_limits(corpus):
             await self.tell(interaction, f"Not added: {why}")
             return
-        if why := await asyncio.to_thread(address_refusal, url, self.settings_of(corpus)):
+        if why := await asyncio.to_thread(
+            address_refusal, url, self.settings_of(corpus), self.resolver
+        ):
             logger.info(
                 "refused /library add of %r for user %s: %s", url[:200], interaction.user.id, why
             )

@@ -20,6 +20,9 @@ from retrieval.config import Settings
 from tests.fakes import FakeEmbedder
 from tests.web.samples import Entry, article_text, page, rss
 from tests.web.server import LocalSite, Route
+from tests.web.test_addresses import REFUSED as SSRF_REFUSED
+from tests.web.test_addresses import RESOLVER
+from tests.web.test_addresses import connections as connection_guard  # noqa: F401 (a fixture)
 
 from .corpora_setup import (
     ADMIN,
@@ -538,3 +541,30 @@ async def test_library_leaves_a_corpus_shared_with_other_servers_to_the_operator
         assert answer.startswith("This server has no library the bot can manage")
         # The tech server alone reads tech: its admins manage it.
         assert "from the config" in await library(fake, "list", GUILD_B, CHANNEL_B)
+
+
+async def test_every_ssrf_class_is_refused_from_discord_without_a_connection(
+    fake: FakeDiscord,
+    tmp_path: Path,
+    embedder: FakeEmbedder,
+    connection_guard: list[str],  # noqa: F811
+) -> None:
+    """Each class of tests/web/test_addresses.py's REFUSED, typed into /library add: one line
+    saying why, no source recorded, and no connection attempted (names resolve through a
+    stub resolver; the guard refuses and records any connection)."""
+    from dataclasses import replace
+
+    from retrieval.config import WebSettings
+
+    settings = corpora_settings(tmp_path)
+    settings = replace(settings, web=WebSettings(delay_seconds=0.0))  # no allow_addresses
+    build_corpora(settings, embedder)
+    async with running(make_client(settings, embedder)) as client:
+        cog = client.get_cog("LibraryAdmin")
+        assert cog is not None
+        cog.resolver = RESOLVER  # type: ignore[attr-defined]
+        for url, why in SSRF_REFUSED:
+            answer = await library(fake, "add", GUILD_C, CHANNEL_C, url=url)
+            assert answer == f"Not added: {why}.", (url, answer)
+        assert client.corpora.data.sources(f"server-{GUILD_C}") == []
+    assert connection_guard == []
