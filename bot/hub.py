@@ -230,7 +230,8 @@ class BotCorpora:
                 self.last_sync[name] = SyncResult(datetime.now(UTC), error=exc)
                 raise
             self.last_sync[name] = SyncResult(datetime.now(UTC), report)
-            await asyncio.to_thread(self._record, name, report)
+            if name in self._with_library_sources():
+                await asyncio.to_thread(self._record, name, report)
             return report
 
     def _rebuild(self, name: str, force: bool) -> IngestReport:
@@ -244,6 +245,10 @@ class BotCorpora:
             raise CitebotError("This corpus has no sources yet.")
         embedder = self.make_ingest_embedder(settings)
         return ingest(sources, settings, embedder, prune=True, force=force)
+
+    def _with_library_sources(self) -> set[str]:
+        """The corpora with sources added from Discord (whose syncs are recorded per source)."""
+        return set(self.data.corpora_with_sources())
 
     def _record(self, name: str, report: IngestReport) -> None:
         results = {s.root: (s.articles, s.failure) for s in report.sources}
