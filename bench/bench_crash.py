@@ -1,4 +1,6 @@
-"""Crash benchmark: kill -9 an ingest at every commit step and at N random moments.
+"""Crash benchmark: kill -9 an ingest at every named step (of a write in place, of a
+compaction, of the upgrade of an index written before segments, of a first ingest and of a
+rebuild) and at N random moments.
 
     .venv/bin/python bench/bench_crash.py --kills 50
 
@@ -23,8 +25,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests package
 
-from retrieval.index import COMMIT_STEPS
+from retrieval.index import COMPACTION_STEPS, GENERATION_STEPS, UPGRADE_STEPS, WRITE_STEPS
 from tests.reliability.crash import CrashLab
+
+# Each kind of run and the steps it passes.
+STEPS = {
+    "update": WRITE_STEPS,
+    "compact": COMPACTION_STEPS,
+    "upgrade": UPGRADE_STEPS,
+    "rebuild": GENERATION_STEPS,
+    "first": GENERATION_STEPS,
+}
 
 
 def main() -> None:
@@ -37,7 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}")
-    print(f"seed {seed}, {args.articles} articles a version, {len(COMMIT_STEPS)} commit steps")
+    steps = sum(len(s) for s in STEPS.values())
+    print(f"seed {seed}, {args.articles} articles a version, {steps} named steps")
 
     with tempfile.TemporaryDirectory(prefix="citebot-crash-") as scratch:
         lab = CrashLab(Path(scratch) / "lab", articles=args.articles)
@@ -58,14 +70,21 @@ def main() -> None:
 
         results = []
         started = time.perf_counter()
-        for mode in ("update", "rebuild", "first"):
-            for step in COMMIT_STEPS:
+        for mode, steps in STEPS.items():
+            for step in steps:
                 index_dir = Path(scratch) / f"step-{mode}-{step}"
                 before = None if mode == "first" else "a"
                 if before:
-                    lab.index_of(before, index_dir)
+                    lab.index_of(before, index_dir, before_segments=mode == "upgrade")
                 results.append(
-                    run(f"step {mode}", before, index_dir, kill_at=step, rebuild=mode == "rebuild")
+                    run(
+                        f"step {mode}",
+                        before,
+                        index_dir,
+                        kill_at=step,
+                        rebuild=mode == "rebuild",
+                        compact=mode == "compact",
+                    )
                 )
         step_seconds = time.perf_counter() - started
 
@@ -81,7 +100,7 @@ def main() -> None:
         random_seconds = time.perf_counter() - started
 
     print(f"uninterrupted ingest (after imports): {duration * 1000:.0f} ms")
-    for name in ("step update", "step rebuild", "step first", "random"):
+    for name in [*(f"step {mode}" for mode in STEPS), "random"]:
         group = [r for r in results if r["name"] == name]
         ok = sum(r["ok"] for r in group)
         killed = sum(r["killed"] for r in group)

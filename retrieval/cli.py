@@ -501,6 +501,9 @@ def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
         f"model      {result.model} ({result.dimension} dimensions)\n"
         f"backend    {result.runs_as}\n"
         f"size       {result.size_bytes / 1e6:.1f} MB\nvectors    {result.vector_index}\n"
+        f"segments   main file {result.main_vectors:,} vectors; segment {result.segment_chunks:,}"
+        f" chunks written since; {result.masked_chunks:,} masked chunks\n"
+        f"compacted  {result.last_compaction or 'never'}\n"
         f"created    {result.created}\n"
         f"updated    {result.updated}"
     )

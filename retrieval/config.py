@@ -249,7 +249,7 @@ class VectorSettings:
     # those in the lists nearest to the question, as many lists as that takes. More finds
     # more of the exact nearest neighbours, and takes longer (at a million chunks: 64,000
     # found 0.90 of the exact top 10 in 3 ms, 256,000 found 0.96 in 12 ms; README). Takes
-    # effect at the next ingest that changes something.
+    # effect at the next compaction or rebuild (docs/storage.md).
     vectors_per_question: int = 256_000
 
     def __post_init__(self) -> None:

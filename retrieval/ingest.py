@@ -12,7 +12,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -238,7 +238,11 @@ def _ingest(
     with lock.next_generation(
         embedder.dimension, settings.chunking, embedder.artifact, settings.vectors
     ) as index:
-        indexed = index.indexed_articles()
+        # Each article read is looked up by id in what was committed, so a write of one
+        # article never reads every indexed article (9 s at a million chunks); a prune
+        # needs them all (a new index has none).
+        indexed = index.indexed_articles() if prune or lock.previous is None else {}
+        lookup = indexed.get if prune or lock.previous is None else lock.previous.indexed_article
         chunker = Chunker(settings.chunking, embedder.count_tokens, embedder.max_tokens)
         prefix = settings.chunking.title_prefix
         # Three stages at once: a thread reads and chunks (_Reader), this one writes the
@@ -246,7 +250,7 @@ def _ingest(
         # failure anywhere discards all of it.
         with (
             Progress(show_progress) as progress,
-            _Reader(sources, settings, indexed, chunker, report) as reader,
+            _Reader(sources, settings, lookup, chunker, report) as reader,
             _Embedding(index, embedder, progress) as embedding,
         ):
             for item in reader:
@@ -255,7 +259,7 @@ def _ingest(
                         index.set_root([item.article.id], item.source.root)
                     embedding.add(item.progress)
                     continue
-                if item.article.id in indexed:
+                if item.replaces:
                     index.delete_article(item.article.id)
                 ids = index.add_article(item.article, item.digest, item.chunks, item.source.root)
                 title = item.article.title
@@ -269,7 +273,7 @@ def _ingest(
         if prune:
             _confirm_gone(sources, indexed, found, reader.outcomes, report)
         gone = prune_plan(indexed, found, reader.outcomes) if prune else []
-        named = [i for i in dict.fromkeys(remove) if i in indexed and i not in found]
+        named = [i for i in dict.fromkeys(remove) if i not in found and lookup(i) is not None]
         gone += [i for i in named if i not in set(gone)]
         share = settings.ingest.max_prune_share
         if len(gone) - len(named) > share * len(indexed) and not force:
@@ -281,10 +285,11 @@ def _ingest(
             )
         roots = {s.root: s for s in report.sources}
         for article_id in gone:
+            before = lookup(article_id)
             if removed := index.article(article_id):
                 report.changes.append(Change("removed", article_id, removed.title, removed.source))
             index.delete_article(article_id)
-            if counts := roots.get(indexed[article_id].root or ""):
+            if before is not None and (counts := roots.get(before.root or "")):
                 counts.removed += 1
         for source in sources:
             if isinstance(source, StatefulSource):
@@ -324,6 +329,8 @@ class _Read:
     moved: bool
     # How far reading had got when this article was read (0 to 1; None: unknown).
     progress: float | None
+    # The index holds an article of this id (replaced, if it has chunks).
+    replaces: bool
 
 
 class _Stopped(Exception):
@@ -347,7 +354,7 @@ class _Reader:
         self,
         sources: Sequence[Source],
         settings: Settings,
-        indexed: dict[str, IndexedArticle],
+        indexed: Callable[[str], IndexedArticle | None],
         chunker: Chunker,
         report: IngestReport,
     ) -> None:
@@ -436,10 +443,11 @@ class _Reader:
         self, article: Article, digest: str, counts: SourceReport, progress: float | None
     ) -> _Read | None:
         """The article, with its chunks if it is new or changed; None if it cannot be chunked."""
-        before = self.indexed.get(article.id)
+        before = self.indexed(article.id)
         if before is not None and before.content_hash == digest:
             counts.unchanged += 1
-            return _Read(article, counts, digest, None, before.root != counts.root, progress)
+            moved = before.root != counts.root
+            return _Read(article, counts, digest, None, moved, progress, True)
         try:
             chunks = self.chunker.chunk(article)
         except Exception as exc:  # nothing of it is written yet: only this article is lost
@@ -454,7 +462,7 @@ class _Reader:
             counts.updated += 1
         kind = "added" if before is None else "updated"
         self.report.changes.append(Change(kind, article.id, article.title, article.source))
-        return _Read(article, counts, digest, chunks, False, progress)
+        return _Read(article, counts, digest, chunks, False, progress, before is not None)
 
     def _progress(self, source: Source, number: int) -> float | None:
         """How far reading has got over all the sources, when they tell."""
@@ -533,8 +541,10 @@ class _Embedding:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        # After a failure, a batch still running finishes on its own; its vectors go nowhere.
-        self._thread.shutdown(wait=False, cancel_futures=True)
+        # After a failure, a batch still running is waited for (its vectors go nowhere), so
+        # that no thread of this ingest outlives it (a failed write in place ends at once:
+        # it only rolls back its transaction).
+        self._thread.shutdown(wait=True, cancel_futures=True)
 
     def add(
         self,

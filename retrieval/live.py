@@ -35,6 +35,7 @@ from .records import (
 
 if TYPE_CHECKING:
     from .ingest import IngestReport
+    from .search import Searcher
     from .sources import Source
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class IndexSource(Protocol):
     """Where the holder's searchers come from: an index folder, and how to rebuild it."""
 
     def generation(self) -> int:
-        """The generation the folder's manifest names now (a cheap read, no model)."""
+        """A number that grows with every commit to the folder (a cheap read, no model)."""
         ...
 
     def open(self) -> SearcherLike:
@@ -99,16 +100,23 @@ class IndexFolder:
         # The sources of each rebuild (default: the configured ones), read when it starts:
         # a corpus's sources may change while the bot runs (/library).
         self.sources = sources or (lambda: settings.sources)
+        self._last: Searcher | None = None
 
     def generation(self) -> int:
         from .index import backend_of
 
-        return backend_of(self.settings).read_manifest(Path(self.settings.index_dir)).generation
+        return backend_of(self.settings).committed_version(Path(self.settings.index_dir))
 
     def open(self) -> SearcherLike:
         from .search import Searcher
 
-        return Searcher.open(self.settings, self.embedder)
+        # After the first, each searcher is the last one reopened: what has not changed
+        # since (the main vector file) is shared, so following a write costs what it changed.
+        if self._last is None:
+            self._last = Searcher.open(self.settings, self.embedder)
+        else:
+            self._last = self._last.reopened()
+        return self._last
 
     def rebuild(self) -> IngestReport:
         from .ingest import ingest

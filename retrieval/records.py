@@ -322,6 +322,12 @@ class IndexStats:
     quantization: str | None = None
     # "exact", or "approximate (IVF, ...)": see VectorIndex.describe.
     vector_index: str = "exact"
+    # The segments (retrieval.index.segments): vectors in the main file, chunks written since
+    # (searched beside it), main-file chunks removed since (masked), and the last compaction.
+    main_vectors: int = 0
+    segment_chunks: int = 0
+    masked_chunks: int = 0
+    last_compaction: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

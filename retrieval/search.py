@@ -231,6 +231,12 @@ class Searcher:
         )
         return cls(index, model, settings.search)
 
+    def reopened(self) -> Searcher:
+        """A searcher over what is committed now, with this one's model and settings,
+        sharing what has not changed (the main vector file, already read and checked):
+        following a write costs what the write changed."""
+        return Searcher(self.index.reopened(), self.embedder, self.settings)
+
     def close(self) -> None:
         self._keyword_thread.shutdown()
         with self._store_lock:
@@ -580,6 +586,7 @@ class Searcher:
         with self._store_lock:
             articles, chunks = self.index.counts()
         manifest = self.index.manifest
+        main, segment, masked, last_compaction = self.index.describe_segments()
         return IndexStats(
             articles=articles,
             chunks=chunks,
@@ -587,11 +594,15 @@ class Searcher:
             dimension=manifest.dimension,
             size_bytes=self.index.size_bytes,
             created=manifest.created,
-            updated=manifest.updated,
+            updated=self.index.updated,
             path=self.index.location,
             backend=manifest.backend,
             quantization=manifest.quantization,
             vector_index=self.index.describe_vectors(),
+            main_vectors=main,
+            segment_chunks=segment,
+            masked_chunks=masked,
+            last_compaction=last_compaction,
         )
 
 

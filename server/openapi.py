@@ -175,6 +175,12 @@ _STATS = {
         "backend": {"type": "string"},
         "quantization": _NULLABLE_TEXT,
         "vector_index": {"type": "string"},
+        # The segments (docs/storage.md): vectors in the main file, chunks written since,
+        # main-file chunks removed since, and the last compaction (null: never).
+        "main_vectors": {"type": "integer"},
+        "segment_chunks": {"type": "integer"},
+        "masked_chunks": {"type": "integer"},
+        "last_compaction": _NULLABLE_TEXT,
     },
 }
 

@@ -117,12 +117,16 @@ def test_an_onnx_index_carries_its_model_and_records_it(settings: Settings, tmp_
     assert embedder.artifact.folder == generation
     assert embedder.artifact.sha256 == exported.sha256
 
-    # The next generation carries the model along, even after the export cache is gone.
+    # A write in place keeps the model beside the store, and the next generation (a
+    # rebuild) carries it along, even after the export cache is gone.
     again = ExportedFake(embedder.artifact)
     extra = tmp_path / "extra.txt"
     extra.write_text("Harbour news\n\nThe harbour reopened on Monday after the storm.\n")
     shutil.rmtree(exported.folder)
     ingest([CORPUS, extra], settings, again)
+    assert read_manifest(settings.index_dir).generation == manifest.generation
+    assert file_sha256(generation / MODEL_FILE) == exported.sha256
+    ingest([CORPUS, extra], settings, ExportedFake(embedder.artifact), rebuild=True)
     newer = read_manifest(settings.index_dir)
     assert newer.generation == manifest.generation + 1
     assert file_sha256(settings.index_dir / newer.folder / MODEL_FILE) == exported.sha256

@@ -15,7 +15,13 @@ import pytest
 import retrieval.ingest as ingest_module
 from retrieval.config import ChunkSettings, Settings
 from retrieval.errors import CitebotError, IndexMismatchError, IndexNotFoundError
-from retrieval.index import MANIFEST, SCHEMA_VERSION, VectorIndex, open_index, read_manifest
+from retrieval.index import (
+    MANIFEST,
+    SCHEMA_VERSION,
+    committed_version,
+    open_index,
+    read_manifest,
+)
 from retrieval.ingest import ingest
 from retrieval.search import Searcher
 from tests.fakes import FakeEmbedder
@@ -51,8 +57,12 @@ def sqlite_chunk_ids(index_dir: Path, article_id: str | None = None) -> set[int]
 
 
 def faiss_ids(index_dir: Path) -> set[int]:
-    manifest = read_manifest(index_dir)
-    return set(VectorIndex.read(index_dir / manifest.folder / "vectors.faiss").ids().tolist())
+    """The live vector ids: the main file's, less the masked, with the segment's."""
+    index = open_index(index_dir, FakeEmbedder.name)
+    try:
+        return set(index.vectors.ids().tolist())
+    finally:
+        index.close()
 
 
 def open_searcher(settings: Settings, embedder: FakeEmbedder | None = None) -> Searcher:
@@ -283,15 +293,19 @@ def test_crash_mid_ingest_leaves_the_previous_index_usable(
     searcher.close()
 
 
-def test_no_pickle_files_and_at_most_two_generations(settings: Settings, corpus_copy: Path) -> None:
+def test_no_pickle_files_and_writes_stay_in_their_generation(
+    settings: Settings, corpus_copy: Path
+) -> None:
     ferry = corpus_copy / "ferry.txt"
+    ingest([corpus_copy], settings, FakeEmbedder())
+    first = committed_version(settings.index_dir)
     for round_ in range(4):
         ferry.write_text(ferry.read_text() + f"\nRound {round_}.\n", encoding="utf-8")
         ingest([corpus_copy], settings, FakeEmbedder())
-        assert len(generations(settings.index_dir)) <= 2
     manifest = read_manifest(settings.index_dir)
-    assert manifest.generation == 4
-    assert generations(settings.index_dir) == ["gen-000003", "gen-000004"]
+    assert manifest.generation == 1, "an ordinary write is made in place"
+    assert generations(settings.index_dir) == ["gen-000001"]
+    assert committed_version(settings.index_dir) == first + 4
     names = [p.name for p in settings.index_dir.rglob("*")]
     assert not [n for n in names if n.endswith((".pkl", ".pickle", ".npy", ".joblib"))]
     for path in settings.index_dir.rglob("*"):
@@ -301,11 +315,12 @@ def test_no_pickle_files_and_at_most_two_generations(settings: Settings, corpus_
 
 def test_rebuild_starts_afresh_without_reusing_a_folder(settings: Settings) -> None:
     ingest([CORPUS / "bakery.html"], settings, FakeEmbedder())
-    ingest([CORPUS], settings, FakeEmbedder())  # generation 2; generation 1 is kept
+    ingest([CORPUS], settings, FakeEmbedder(), rebuild=True)  # generation 2; 1 is kept
     report = ingest([CORPUS / "ferry.txt"], settings, FakeEmbedder(), rebuild=True)
     assert report.added == 1
     manifest = read_manifest(settings.index_dir)
     assert manifest.generation == 3
+    assert generations(settings.index_dir) == ["gen-000002", "gen-000003"]
     searcher = open_searcher(settings)
     assert [s.article.id for s in searcher.articles()] == ["ferry"]
     searcher.close()
@@ -390,19 +405,24 @@ def test_a_second_ingest_is_refused_before_files_are_read_or_the_model_loads(
             ingest([Path("/nonexistent/articles")], settings, Untouchable())
 
 
-def test_an_unchanged_ingest_writes_no_generation(settings: Settings, corpus_copy: Path) -> None:
+def test_an_unchanged_ingest_writes_nothing(settings: Settings, corpus_copy: Path) -> None:
     ingest([corpus_copy], settings, FakeEmbedder())
     manifest = (settings.index_dir / MANIFEST).read_bytes()
+    folder = settings.index_dir / "gen-000001"
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    version = committed_version(settings.index_dir)
     report = ingest([corpus_copy], settings, FakeEmbedder(), prune=True)
     assert (report.added, report.updated, report.unchanged, report.removed) == (0, 0, 5, 0)
     assert (settings.index_dir / MANIFEST).read_bytes() == manifest
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
+    assert committed_version(settings.index_dir) == version
     assert generations(settings.index_dir) == ["gen-000001"]
     assert not list(settings.index_dir.glob(".staging-*"))
     # Anything that changes the store is committed: a removal alone, too.
     (corpus_copy / "ferry.txt").unlink()
     report = ingest([corpus_copy], settings, FakeEmbedder(), prune=True)
     assert report.removed == 1
-    assert read_manifest(settings.index_dir).generation == 2
+    assert committed_version(settings.index_dir) == version + 1
     assert "ferry" not in {s.article.id for s in open_searcher(settings).articles()}
 
 
@@ -421,8 +441,8 @@ def test_an_orphan_generation_left_by_a_crash_is_removed_by_the_next_ingest(
     (corpus_copy / "ferry.txt").write_text("Ferry News\n\nAll boats cancelled.\n")
     report = ingest([corpus_copy], settings, FakeEmbedder())
     assert report.updated == 1
-    assert read_manifest(index_dir).generation == 2
-    assert generations(index_dir) == ["gen-000001", "gen-000002"]
+    assert read_manifest(index_dir).generation == 1
+    assert generations(index_dir) == ["gen-000001"]
     assert not list(index_dir.glob(".staging-*"))
     assert not (index_dir / "index.tmp").exists()
     assert "All boats cancelled." in open_searcher(settings).article("ferry").text
@@ -436,7 +456,7 @@ def test_healing_keeps_the_current_and_previous_generation(
     ferry = corpus_copy / "ferry.txt"
     ingest([corpus_copy], settings, FakeEmbedder())
     ferry.write_text(ferry.read_text() + "\nA late change.\n", encoding="utf-8")
-    ingest([corpus_copy], settings, FakeEmbedder())
+    ingest([corpus_copy], settings, FakeEmbedder(), rebuild=True)
     reader = open_searcher(settings)  # holds generation 2
     for orphan in ("gen-000003", "gen-000009"):
         shutil.copytree(index_dir / "gen-000002", index_dir / orphan)
@@ -461,7 +481,7 @@ def test_a_long_lived_searcher_outlives_its_generation_folder(
     ferry = corpus_copy / "ferry.txt"
     for round_ in range(2):
         ferry.write_text(ferry.read_text() + f"\nRound {round_}.\n", encoding="utf-8")
-        ingest([corpus_copy], settings, FakeEmbedder())
+        ingest([corpus_copy], settings, FakeEmbedder(), rebuild=True)
     assert "gen-000001" not in generations(settings.index_dir)
 
     assert reader.stats() == before

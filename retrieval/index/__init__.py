@@ -20,34 +20,46 @@ from .base import (
     WebResourceRow,
     WriteLock,
 )
+from .compaction import Compaction, compact
 from .generations import (
-    COMMIT_STEPS,
-    KILL_AT_ENV,
-    STORE_FILE,
-    VECTORS_FILE,
     GenerationLock,
-    GenerationWriter,
     OpenIndex,
-    check_model,
+    committed_version,
     lock_for_writing,
     open_index,
 )
-from .manifest import MANIFEST, SCHEMA_VERSION, Manifest, read_manifest
+from .manifest import MANIFEST, SCHEMA_VERSION, Manifest, check_model, read_manifest
+from .steps import (
+    COMMIT_STEPS,
+    COMPACTION_STEPS,
+    GENERATION_STEPS,
+    KILL_AT_ENV,
+    STORE_FILE,
+    UPGRADE_STEPS,
+    VECTORS_FILE,
+    WRITE_STEPS,
+)
 from .vectors import APPROXIMATE, EXACT, VectorIndex, lists_for, probes_for
+from .writer import GenerationWriter
 
 __all__ = [
     "APPROXIMATE",
     "COMMIT_STEPS",
+    "COMPACTION_STEPS",
     "ENTRY_POINT_GROUP",
     "EXACT",
+    "GENERATION_STEPS",
     "KILL_AT_ENV",
     "LOCAL",
     "MANIFEST",
     "SCHEMA_VERSION",
     "STORE_FILE",
+    "UPGRADE_STEPS",
     "VECTORS_FILE",
+    "WRITE_STEPS",
     "ArticleReader",
     "ChunkRow",
+    "Compaction",
     "GenerationLock",
     "GenerationWriter",
     "IndexBackend",
@@ -63,6 +75,8 @@ __all__ = [
     "WriteLock",
     "backend_of",
     "check_model",
+    "committed_version",
+    "compact",
     "index_backend",
     "lists_for",
     "lock_for_writing",

@@ -18,7 +18,13 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import ConfigError
 from .base import IndexBackend
-from .generations import GenerationLock, OpenIndex, lock_for_writing, open_index
+from .generations import (
+    GenerationLock,
+    OpenIndex,
+    committed_version,
+    lock_for_writing,
+    open_index,
+)
 from .manifest import Manifest, read_manifest
 
 ENTRY_POINT_GROUP = "citebot.index_backends"
@@ -30,6 +36,9 @@ class LocalBackend:
 
     def read_manifest(self, location: Path) -> Manifest:
         return read_manifest(location)
+
+    def committed_version(self, location: Path) -> int:
+        return committed_version(location)
 
     def open_reader(
         self,

@@ -80,6 +80,10 @@ class ArticleReader(Protocol):
         """Every article's content hash, root and source, by id."""
         ...
 
+    def indexed_article(self, article_id: str) -> IndexedArticle | None:
+        """One article's content hash, root and source (None if it is not indexed)."""
+        ...
+
     def web_resources(self) -> dict[str, WebResourceRow]:
         """What the web sources remembered when this generation was written, by URL."""
         ...
@@ -107,6 +111,20 @@ class IndexReader(ArticleReader, Protocol):
 
     def is_current(self) -> bool:
         """False once a newer generation was committed; CitebotError if that cannot be read."""
+        ...
+
+    def reopened(self) -> IndexReader:
+        """The index as committed now, sharing what has not changed (cheaper than an open)."""
+        ...
+
+    @property
+    def updated(self) -> str:
+        """When the index was last written."""
+        ...
+
+    def describe_segments(self) -> tuple[int, int, int, str | None]:
+        """Vectors in the main vector file, chunks written since (the segment), chunks of
+        the main file removed since (masked), and the last compaction (None: never)."""
         ...
 
     def close(self) -> None: ...
@@ -218,11 +236,11 @@ class IndexWriter(ArticleReader, Protocol):
 
 
 class WriteLock(Protocol):
-    """A writer's exclusive hold on an index, with the generation it builds on."""
+    """A writer's exclusive hold on an index, with the articles it builds on."""
 
     @property
-    def previous(self) -> IndexReader | None:
-        """The committed generation, opened and checked; None for a new index or a rebuild."""
+    def previous(self) -> ArticleReader | None:
+        """The articles as committed (the index checked); None for a new index or a rebuild."""
         ...
 
     def next_generation(
@@ -232,8 +250,9 @@ class WriteLock(Protocol):
         artifact: OnnxModel | None = None,
         vector_settings: VectorSettings | None = None,
     ) -> AbstractContextManager[IndexWriter]:
-        """The next generation, from a copy of the previous one; committed when the block
-        succeeds and changed something (a rebuild or a new index always commits)."""
+        """The write: in place, or a new generation for a new index or a rebuild; committed
+        when the block succeeds and changed something (a rebuild or a new index always
+        commits)."""
         ...
 
 
@@ -242,6 +261,10 @@ class IndexBackend(Protocol):
 
     def read_manifest(self, location: Path) -> Manifest:
         """The current manifest (a cheap read); IndexNotFoundError if there is no index."""
+        ...
+
+    def committed_version(self, location: Path) -> int:
+        """A number that grows with every commit (a cheap read): readers follow it."""
         ...
 
     def open_reader(

@@ -7,26 +7,30 @@ Layout::
     INDEX/gen-000007/vectors.faiss
     INDEX/gen-000007/embedder.*     the exported model, for indexes built with an ONNX backend
 
-A write builds the next generation in a staging folder (copying the current one), and
-commits by replacing ``index.json`` atomically. A crash at any point before that leaves
-the manifest naming the previous, untouched generation; the next writer removes what the
-crash left (staging folders, generation folders no manifest named). An ingest that
-changes nothing writes no generation.
+An ordinary write changes the current generation in place, in one SQLite transaction of
+its live store (``inplace``; new vectors in a segment, removed ones masked, see
+``segments``), so it costs what it changes; a compaction folds the segment into a new main
+vector file now and then (``compaction``). A first ingest or a rebuild builds a new
+generation in a staging folder and commits by replacing ``index.json`` atomically. A crash
+at any point before a commit leaves the previous state; the next writer removes what the
+crash left (staging folders, generation folders no manifest named, main vector files the
+store does not name). An ingest that changes nothing writes nothing.
 
-Retention: a commit keeps the new generation and the one before it, and removes the
-rest. A reader holds its SQLite file open and its vectors in memory, so it keeps
-working after its folder is removed; only opening needs the folder, and an open that
-loses the race with two quick commits reads the manifest again.
+Retention: a new generation keeps the one before it, and removes the rest. A reader pins
+one committed state of the store (``Store.pin``) and holds its vectors in memory, so it
+keeps working after a write, or after its folder is removed; only opening needs the
+folder, and an open that loses the race with two quick commits tries again. A reader
+follows a write by reopening (``open_index`` with ``reuse``: the main vector file is
+shared while the store still names it).
 
-Opening checks, cheaply, that the manifest is well formed and that the FAISS ids, the
-SQLite chunk rows and the keyword index agree (counts and an id fingerprint), and
-refuses a damaged index with one line saying how to rebuild it. A writer never builds
-on a damaged generation.
+Opening checks, cheaply, that the manifest is well formed and that the live FAISS ids, the
+SQLite chunk rows and the keyword index agree (``checks``), and refuses a damaged index
+with one line saying how to rebuild it. A writer never builds on a damaged index.
 
 No pickle anywhere: JSON, SQLite and FAISS's own binary format.
 
-Crash tests set ``CITEBOT_TEST_KILL_AT`` to one of ``COMMIT_STEPS`` to have the writing
-process kill itself (SIGKILL) at that step; see tests/reliability/.
+Crash tests set ``CITEBOT_TEST_KILL_AT`` to one of ``COMMIT_STEPS`` (``steps``) to have
+the writing process kill itself (SIGKILL) at that step; see tests/reliability/.
 """
 
 from __future__ import annotations
@@ -35,13 +39,11 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 import shutil
-import signal
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,94 +51,102 @@ import numpy as np
 
 from ..config import ChunkSettings, VectorSettings
 from ..errors import CitebotError, IndexDamagedError, IndexMismatchError, IndexNotFoundError
-from ..records import Article, ArticleRef, ArticleSummary, Chunk, SearchFilter
+from ..records import Article, ArticleRef, ArticleSummary, SearchFilter
 from .base import ChunkRow, IndexedArticle, SentenceVectors, WebResourceRow
-from .manifest import GENERATION_PREFIX, MANIFEST, Manifest, damaged, read_manifest
-from .store import ID_HASH_FACTOR, ID_HASH_MODULUS, IdSummary, Store
+from .checks import (
+    Sums,
+    check_agreement,
+    check_sums,
+    id_summary,
+    kept_id_sums,
+    live_sums,
+    open_store,
+    read_vectors,
+    size_on_disk,
+    sums_of,
+    verify_store,
+)
+from .inplace import CommittedArticles, check_for_writing, settle, write_in_place
+from .manifest import (
+    GENERATION_PREFIX,
+    MANIFEST,
+    Manifest,
+    check_model,
+    damaged,
+    read_manifest,
+)
+from .segments import SCHEMA as SEGMENT_SCHEMA
+from .segments import (
+    FileCheck,
+    LiveVectors,
+    SegmentState,
+    read_masked,
+    read_segment,
+    read_state,
+    start_id_sums,
+)
+from .segments import write_state as write_segment_state
+from .steps import (
+    STORE_FILE,
+    VECTORS_FILE,
+    discard_log,
+    fsync,
+    now,
+    reached,
+    remove_vector_files,
+    write_atomically,
+)
+from .store import Store
 from .vectors import VectorIndex
+from .writer import GenerationWriter
 
 if TYPE_CHECKING:
     from ..embedding.model_files import OnnxModel
 
 logger = logging.getLogger(__name__)
 
-STORE_FILE = "store.sqlite"
-VECTORS_FILE = "vectors.faiss"
 LOCK_FILE = ".lock"
 STAGING_PREFIX = ".staging-"
-
-# The named steps of a write, in order; the crash tests kill the writer at each one.
-COMMIT_STEPS = (
-    "locked",  # the writer lock is held
-    "healed",  # leftovers of an earlier crash are removed
-    "staged",  # the staging folder holds a copy of the current generation
-    "store-written",  # the new store is committed and closed
-    "vectors-written",  # the new vectors are written
-    "synced",  # the staging folder's files are on disk
-    "renamed",  # the staging folder is renamed to its generation folder
-    "manifest-staged",  # the new manifest is written beside the old one
-    "committed",  # the new manifest replaced the old one
-    "cleaned",  # generations no longer kept are removed
-)
-KILL_AT_ENV = "CITEBOT_TEST_KILL_AT"
-
-
-def _reached(step: str) -> None:
-    """Crash-test hook: kill -9 this process at ``step`` if the environment asks for it."""
-    if os.environ.get(KILL_AT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def check_model(
-    manifest: Manifest,
-    model: str,
-    index_dir: Path,
-    backend: str | None = None,
-    model_sha256: str | None = None,
-) -> None:
-    """Vectors of one model and backend only: refuse another (None checks nothing)."""
-    if manifest.model != model:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with model {manifest.model!r}, but the config names"
-            f" {model!r}: use that model, or rebuild with `citebot ingest --rebuild`"
-        )
-    if backend is not None and manifest.backend != backend:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with the {manifest.backend} backend, not {backend}:"
-            f' set [model] backend = "{manifest.backend}" (or "auto"), or rebuild with'
-            " `citebot ingest --rebuild`"
-        )
-    if model_sha256 and manifest.model_sha256 and manifest.model_sha256 != model_sha256:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with another export of {model} ({backend}):"
-            " rebuild with `citebot ingest --rebuild`"
-        )
 
 
 @dataclass
 class OpenIndex:
-    """A generation opened for reading (and checked)."""
+    """A generation opened for reading (and checked), at one committed state of its store.
+
+    Every read sees that state, whatever is committed meanwhile (``Store.pin``); ``vectors``
+    is the main vector file with the segment and masks of that state.
+    """
 
     path: Path
     manifest: Manifest
     store: Store
-    vectors: VectorIndex
+    vectors: LiveVectors
     # Measured at open: the folder may be removed later while this index is still in use.
     size_bytes: int
+    state: SegmentState
+    # The main vector file's id sums, from its check at the first open.
+    main_sums: Sums
 
     def close(self) -> None:
         self.store.close()
 
-    def is_current(self) -> bool:
-        """False once a later ingest committed a newer generation (reopen to see it).
+    @property
+    def version(self) -> int:
+        """What this reader sees, as ``committed_version`` counts."""
+        return _version(self.manifest.generation, self.state.version)
 
-        Reads the manifest (a small JSON file); raises CitebotError if it is missing or damaged.
+    def is_current(self) -> bool:
+        """False once a later write committed something (reopen to see it).
+
+        Reads the manifest (a small JSON file) and one row of the store; raises CitebotError
+        if the manifest is missing or damaged.
         """
-        return read_manifest(self.path).generation == self.manifest.generation
+        return committed_version(self.path) == self.version
+
+    def reopened(self) -> OpenIndex:
+        """This index as committed now; the main vector file is shared while the store
+        still names it, so following a write costs what the write changed."""
+        return open_index(self.path, self.manifest.model, self.manifest.backend, reuse=self)
 
     # -- the IndexReader protocol: the vectors' part, then the store's -------------------
 
@@ -151,6 +161,21 @@ class OpenIndex:
 
     def describe_vectors(self) -> str:
         return self.vectors.describe()
+
+    def describe_segments(self) -> tuple[int, int, int, str | None]:
+        """Vectors in the main file, chunks in the segment, masked chunks, last compaction."""
+        vectors = self.vectors
+        return (
+            len(vectors.main),
+            len(vectors.segment),
+            len(vectors.masked),
+            self.state.last_compaction,
+        )
+
+    @property
+    def updated(self) -> str:
+        """When the index was last written."""
+        return self.state.updated or self.manifest.updated
 
     def keyword_search(
         self,
@@ -202,6 +227,9 @@ class OpenIndex:
     def indexed_articles(self) -> dict[str, IndexedArticle]:
         return self.store.indexed_articles()
 
+    def indexed_article(self, article_id: str) -> IndexedArticle | None:
+        return self.store.indexed_article(article_id)
+
     def web_resources(self) -> dict[str, WebResourceRow]:
         return self.store.web_resources()
 
@@ -221,180 +249,124 @@ class OpenIndex:
         return self.store.copies.groups()
 
 
+def _version(generation: int, writes: int) -> int:
+    return generation << 32 | writes
+
+
+def committed_version(index_dir: Path) -> int:
+    """A number that grows with every commit to ``index_dir``: the manifest's generation
+    (a rebuild, an upgrade) and the store's count of writes since. Cheap: the manifest and
+    one row of the store. Raises CitebotError if the manifest is missing or damaged."""
+    manifest = read_manifest(index_dir)
+    return _version(manifest.generation, _writes(index_dir / manifest.folder / STORE_FILE))
+
+
+def _writes(path: Path) -> int:
+    """The store's count of writes in place (0 for one that cannot be read now: a rebuild
+    removing it, say; the open will tell)."""
+    try:
+        db = sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=rw", uri=True)
+        try:
+            return read_state(db, VECTORS_FILE).version
+        finally:
+            db.close()
+    except sqlite3.Error:
+        discard_log(path)
+        return 0
+
+
 def open_index(
     index_dir: Path,
     model: str | None,
     backend: str | None = None,
     manifest: Manifest | None = None,
+    reuse: OpenIndex | None = None,
 ) -> OpenIndex:
     """Open and check the current generation; IndexDamagedError (one line) if it is damaged.
 
     ``model`` and ``backend``: what its vectors must come from (None checks nothing).
-    ``manifest``: the one the caller has just read (else it is read here).
+    ``manifest``: the one the caller has just read (else it is read here). ``reuse``: an
+    index opened before from the same folder, whose main vector file (read and checked
+    then) is shared if the store still names it.
     """
     for attempt in range(3):
         if manifest is None or attempt:
             manifest = read_manifest(index_dir)
         if model is not None:
             check_model(manifest, model, index_dir, backend)
+        seen = _version(manifest.generation, _writes(index_dir / manifest.folder / STORE_FILE))
         try:
-            return _open_generation(index_dir, manifest)
+            return _open_generation(index_dir, manifest, reuse)
         except IndexDamagedError:
             # Two commits between reading the manifest and opening the files remove the
-            # generation it named: then the manifest names a newer one, so try that.
-            if attempt == 2 or read_manifest(index_dir).generation == manifest.generation:
+            # generation (or main vector file) it named: then a newer one is named, so try that.
+            if attempt == 2 or committed_version(index_dir) == seen:
                 raise
     raise AssertionError("unreachable")
 
 
-def _open_generation(index_dir: Path, manifest: Manifest) -> OpenIndex:
+def _open_generation(index_dir: Path, manifest: Manifest, reuse: OpenIndex | None) -> OpenIndex:
     folder = index_dir / manifest.folder
-    if not folder.is_dir():
-        raise damaged(index_dir, f"its generation folder {manifest.folder} is missing")
-    if not (folder / STORE_FILE).is_file():
-        raise damaged(index_dir, f"{STORE_FILE} is missing")
+    store = open_store(index_dir, manifest)
     try:
-        store = Store(folder / STORE_FILE, read_only=True)
-    except sqlite3.Error as exc:
-        raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
-    try:
-        chunks, keyword = _verify_store(index_dir, store)
-        vectors = _read_vectors(index_dir, folder, manifest)
-        _check_agreement(index_dir, chunks, keyword, vectors)
-        size = _size_on_disk(index_dir, folder)
+        try:
+            store.pin()
+        except sqlite3.Error as exc:
+            store.unreadable = True
+            raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
+        state, masked, segment = _read_segment(index_dir, store, manifest)
+        shared = (
+            reuse is not None
+            and reuse.path == index_dir
+            and reuse.manifest.generation == manifest.generation
+            and reuse.state.vectors_file == state.vectors_file
+        )
+        kept = kept_id_sums(index_dir, store) if shared else None
+        if reuse is not None and shared and kept is not None:
+            # Following a write: the main file was read and checked by the first open; the
+            # rest agrees by the sums the store's triggers keep (no scan of every chunk).
+            main, main_sums = reuse.vectors.main, reuse.main_sums
+            live = live_sums(main_sums, sums_of(masked), sums_of(segment.ids()))
+            check_sums(index_dir, *kept, live)
+            vectors = LiveVectors(main, masked, segment)
+        else:
+            chunks, keyword = verify_store(index_dir, store)
+            if reuse is not None and shared:
+                main = reuse.vectors.main
+            else:
+                main = read_vectors(index_dir, folder / state.vectors_file, manifest)
+            vectors = LiveVectors(main, masked, segment)
+            main_sums = check_agreement(index_dir, chunks, keyword, vectors)
+        size = size_on_disk(index_dir, folder)
     except BaseException:
         store.close()
         raise
-    return OpenIndex(index_dir, manifest, store, vectors, size)
+    return OpenIndex(index_dir, manifest, store, vectors, size, state, main_sums)
 
 
-def _verify_store(index_dir: Path, store: Store) -> tuple[IdSummary, IdSummary]:
+def _read_segment(
+    index_dir: Path, store: Store, manifest: Manifest
+) -> tuple[SegmentState, np.ndarray, VectorIndex]:
+    """The store's state, masked ids and segment (searched exactly), from its snapshot."""
     try:
-        return store.verify()
-    except IndexDamagedError as exc:
-        raise damaged(index_dir, str(exc)) from None
-    except sqlite3.Error as exc:
-        raise damaged(index_dir, f"{STORE_FILE}: {exc}") from None
-
-
-def _read_vectors(index_dir: Path, folder: Path, manifest: Manifest) -> VectorIndex:
-    path = folder / VECTORS_FILE
-    if not path.is_file():
-        raise damaged(index_dir, f"{VECTORS_FILE} is missing")
-    try:
-        vectors = VectorIndex.read(path)
-    except RuntimeError as exc:  # FAISS's message is a C++ assertion: for the log only
-        logger.debug("cannot read %s: %s", path, exc)
-        raise damaged(index_dir, f"{VECTORS_FILE} cannot be read") from None
-    except ValueError:  # a FAISS index of a kind citebot does not write
-        raise damaged(index_dir, f"{VECTORS_FILE} holds no chunk ids") from None
-    if vectors.dimension != manifest.dimension:
-        raise damaged(
-            index_dir,
-            f"{VECTORS_FILE} holds vectors of {vectors.dimension} dimensions, the manifest"
-            f" says {manifest.dimension}",
-        )
-    return vectors
-
-
-def _check_agreement(
-    index_dir: Path, chunks: IdSummary, keyword: IdSummary, vectors: VectorIndex
-) -> None:
-    """FAISS ids, SQLite chunk rows and keyword index rows: the same set (by fingerprint)."""
-    ids = vectors.ids()
-    if len(ids) != chunks.count:
-        raise damaged(
-            index_dir, f"{VECTORS_FILE} holds {len(ids)} vectors for {chunks.count} chunks"
-        )
-    if len(ids) and (_id_summary(ids) != chunks or _has_duplicates(ids)):
-        raise damaged(index_dir, f"the chunk ids of {VECTORS_FILE} and {STORE_FILE} differ")
-    if keyword.count != chunks.count:
-        raise damaged(
-            index_dir, f"the keyword index holds {keyword.count} rows for {chunks.count} chunks"
-        )
-    if keyword != chunks:
-        raise damaged(index_dir, "the keyword index's rows differ from the chunks")
-
-
-def _id_summary(ids: np.ndarray) -> IdSummary:
-    hashed = ids * ID_HASH_FACTOR % ID_HASH_MODULUS
-    return IdSummary(len(ids), int(ids.min()), int(ids.max()), int(ids.sum()), int(hashed.sum()))
-
-
-def _has_duplicates(ids: np.ndarray) -> bool:
-    ordered = np.sort(ids)  # several times faster than np.unique here
-    return bool((ordered[1:] == ordered[:-1]).any())
-
-
-def _size_on_disk(index_dir: Path, folder: Path) -> int:
-    try:
-        files = sum(p.stat().st_size for p in folder.iterdir())
-        return files + (index_dir / MANIFEST).stat().st_size
-    except OSError as exc:  # a writer removed the folder meanwhile
-        raise damaged(index_dir, f"cannot read {folder.name}: {exc.strerror}") from None
+        db = store.connection
+        state = read_state(db, VECTORS_FILE)
+        masked = read_masked(db)
+        ids, vectors = read_segment(db, manifest.dimension)
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        raise damaged(index_dir, f"{STORE_FILE}: the segment cannot be read ({exc})") from None
+    segment = VectorIndex.exact(ids, vectors) if len(ids) else VectorIndex.empty(manifest.dimension)
+    return state, masked, segment
 
 
 # -- writing ----------------------------------------------------------------------------
 
 
-@dataclass
-class GenerationWriter:
-    """The next generation being built (an ``IndexWriter``); committed when the
-    ``next_generation`` block ends.
-
-    ``vectors`` may be replaced within the block (by ``vectors.adapted(...)``, say); what it
-    holds at the end is written, as the kind its size calls for.
-    """
-
-    store: Store
-    vectors: VectorIndex
-
-    def add_article(
-        self, article: Article, content_hash: str, chunks: Sequence[Chunk], root: str | None
-    ) -> list[int]:
-        return self.store.add_article(article, content_hash, chunks, root)
-
-    def delete_article(self, article_id: str) -> None:
-        self.vectors.remove(self.store.delete_article(article_id))
-
-    def set_root(self, article_ids: Iterable[str], root: str) -> None:
-        self.store.set_root(article_ids, root)
-
-    def add_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
-        self.vectors.add(list(ids), vectors)
-
-    def add_sentence_vectors(
-        self, chunk_id: int, spans: Sequence[tuple[int, int]], vectors: np.ndarray
-    ) -> None:
-        self.store.add_sentence_vectors(chunk_id, spans, vectors)
-
-    def save_web_resources(self, rows: Iterable[WebResourceRow]) -> None:
-        self.store.save_web_resources(rows)
-
-    def forget_web_resources(self, urls: Iterable[str]) -> None:
-        self.store.forget_web_resources(urls)
-
-    def group_copies(self) -> int:
-        return self.store.copies.update()
-
-    def article(self, article_id: str) -> Article | None:
-        return self.store.article(article_id)
-
-    def articles_by_id(self, ids: Iterable[str]) -> dict[str, Article]:
-        return self.store.articles_by_id(ids)
-
-    def indexed_articles(self) -> dict[str, IndexedArticle]:
-        return self.store.indexed_articles()
-
-    def web_resources(self) -> dict[str, WebResourceRow]:
-        return self.store.web_resources()
-
-
 class GenerationLock:
-    """The writer lock of an index folder, held, with the generation to build on (checked).
+    """The writer lock of an index folder, held, with the index to write to (checked).
 
     Taken before anything slow (reading files, loading a model), so a second writer is
-    refused at once; ``next_generation`` then builds and commits the new generation.
+    refused at once; ``next_generation`` then writes and commits.
     """
 
     def __init__(
@@ -402,7 +374,7 @@ class GenerationLock:
         index_dir: Path,
         model: str,
         current: int | None,
-        previous: OpenIndex | None,
+        manifest: Manifest | None,
         backend: str = "torch",
     ) -> None:
         self.index_dir = index_dir
@@ -410,9 +382,17 @@ class GenerationLock:
         self.backend = backend
         # The generation the manifest names (0: none; None: unreadable, when rebuilding).
         self.current = current
-        # That generation, opened and checked; None for a new index or a rebuild.
-        self.previous = previous
+        # Its manifest, the index checked; None for a new index or a rebuild.
+        self.manifest = manifest
+        # Its articles as committed (for ingest and the web sources); None if there are none.
+        self.previous = (
+            CommittedArticles(index_dir / manifest.folder / STORE_FILE) if manifest else None
+        )
         self._used = False
+
+    def close(self) -> None:
+        if self.previous is not None:
+            self.previous.close()
 
     @contextlib.contextmanager
     def next_generation(
@@ -422,27 +402,45 @@ class GenerationLock:
         artifact: OnnxModel | None = None,
         vector_settings: VectorSettings | None = None,
     ) -> Iterator[GenerationWriter]:
-        """Build the next generation from a copy of the current one; commit it if the block
-        succeeds and changed something (a rebuild or a new index always commits).
+        """Write the index; commit if the block succeeds and changed something (a rebuild or
+        a new index always commits).
 
-        ``artifact``: the exported model (ONNX backends), copied into the generation, so the
-        index always holds the very model its vectors came from.
-
-        The vector index is written as the kind its new size calls for (``VectorIndex.adapted``
-        with ``vector_settings``, the defaults if None).
+        An existing index is written in place, in one SQLite transaction (``inplace``), and
+        compacted after if its segment has grown. A new index, or a rebuild, is built as a
+        new generation; ``artifact``, the exported model (ONNX backends), is copied into it,
+        so the index always holds the very model its vectors came from, and its vector index
+        is written as the kind its size calls for (``VectorIndex.adapted`` with
+        ``vector_settings``, the defaults if None).
         """
         if self._used:
-            raise RuntimeError("a GenerationLock builds one generation")
+            raise RuntimeError("a GenerationLock writes once")
         self._used = True
-        index_dir, previous = self.index_dir, self.previous
+        settings = vector_settings or VectorSettings()
+        manifest = self.manifest
+        if manifest is None:
+            with self._new_generation(dimension, chunking, artifact, settings) as writer:
+                yield writer
+            return
         sha256 = artifact.sha256 if artifact else None
-        if previous:
-            check_model(previous.manifest, self.model, index_dir, self.backend, sha256)
-        if previous and previous.manifest.dimension != dimension:
+        check_model(manifest, self.model, self.index_dir, self.backend, sha256)
+        if manifest.dimension != dimension:
             raise IndexMismatchError(
-                f"index at {index_dir} holds {previous.manifest.dimension}-dimensional vectors"
+                f"index at {self.index_dir} holds {manifest.dimension}-dimensional vectors"
                 f" but the model makes {dimension}: rebuild it with `citebot ingest --rebuild`"
             )
+        with write_in_place(self.index_dir, manifest, settings) as live:
+            yield live
+
+    @contextlib.contextmanager
+    def _new_generation(
+        self,
+        dimension: int,
+        chunking: ChunkSettings,
+        artifact: OnnxModel | None,
+        vector_settings: VectorSettings,
+    ) -> Iterator[GenerationWriter]:
+        """Build the next generation in a staging folder; commit by replacing the manifest."""
+        index_dir = self.index_dir
         # Past every folder left over (after a rebuild over an unreadable manifest, too), so
         # no folder a reader may hold is ever reused.
         generation = max([self.current or 0, *_generation_folders(index_dir)]) + 1
@@ -452,46 +450,48 @@ class GenerationLock:
         store: Store | None = None
         committed = False
         try:
-            if previous:
-                previous.store.backup_to(staging / STORE_FILE)
-                vectors = previous.vectors  # read into memory at open: changing it is private
-            else:
-                vectors = VectorIndex.empty(dimension)
             store = Store(staging / STORE_FILE)
-            _reached("staged")
-            writer = GenerationWriter(store, vectors)
+            store.connection.executescript(SEGMENT_SCHEMA)
+            start_id_sums(store.connection)
+            reached("staged")
+            writer = GenerationWriter(store, VectorIndex.empty(dimension))
             yield writer
-            if previous and not store.changed:
-                logger.info("nothing changed: %s stays at %s", index_dir, previous.manifest.folder)
-                store.close()
-                shutil.rmtree(staging)
-                return
+            store.commit()
+            reached("store-written")
+            vectors = writer.vectors.adapted(vector_settings)
+            vectors.write(staging / VECTORS_FILE)
+            write_segment_state(
+                store.connection,
+                vectors_file=VECTORS_FILE,
+                version=0,
+                updated=now(),
+                check=FileCheck.of(staging / VECTORS_FILE, id_summary(vectors.ids()), vectors),
+                trained_fit=vectors.trained_fit,
+            )
             store.commit()
             store.close()
-            _reached("store-written")
-            vectors = writer.vectors.adapted(vector_settings or VectorSettings())
-            vectors.write(staging / VECTORS_FILE)
-            _reached("vectors-written")
+            reached("vectors-written")
             if artifact is not None:
                 artifact.copy_to(staging)
-            _fsync_folder(staging)
-            _reached("synced")
+            for path in staging.iterdir():
+                fsync(path)
+            reached("synced")
             manifest = Manifest(
                 model=self.model,
                 dimension=dimension,
                 chunking=asdict(chunking),
                 generation=generation,
-                created=previous.manifest.created if previous else _now(),
-                updated=_now(),
+                created=now(),
+                updated=now(),
                 backend=self.backend,
                 quantization=artifact.quantization if artifact else None,
-                model_sha256=sha256,
+                model_sha256=artifact.sha256 if artifact else None,
             )
-            os.replace(staging, final)
-            _reached("renamed")
-            _write_atomically(index_dir / MANIFEST, json.dumps(asdict(manifest), indent=2) + "\n")
+            staging.replace(final)
+            reached("renamed")
+            write_atomically(index_dir / MANIFEST, json.dumps(asdict(manifest), indent=2) + "\n")
             committed = True
-            _reached("committed")
+            reached("committed")
         except BaseException:
             if store is not None:
                 store.close()
@@ -500,18 +500,19 @@ class GenerationLock:
                 shutil.rmtree(final, ignore_errors=True)
             raise
         _remove_generations(index_dir, keep={generation, generation - 1})
-        _reached("cleaned")
+        reached("cleaned")
 
 
 @contextlib.contextmanager
 def lock_for_writing(
     index_dir: Path, model: str, *, rebuild: bool = False, backend: str = "torch"
 ) -> Iterator[GenerationLock]:
-    """Take the writer lock of ``index_dir``, open and check the current generation to build
-    on (none with ``rebuild``), and clean up after any earlier crash.
+    """Take the writer lock of ``index_dir``, check the index to write to (none with
+    ``rebuild``), clean up after any earlier crash, and upgrade an index written before
+    segments (once).
 
     Raises CitebotError at once if another writer holds the lock, and IndexDamagedError
-    (unless rebuilding) if the current generation is damaged.
+    (unless rebuilding) if the index is damaged.
     """
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
@@ -523,17 +524,23 @@ def lock_for_writing(
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise CitebotError(f"another ingest is writing {index_dir}; try again later") from None
-        _reached("locked")
+        reached("locked")
         current = _current_generation(index_dir, strict=not rebuild)
-        # Checked before healing, so a writer refused for damage changes nothing.
-        previous = open_index(index_dir, model, backend) if current and not rebuild else None
+        manifest = read_manifest(index_dir) if current and not rebuild else None
+        checked = None
+        if manifest is not None:
+            check_model(manifest, model, index_dir, backend)
+            # Checked before healing, so a writer refused for damage changes nothing.
+            checked = check_for_writing(index_dir, manifest)
+        _heal(index_dir, current, checked.state if checked else None)
+        if manifest is not None and checked is not None:
+            manifest = settle(index_dir, manifest, checked)
+        reached("healed")
+        lock = GenerationLock(index_dir, model, current, manifest, backend)
         try:
-            _heal(index_dir, current)
-            _reached("healed")
-            yield GenerationLock(index_dir, model, current, previous, backend)
+            yield lock
         finally:
-            if previous:
-                previous.close()
+            lock.close()
 
 
 def _current_generation(index_dir: Path, *, strict: bool) -> int | None:
@@ -549,10 +556,13 @@ def _current_generation(index_dir: Path, *, strict: bool) -> int | None:
         return None
 
 
-def _heal(index_dir: Path, current: int | None) -> None:
-    """Remove what an interrupted writer left: staging folders, a half-written manifest, and
-    generation folders no manifest named. The current generation and the one before it stay
-    (a reader may still be opening it); with an unreadable manifest, every generation stays."""
+def _heal(index_dir: Path, current: int | None, state: SegmentState | None) -> None:
+    """Remove what an interrupted writer left: staging folders, a half-written manifest,
+    generation folders no manifest named, and main vector files the store does not name (a
+    compaction killed before its commit). The current generation and the one before it stay
+    (a reader may still be opening it), and the main vector file named and the one before
+    it; with an unreadable manifest, every generation stays. An uncommitted write to the
+    store needs nothing: SQLite ignores it."""
     leftovers = list(index_dir.glob(f"{STAGING_PREFIX}*"))
     if current is not None:
         leftovers += [p for n, p in _generation_folders(index_dir).items() if n > current]
@@ -562,6 +572,9 @@ def _heal(index_dir: Path, current: int | None) -> None:
     (index_dir / MANIFEST).with_suffix(".tmp").unlink(missing_ok=True)
     if current is not None:
         _remove_generations(index_dir, keep={current, current - 1})
+    if current and state is not None:
+        folder = index_dir / f"{GENERATION_PREFIX}{current:06d}"
+        remove_vector_files(folder, keep={state.vectors_file, state.previous_vectors_file})
 
 
 def _generation_folders(index_dir: Path) -> dict[int, Path]:
@@ -571,27 +584,6 @@ def _generation_folders(index_dir: Path) -> dict[int, Path]:
         if number.isdigit():
             found[int(number)] = path
     return found
-
-
-def _fsync_folder(folder: Path) -> None:
-    for path in folder.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_suffix(".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    _reached("manifest-staged")
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def _remove_generations(index_dir: Path, keep: set[int]) -> None:

@@ -19,7 +19,10 @@ from ..errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError
 from ..typed import WrongType, checked
 
 FORMAT = "citebot-index"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this citebot opens: 1 (before segments: no segment tables, and a store written
+# once per generation) is read as it is and upgraded in place, once, by the next write.
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "index.json"
 GENERATION_PREFIX = "gen-"
 
@@ -73,10 +76,11 @@ def read_manifest(index_dir: Path) -> Manifest:
         raise damaged(index_dir, f"{MANIFEST} is not a JSON object")
     if data.get("format") != FORMAT:
         raise IndexMismatchError(f"{index_dir} is not a citebot index")
-    if data.get("schema_version") != SCHEMA_VERSION:
+    if data.get("schema_version") not in READABLE_VERSIONS:
         raise IndexMismatchError(
             f"index at {index_dir} has schema version {data.get('schema_version')!r}; this"
-            f" citebot reads version {SCHEMA_VERSION}: rebuild it with `citebot ingest --rebuild`"
+            f" citebot reads versions up to {SCHEMA_VERSION}: rebuild it with"
+            " `citebot ingest --rebuild`"
         )
     if problem := _manifest_problem(data):
         raise damaged(index_dir, f"{MANIFEST}: {problem}")
@@ -110,3 +114,29 @@ def _manifest_types() -> dict[str, Any]:
 def _short(value: object) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_model(
+    manifest: Manifest,
+    model: str,
+    index_dir: Path,
+    backend: str | None = None,
+    model_sha256: str | None = None,
+) -> None:
+    """Vectors of one model and backend only: refuse another (None checks nothing)."""
+    if manifest.model != model:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with model {manifest.model!r}, but the config names"
+            f" {model!r}: use that model, or rebuild with `citebot ingest --rebuild`"
+        )
+    if backend is not None and manifest.backend != backend:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with the {manifest.backend} backend, not {backend}:"
+            f' set [model] backend = "{manifest.backend}" (or "auto"), or rebuild with'
+            " `citebot ingest --rebuild`"
+        )
+    if model_sha256 and manifest.model_sha256 and manifest.model_sha256 != model_sha256:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with another export of {model} ({backend}):"
+            " rebuild with `citebot ingest --rebuild`"
+        )

@@ -2,6 +2,10 @@
 
 Chunk ids are the ids of the vectors in the FAISS half, so a search hit in either
 half resolves to the same row here.
+
+(Over 600 lines, for a reason: the schema and every statement on one SQLite file are kept
+in one class, so that a change of a table meets every query of it; the segment's tables,
+which only writes in place and compaction use, are in ``segments``.)
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from ..text import keyword_terms
 from .base import ChunkRow, IndexedArticle, WebResourceRow
 from .filters import filter_condition, like_escaped, source_option
 from .keywords import KeywordBudget, KeywordPlan
+from .steps import discard_log
 
 # ``day`` is the calendar day that ``date`` names (YYYY-MM-DD, see retrieval.dates), for
 # date filters; NULL when it names none.
@@ -150,12 +155,31 @@ class Store:
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        # Set by a reader that found the file damaged: see discard_log.
+        self.unreadable = False
+        try:
+            self._open(read_only)
+        except sqlite3.Error:
+            if hasattr(self, "_db"):
+                self._db.close()
+            if read_only:
+                discard_log(path)
+            raise
+
+    def _open(self, read_only: bool) -> None:
+        path = self.path
         if read_only:
+            # Never written through, but opened read-write (never created: mode=rw), so
+            # that the last connection to close a WAL store removes its -wal and -shm files
+            # (a read-only one leaves them) and one can recover the log of a killed writer.
             # Quoted: a '?', '#' or '%' in the folder name would change the URI's meaning.
-            uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+            uri = f"file:{urllib.parse.quote(str(path))}?mode=rw"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         else:
             self._db = sqlite3.connect(path, check_same_thread=False)
+            # Write-ahead log: a write commits in place while readers keep reading the
+            # snapshot they started from (see segments).
+            self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(SCHEMA)
             self._add_root_column()
         self._db.row_factory = sqlite3.Row
@@ -190,9 +214,28 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+        if self.unreadable:
+            discard_log(self.path)
 
     def commit(self) -> None:
         self._db.commit()
+
+    def rollback(self) -> None:
+        self._db.rollback()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection, for the tables of ``segments`` (in the same transaction)."""
+        return self._db
+
+    def pin(self) -> None:
+        """Read one snapshot from now on: every query sees the store as it was committed
+        now, whatever a writer commits meanwhile, until ``close``. Only a WAL store is
+        pinned: one written before segments (rollback journal) is never written in place,
+        except by its upgrade, which a read transaction held there would block."""
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            self._db.execute("BEGIN")
+            self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
 
     @property
     def changed(self) -> bool:
@@ -206,14 +249,18 @@ class Store:
         IndexDamagedError for a missing table, and sqlite3.DatabaseError for a file that
         SQLite cannot read (not a database, truncated).
         """
+        self.check_tables()
+        # The FTS5 size table has one row per indexed chunk; scanning the FTS table itself
+        # would read every chunk's text.
+        return self._id_summary("chunks"), self._id_summary("chunks_fts_docsize")
+
+    def check_tables(self) -> None:
+        """IndexDamagedError unless the store has its tables (reads the schema only)."""
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         if not tables:
             raise IndexDamagedError(f"{self.path.name} is empty")
         if missing := [t for t in REQUIRED_TABLES if t not in tables]:
             raise IndexDamagedError(f"{self.path.name} has no table {', '.join(missing)}")
-        # The FTS5 size table has one row per indexed chunk; scanning the FTS table itself
-        # would read every chunk's text.
-        return self._id_summary("chunks"), self._id_summary("chunks_fts_docsize")
 
     def _id_summary(self, table: str) -> IdSummary:
         row = self._db.execute(
@@ -221,14 +268,6 @@ class Store:
             f" coalesce(sum(id * {ID_HASH_FACTOR} % {ID_HASH_MODULUS}), 0) FROM {table}"
         ).fetchone()
         return IdSummary(*row)
-
-    def backup_to(self, path: Path) -> None:
-        """Copy the whole database to ``path`` (consistent even while it is being read)."""
-        target = sqlite3.connect(path)
-        try:
-            self._db.backup(target)
-        finally:
-            target.close()
 
     def _add_root_column(self) -> None:
         """Indexes written before roots were recorded get the column (NULL: root unknown)."""
@@ -241,6 +280,12 @@ class Store:
     def indexed_articles(self) -> dict[str, IndexedArticle]:
         rows = self._db.execute("SELECT id, content_hash, root, source FROM articles")
         return {r[0]: IndexedArticle(r[1], r[2], r[3]) for r in rows}
+
+    def indexed_article(self, article_id: str) -> IndexedArticle | None:
+        row = self._db.execute(
+            "SELECT content_hash, root, source FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return IndexedArticle(row[0], row[1], row[2]) if row else None
 
     def set_root(self, article_ids: Iterable[str], root: str) -> None:
         """Record ``root`` for articles found there unchanged (moved, or from an older index)."""

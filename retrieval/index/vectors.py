@@ -73,6 +73,9 @@ class VectorIndex:
         else:
             raise ValueError(f"unexpected FAISS index {type(index).__name__}")
         self._index = index
+        # Mean cosine of the vectors it was trained on to their nearest centroid (an
+        # approximate index trained here; None otherwise), for compaction's drift rule.
+        self.trained_fit: float | None = None
         # Removals wait for the next other use and then go in one pass: each pass scans the
         # whole index, and ingest removes the chunks of one changed article at a time.
         self._removed: set[int] = set()
@@ -109,10 +112,21 @@ class VectorIndex:
         ivf.cp.seed = seed
         ivf.cp.niter = KMEANS_ITERATIONS
         ivf.cp.min_points_per_centroid = 1  # a tiny index (tests) trains without a warning
-        ivf.train(vectors[np.sort(chosen)])
+        sample = vectors[np.sort(chosen)]
+        ivf.train(sample)
         ivf.add_with_ids(vectors, ids)
         ivf.nprobe = min(nprobe, lists)
-        return cls(ivf)
+        index = cls(ivf)
+        index.trained_fit = index.centroid_fit(sample)
+        return index
+
+    def centroid_fit(self, vectors: np.ndarray) -> float | None:
+        """Mean cosine of ``vectors`` to their nearest centroid (None for the exact index):
+        how well the trained lists still describe them."""
+        if self._ivf is None or not len(vectors):
+            return None
+        scores, _ = self._ivf.quantizer.search(np.ascontiguousarray(vectors, np.float32), 1)
+        return float(scores.mean())
 
     @classmethod
     def read(cls, path: Path) -> VectorIndex:
@@ -212,15 +226,43 @@ class VectorIndex:
             self._removed.clear()
 
     def search(
-        self, vector: np.ndarray, limit: int, among: Sequence[int] | None = None
+        self,
+        vector: np.ndarray,
+        limit: int,
+        among: Sequence[int] | None = None,
+        excluded: np.ndarray | None = None,
     ) -> list[tuple[int, float]]:
-        """The ``limit`` nearest vectors (id, cosine), best first; only ids ``among`` if given."""
+        """The ``limit`` nearest vectors (id, cosine), best first; only ids ``among`` if
+        given, never ids ``excluded`` (the masked ids of a main file, see segments)."""
+        if excluded is not None and len(excluded):
+            if among is None:
+                return self._search(vector, limit, None, excluded)
+            among = np.setdiff1d(np.asarray(among, dtype=np.int64), excluded).tolist()
+        return self._search(vector, limit, among, None)
+
+    def _search(
+        self,
+        vector: np.ndarray,
+        limit: int,
+        among: Sequence[int] | None,
+        excluded: np.ndarray | None,
+    ) -> list[tuple[int, float]]:
         if len(self) == 0 or (among is not None and not among):
             return []
         import faiss
 
         params = None
-        if among is not None:
+        # (``batch`` stays referenced until the search ends: ``skip`` holds a raw pointer.)
+        batch = skip = None
+        if excluded is not None:
+            # Skipped as FAISS meets them: the results are those of an index without them.
+            batch = faiss.IDSelectorBatch(np.ascontiguousarray(excluded, dtype=np.int64))
+            skip = faiss.IDSelectorNot(batch)
+            if self._ivf is None:
+                params = faiss.SearchParameters(sel=skip)
+            else:
+                params = faiss.SearchParametersIVF(sel=skip, nprobe=self.nprobe)
+        elif among is not None:
             # A bitmap over the id space: built in one numpy call, and a membership test
             # is one bit read as FAISS skips the vectors outside it.
             wanted = np.asarray(among, dtype=np.int64)
@@ -253,21 +295,29 @@ class VectorIndex:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def adapted(self, settings: VectorSettings) -> VectorIndex:
-        """The index of the kind its size calls for: this one, or a new one built from it.
-
-        Exact below ``settings.approximate_from`` vectors, approximate from there on. An
-        approximate index is trained again from its stored vectors once the collection wants
-        RETRAIN_FACTOR times more or fewer lists than it was trained for.
-        """
+        """The index of the kind its size calls for: this one, or a new one built from it
+        (see ``shape_fits``)."""
         count = len(self)
-        if count < settings.approximate_from:
-            return self if self._ivf is None else VectorIndex.exact(*self.vectors())
-        lists = lists_for(count)
-        if self._ivf is not None and max(lists, self.lists) < RETRAIN_FACTOR * min(
-            lists, self.lists
-        ):
-            self._ivf.nprobe = probes_for(self.lists, count, settings.vectors_per_question)
+        if shape_fits(self.kind, self.lists, count, settings):
+            if self._ivf is not None:
+                self._ivf.nprobe = probes_for(self.lists, count, settings.vectors_per_question)
             return self
+        if count < settings.approximate_from:
+            return VectorIndex.exact(*self.vectors())
+        lists = lists_for(count)
         logger.info("training an approximate vector index of %d lists on %d vectors", lists, count)
         nprobe = probes_for(lists, count, settings.vectors_per_question)
         return VectorIndex.approximate(*self.vectors(), lists=lists, nprobe=nprobe)
+
+
+def shape_fits(kind: str, lists: int, count: int, settings: VectorSettings) -> bool:
+    """Whether a vector index of ``kind`` with ``lists`` lists suits ``count`` vectors.
+
+    Exact below ``settings.approximate_from`` vectors, approximate from there on. An
+    approximate index is trained again once the collection wants RETRAIN_FACTOR times more
+    or fewer lists than it was trained for.
+    """
+    if count < settings.approximate_from:
+        return kind == EXACT
+    wanted = lists_for(count)
+    return kind == APPROXIMATE and max(wanted, lists) < RETRAIN_FACTOR * min(wanted, lists)

@@ -38,6 +38,9 @@ from retrieval.ingest import ingest
 from tests.fakes import FakeEmbedder
 
 index_dir, source, mode, approximate_from = sys.argv[1:5]
+if mode == "compact":  # every write that changes something compacts after its commit
+    import retrieval.index.segments
+    retrieval.index.segments.COMPACT_MIN = retrieval.index.segments.COMPACT_SHARE = 0
 print("ready", flush=True)
 settings = Settings(index_dir=Path(index_dir))
 if approximate_from:
@@ -85,24 +88,65 @@ def articles_of(index_dir: Path) -> dict[str, str] | None:
         db.close()
 
 
+def _state(db: sqlite3.Connection) -> dict[str, str]:
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    if "index_state" not in tables:
+        return {}  # an index written before segments
+    return dict(db.execute("SELECT key, value FROM index_state").fetchall())
+
+
 def check_consistent(index_dir: Path) -> None:
-    """The index opens (with its own checks), and, compared in full here, the FAISS ids,
-    the SQLite chunk ids and the FTS rows are one set with no duplicates."""
+    """The index opens (with its own checks), and, compared in full here, the live FAISS
+    ids (the main file's, less the masked, with the segment's), the SQLite chunk ids and
+    the FTS rows are one set with no duplicates."""
     try:
         open_index(index_dir, FakeEmbedder.name).close()
     except IndexNotFoundError:
         return  # nothing was ever committed: an empty folder is a consistent "no index"
     folder = index_dir / read_manifest(index_dir).folder
-    db = sqlite3.connect(f"file:{folder / 'store.sqlite'}?mode=ro", uri=True)
+    db = sqlite3.connect(folder / "store.sqlite")
     try:
         chunks = [r[0] for r in db.execute("SELECT id FROM chunks")]
         keyword = [r[0] for r in db.execute("SELECT rowid FROM chunks_fts")]
+        state = _state(db)
+        segment, masked = [], set()
+        if state:
+            segment = [r[0] for r in db.execute("SELECT chunk_id FROM segment_vectors")]
+            masked = {r[0] for r in db.execute("SELECT chunk_id FROM masked_chunks")}
     finally:
         db.close()
-    vectors = VectorIndex.read(folder / "vectors.faiss").ids()
-    assert len(vectors) == len(set(vectors.tolist())), "duplicate FAISS ids"
-    assert set(vectors.tolist()) == set(chunks) == set(keyword), "FAISS, SQLite and FTS differ"
+    main = VectorIndex.read(folder / state.get("vectors_file", "vectors.faiss")).ids().tolist()
+    assert len(main) == len(set(main)), "duplicate FAISS ids"
+    assert masked <= set(main), "a masked id that the main vector file does not hold"
+    vectors = [i for i in main if i not in masked] + segment
+    assert len(vectors) == len(set(vectors)), "a segment id that the main file holds too"
+    assert set(vectors) == set(chunks) == set(keyword), "FAISS, SQLite and FTS differ"
     assert chunks, "an index from these corpora has chunks"
+
+
+def as_written_before_segments(index_dir: Path) -> None:
+    """Turn an index with an empty segment into today's format before segments (schema
+    version 1): no segment tables, state or id-sum triggers, a rollback journal; the same
+    files otherwise."""
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+    folder = index_dir / f"gen-{manifest['generation']:06d}"
+    db = sqlite3.connect(folder / "store.sqlite")
+    try:
+        state = _state(db)
+        assert state.get("vectors_file", "vectors.faiss") == "vectors.faiss"
+        assert not db.execute("SELECT count(*) FROM segment_vectors").fetchone()[0]
+        assert not db.execute("SELECT count(*) FROM masked_chunks").fetchone()[0]
+        triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (trigger,) in triggers.fetchall():
+            db.execute(f"DROP TRIGGER {trigger}")
+        for table in ("segment_vectors", "masked_chunks", "index_state", "id_sums"):
+            db.execute(f"DROP TABLE {table}")
+        db.commit()
+        db.execute("PRAGMA journal_mode = DELETE")
+        db.execute("VACUUM")
+    finally:
+        db.close()
+    (index_dir / MANIFEST).write_text(json.dumps({**manifest, "schema_version": 1}, indent=2))
 
 
 def leftovers(index_dir: Path) -> list[str]:
@@ -116,6 +160,15 @@ def leftovers(index_dir: Path) -> list[str]:
         current = 0
     kept = {f"gen-{current:06d}", f"gen-{current - 1:06d}"}
     found += [p.name for p in index_dir.glob("gen-*") if p.name not in kept]
+    if current:
+        folder = index_dir / f"gen-{current:06d}"
+        db = sqlite3.connect(folder / "store.sqlite")
+        try:
+            state = _state(db)
+        finally:
+            db.close()
+        named = {state.get("vectors_file", "vectors.faiss"), state.get("previous_vectors_file")}
+        found += [p.name for p in folder.glob("vectors*.faiss") if p.name not in named]
     return sorted(found)
 
 
@@ -152,9 +205,12 @@ class CrashLab:
             self.expected[version] = articles_of(index_dir) or {}
         assert self.expected["a"] != self.expected["b"]
 
-    def index_of(self, version: str, index_dir: Path) -> Path:
-        """A fresh copy of an index holding ``version``."""
+    def index_of(self, version: str, index_dir: Path, *, before_segments: bool = False) -> Path:
+        """A fresh copy of an index holding ``version`` (in today's format before segments
+        with ``before_segments``)."""
         shutil.copytree(self.folder / f"reference-{version}", index_dir)
+        if before_segments:
+            as_written_before_segments(index_dir)
         return index_dir
 
     def state(self, index_dir: Path, before: str | None, after: str) -> str:
@@ -176,13 +232,15 @@ class CrashLab:
         kill_at: str | None = None,
         kill_after: float | None = None,
         rebuild: bool = False,
+        compact: bool = False,
     ) -> Outcome:
         """Ingest version ``after`` into ``index_dir`` (holding ``before``), killed at the
-        named step or after ``kill_after`` seconds; then check the index is consistent."""
+        named step or after ``kill_after`` seconds; then check the index is consistent.
+        With ``compact``, the write compacts the index after its commit."""
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         if kill_at:
             env[KILL_AT_ENV] = kill_at
-        mode = "rebuild" if rebuild else "update"
+        mode = "rebuild" if rebuild else "compact" if compact else "update"
         source = str(self.corpora[after])
         command = [
             *(sys.executable, "-c", WORKER, str(index_dir), source, mode),

@@ -64,7 +64,7 @@ def test_readers_never_fail_while_commits_go_on(tmp_path: Path) -> None:
         while not done.is_set():
             try:
                 searcher = Searcher.open(settings, FakeEmbedder())
-                opened.append(searcher.index.manifest.generation)
+                opened.append(searcher.index.version)
                 held.append(searcher)
                 # Searchers opened earlier, whose folders later commits remove, keep working.
                 for old in held[-5:]:
@@ -88,4 +88,4 @@ def test_readers_never_fail_while_commits_go_on(tmp_path: Path) -> None:
         done.set()
         reader.join()
     assert not failures, failures
-    assert len(set(opened)) > 3, "the reader saw several generations"
+    assert len(set(opened)) > 3, "the reader saw several versions"

@@ -1,5 +1,5 @@
-"""kill -9 during ingest: at every named step of the generation commit, and at random
-moments. After each crash the index opens, FAISS = SQLite = FTS, it holds the old or
+"""kill -9 during ingest: at every named step of a write in place, of a compaction, of an
+upgrade and of a new generation's commit, and at random moments. After each crash the index opens, FAISS = SQLite = FTS, it holds the old or
 the new articles (never a mix), and the next ingest succeeds and cleans up.
 
 CITEBOT_CRASH_KILLS sets the number of random moments (default 8; the issue's target
@@ -14,14 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.index import APPROXIMATE, COMMIT_STEPS, open_index
+from retrieval.index import (
+    APPROXIMATE,
+    COMPACTION_STEPS,
+    GENERATION_STEPS,
+    UPGRADE_STEPS,
+    WRITE_STEPS,
+    open_index,
+    read_manifest,
+)
 from tests.fakes import FakeEmbedder
 from tests.reliability.crash import CrashLab
 
 RANDOM_KILLS = int(os.environ.get("CITEBOT_CRASH_KILLS", "8"))
 
-# Until the manifest is replaced, readers see the old articles; from then on, the new.
-COMMITTED_FROM = COMMIT_STEPS.index("committed")
 # What each step leaves for the next writer to clean up.
 LEFT_AT = {
     "staged": ".staging-",
@@ -30,7 +36,22 @@ LEFT_AT = {
     "synced": ".staging-",
     "renamed": "gen-",
     "manifest-staged": "index.tmp",
+    "compaction-written": "vectors-",
 }
+
+
+def expected_state(mode: str, step: str) -> str:
+    """Which articles a kill at ``step`` leaves: a new generation is visible once the
+    manifest is replaced, a write in place once SQLite committed; a compaction comes after
+    its write's commit, an upgrade before the write."""
+    if mode in ("first", "rebuild"):
+        committed = GENERATION_STEPS.index(step) >= GENERATION_STEPS.index("committed")
+        return "after" if committed else "none" if mode == "first" else "before"
+    if mode == "compact":
+        return "after"
+    if mode == "upgrade":
+        return "before"
+    return "after" if step == "committed" else "before"
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +59,14 @@ def small_lab(tmp_path_factory: pytest.TempPathFactory) -> CrashLab:
     return CrashLab(tmp_path_factory.mktemp("crash-lab-small"), articles=40)
 
 
-# Every step of an update and of a first ingest; a rebuild differs only in what it starts
-# from, so a few of its steps suffice.
+# Every step of a write in place, of a compaction, of an upgrade and of a first ingest; a
+# rebuild differs from a first ingest only in what it starts from, so a few of its steps
+# suffice.
 CASES = [
-    *[("update", step) for step in COMMIT_STEPS],
-    *[("first", step) for step in COMMIT_STEPS],
+    *[("update", step) for step in WRITE_STEPS],
+    *[("compact", step) for step in COMPACTION_STEPS],
+    *[("upgrade", step) for step in UPGRADE_STEPS],
+    *[("first", step) for step in GENERATION_STEPS],
     *[("rebuild", step) for step in ("healed", "synced", "renamed", "committed")],
 ]
 
@@ -54,16 +78,21 @@ def test_kill_at_each_commit_step(
     index_dir = tmp_path / "index"
     before = None if mode == "first" else "a"
     if before:
-        small_lab.index_of(before, index_dir)
+        small_lab.index_of(before, index_dir, before_segments=mode == "upgrade")
 
-    outcome = small_lab.crash(index_dir, before, "b", kill_at=step, rebuild=mode == "rebuild")
+    outcome = small_lab.crash(
+        index_dir, before, "b", kill_at=step, rebuild=mode == "rebuild", compact=mode == "compact"
+    )
 
     assert outcome.killed, f"the ingest never reached {step!r}"
-    committed = COMMIT_STEPS.index(step) >= COMMITTED_FROM
-    assert outcome.state == ("after" if committed else "before" if before else "none")
+    assert outcome.state == expected_state(mode, step)
     if step in LEFT_AT:
         assert any(name.startswith(LEFT_AT[step]) for name in outcome.leftovers)
+    if mode == "upgrade":
+        upgraded = step == UPGRADE_STEPS[-1]
+        assert read_manifest(index_dir).schema_version == (2 if upgraded else 1)
     small_lab.recover(index_dir, "b")
+    assert read_manifest(index_dir).schema_version == 2
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +132,12 @@ def vector_kind(index_dir: Path) -> str:
         index.close()
 
 
-# Every step of an update of an approximate index (adds and removes by id), and the steps
-# around writing the vectors of a first ingest (which trains one).
+# Every step of a write in place and of a compaction of an approximate index (removing
+# and adding by id), and the steps around writing the vectors of a first ingest (which
+# trains one).
 APPROXIMATE_CASES = [
-    *[("update", step) for step in COMMIT_STEPS],
+    *[("update", step) for step in WRITE_STEPS],
+    *[("compact", step) for step in COMPACTION_STEPS],
     *[("first", step) for step in ("store-written", "vectors-written", "committed")],
 ]
 
@@ -121,10 +152,9 @@ def test_kill_at_each_commit_step_of_an_approximate_index(
         approximate_lab.index_of(before, index_dir)
         assert vector_kind(index_dir) == APPROXIMATE
 
-    outcome = approximate_lab.crash(index_dir, before, "b", kill_at=step)
+    outcome = approximate_lab.crash(index_dir, before, "b", kill_at=step, compact=mode == "compact")
 
     assert outcome.killed, f"the ingest never reached {step!r}"
-    committed = COMMIT_STEPS.index(step) >= COMMITTED_FROM
-    assert outcome.state == ("after" if committed else "before" if before else "none")
+    assert outcome.state == expected_state(mode, step)
     approximate_lab.recover(index_dir, "b")
     assert vector_kind(index_dir) == APPROXIMATE
