@@ -102,6 +102,8 @@ class IngestReport:
     seconds: float = 0.0
     # Articles that are copies of another (the same story: see retrieval.duplicates).
     copies: int = 0
+    # Batches committed before the end of the run ([ingest] commit_every_articles).
+    batches: int = 0
     skipped: list[Problem] = field(default_factory=list)
     sources: list[SourceReport] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
@@ -157,9 +159,12 @@ def ingest(
     those of a root that could not be read (see ``prune_plan``); a prune that would
     remove more than ``[ingest] max_prune_share`` of the index raises
     PruneRefusedError, leaving the index unchanged, unless ``force``. With
-    ``rebuild``, the index starts empty (for a new model or schema). Nothing becomes
-    visible to readers until everything has been written; an ingest that changes
-    nothing writes no new generation. ``remove`` names articles to delete in the same
+    ``rebuild``, the index starts empty (for a new model or schema). A write into an
+    existing index commits the articles written so far in batches (``[ingest]
+    commit_every_articles`` / ``commit_every_seconds``); removals, the web sources' state
+    and the stories of copies are committed at the end, so a run cut short removes
+    nothing. A new index or a rebuild becomes visible only once everything has been
+    written; an ingest that changes nothing writes no new generation. ``remove`` names articles to delete in the same
     write (an explicit removal, as the push API's DELETE: no prune safeguard applies);
     an article both read and named there is kept.
     """
@@ -246,8 +251,10 @@ def _ingest(
         chunker = Chunker(settings.chunking, embedder.count_tokens, embedder.max_tokens)
         prefix = settings.chunking.title_prefix
         # Three stages at once: a thread reads and chunks (_Reader), this one writes the
-        # store, another embeds (_Embedding). Nothing is visible before the commit, so a
-        # failure anywhere discards all of it.
+        # store, another embeds (_Embedding). Nothing is visible before a commit, so a
+        # failure anywhere discards what was written since the last one: a long write in
+        # place commits in batches (_Batches), the rest once the removals are decided.
+        batches = _Batches(settings)
         with (
             Progress(show_progress) as progress,
             _Reader(sources, settings, lookup, chunker, report) as reader,
@@ -265,6 +272,14 @@ def _ingest(
                 title = item.article.title
                 texts = [embedding_text(title, c.text, prefix) for c in item.chunks]
                 embedding.add(item.progress, ids, texts, item.chunks)
+                if batches.due():
+                    # Every vector of the articles written is stored first: a batch holds
+                    # whole articles, so ids = rows = keyword rows at each commit.
+                    embedding.finish()
+                    if index.commit_batch():
+                        report.batches += 1
+                        logger.info("committed a batch of %d articles", batches.pending)
+                    batches.committed()
             embedding.finish()
         report.chunks_embedded = embedding.embedded
 
@@ -277,10 +292,16 @@ def _ingest(
         gone += [i for i in named if i not in set(gone)]
         share = settings.ingest.max_prune_share
         if len(gone) - len(named) > share * len(indexed) and not force:
+            kept = (
+                f"nothing was removed (the {report.batches:,} batches of articles"
+                " committed during the run are kept)"
+                if report.batches
+                else "nothing was changed"
+            )
             raise PruneRefusedError(
                 f"pruning would remove {len(gone):,} of the {len(indexed):,} indexed articles"
                 f" ({len(gone) / len(indexed):.0%}), more than the {share:.0%} allowed by"
-                " [ingest] max_prune_share; nothing was changed. Check that every source is"
+                f" [ingest] max_prune_share; {kept}. Check that every source is"
                 " there, or prune anyway with `citebot ingest --prune --force`."
             )
         roots = {s.root: s for s in report.sources}
@@ -312,6 +333,28 @@ def _ingest(
         report.seconds,
     )
     return report
+
+
+class _Batches:
+    """When a long write commits what it has: after ``[ingest] commit_every_articles`` new
+    or changed articles, or ``commit_every_seconds``, whichever comes first (0: never)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.articles = settings.ingest.commit_every_articles
+        self.seconds = settings.ingest.commit_every_seconds
+        self.pending = 0
+        self._since = time.monotonic()
+
+    def due(self) -> bool:
+        """One more article written: is a commit due?"""
+        self.pending += 1
+        if self.articles and self.pending >= self.articles:
+            return True
+        return bool(self.seconds) and time.monotonic() - self._since >= self.seconds
+
+    def committed(self) -> None:
+        self.pending = 0
+        self._since = time.monotonic()
 
 
 # -- reading -------------------------------------------------------------------------------
