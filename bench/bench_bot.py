@@ -129,9 +129,11 @@ async def main(asks: int) -> int:
         start_s = time.perf_counter() - t0
         try:
             off = await fire(fake, asks)
-            folder = client.holder.source
-            client.holder = OnLoopHolder(folder)
-            client.answerer.holder = client.holder
+            # The default corpus, opened by the first question, swapped for the baseline.
+            registry = client.corpora.registry
+            opened = registry.holder("default")
+            assert opened is not None
+            registry.adopt("default", OnLoopHolder(opened.source))
             on = await fire(fake, asks)
         finally:
             await client.close()

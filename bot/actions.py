@@ -21,12 +21,13 @@ from retrieval import metrics
 from retrieval.config import SearchSettings
 from retrieval.dates import parse_day
 from retrieval.errors import BadFilterError
-from retrieval.live import IndexHolder
+from retrieval.live import IndexHolder, SyncResult
 from retrieval.records import Answer, ArticleSummary, SearchFilter
 from retrieval.search import check_question
 
 from . import render
 from .errors import Redactor, public_message
+from .hub import BotCorpora
 from .store import BotStore, ShownAnswer
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,14 @@ HINT = (
 
 @dataclass(frozen=True)
 class Asker:
-    """Who asked, where, and whether the answer is for their eyes only."""
+    """Who asked, where (and so from which corpus: None when none answers there), and
+    whether the answer is for their eyes only."""
 
     user_id: int
     guild_id: int | None
     channel_id: int | None
     private: bool = False
+    corpus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,13 +113,15 @@ class Answerer:
     """Answers questions, records what was shown, and recalls an answer for a button.
 
     Recent answers are cached with the index generation they came from, so turning pages
-    does not search again; after a swap to a newer index, an answer is recomputed.
+    does not search again; after a swap to a newer index, an answer is recomputed. An
+    answer is recalled only from the corpus it came from, and only where that corpus
+    answers: a button never shows another corpus's articles.
     """
 
-    def __init__(self, holder: IndexHolder, store: BotStore, *, cache_size: int = 256) -> None:
-        self.holder = holder
+    def __init__(self, corpora: BotCorpora, store: BotStore, *, cache_size: int = 256) -> None:
+        self.corpora = corpora
         self.store = store
-        self._cache: OrderedDict[int, tuple[int, AnswerResult]] = OrderedDict()
+        self._cache: OrderedDict[int, tuple[str, int, AnswerResult]] = OrderedDict()
         self._cache_size = cache_size
 
     async def ask(
@@ -129,9 +134,11 @@ class Answerer:
         asked: str | None = None,
         filters: SearchFilter | None = None,
     ) -> AnswerResult:
-        generation = self.holder.generation
-        metrics.surface.set("discord")  # the library counts the question as the bot's
-        answer = await self.holder.search(question, k, offset, filters)
+        async with self.corpora.use(asker.corpus) as holder:
+            generation = holder.generation
+            metrics.surface.set("discord")  # the library counts the question as the bot's
+            answer = await holder.search(question, k, offset, filters)
+        assert asker.corpus is not None  # use() refuses None
         logger.info(
             "answered %r: %s, %d passages",
             question[:80],
@@ -148,35 +155,42 @@ class Answerer:
             guild_id=asker.guild_id,
             channel_id=asker.channel_id,
             filters=filters,
+            corpus=asker.corpus,
         )
         result = await self._result(answer, shown)
-        self._remember(shown.id, generation, result)
+        self._remember(shown.id, asker.corpus, generation, result)
         return result
 
-    async def recall(self, answer_id: int) -> AnswerResult | None:
-        """The answer behind a button, recomputed from the store if not cached; None if unknown."""
-        generation = self.holder.generation
-        cached = self._cache.get(answer_id)
-        if cached is not None and cached[0] == generation:
-            self._cache.move_to_end(answer_id)
-            return cached[1]
-        shown = await asyncio.to_thread(self.store.answer, answer_id)
-        if shown is None:
+    async def recall(self, answer_id: int, corpus: str | None) -> AnswerResult | None:
+        """The answer behind a button clicked where ``corpus`` answers, recomputed from the
+        store if not cached; None if unknown or from another corpus."""
+        shown = await self.shown(answer_id, corpus)
+        if shown is None or corpus is None:
             return None
-        metrics.surface.set("discord")
-        answer = await self.holder.search(shown.question, shown.k, shown.offset, shown.filters)
+        async with self.corpora.use(corpus) as holder:
+            generation = holder.generation
+            cached = self._cache.get(answer_id)
+            if cached is not None and cached[:2] == (corpus, generation):
+                self._cache.move_to_end(answer_id)
+                return cached[2]
+            metrics.surface.set("discord")
+            answer = await holder.search(shown.question, shown.k, shown.offset, shown.filters)
         result = await self._result(answer, shown)
-        self._remember(answer_id, generation, result)
+        self._remember(answer_id, corpus, generation, result)
         return result
 
-    async def shown(self, answer_id: int) -> ShownAnswer | None:
-        """What the store kept of an answer (no search); None if unknown."""
-        return await asyncio.to_thread(self.store.answer, answer_id)
+    async def shown(self, answer_id: int, corpus: str | None) -> ShownAnswer | None:
+        """What the store kept of an answer (no search); None if unknown, or if it came
+        from another corpus than ``corpus`` (the one answering where the button is)."""
+        shown = await asyncio.to_thread(self.store.answer, answer_id)
+        if shown is None or shown.corpus != corpus:
+            return None
+        return shown
 
     async def _result(self, answer: Answer, shown: ShownAnswer) -> AnswerResult:
         pages = render.answer_pages(answer)
         cited = [ref.id for ref in pages.cited[:ARTICLE_BUTTONS]]
-        refs = await asyncio.to_thread(self.store.article_refs, cited)
+        refs = await asyncio.to_thread(self.store.article_refs, cited, shown.corpus)
         return AnswerResult(answer, pages, shown, tuple(refs))
 
     async def more(self, shown: ShownAnswer, asker: Asker) -> AnswerResult:
@@ -190,8 +204,8 @@ class Answerer:
             filters=shown.filters,
         )
 
-    def _remember(self, answer_id: int, generation: int, result: AnswerResult) -> None:
-        self._cache[answer_id] = (generation, result)
+    def _remember(self, answer_id: int, corpus: str, generation: int, result: AnswerResult) -> None:
+        self._cache[answer_id] = (corpus, generation, result)
         self._cache.move_to_end(answer_id)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -212,9 +226,11 @@ async def sources(holder: IndexHolder) -> list[discord.Embed]:
     return render.sources_pages(summaries)
 
 
-async def stats(holder: IndexHolder, redact: Redactor) -> discord.Embed:
+async def stats(
+    holder: IndexHolder, redact: Redactor, last_sync: SyncResult | None = None
+) -> discord.Embed:
     """The index's statistics, with when the sources were last read in and what that did."""
-    result = holder.last_sync
+    result = last_sync or holder.last_sync
     error = public_message(result.error, redact) if result and result.error else None
     return render.stats_embed(await holder.stats(), render.sync_line(result, error))
 

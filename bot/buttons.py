@@ -47,6 +47,11 @@ def _client(interaction: discord.Interaction) -> CitebotClient:
     return cast("CitebotClient", interaction.client)
 
 
+def _corpus(interaction: discord.Interaction) -> str | None:
+    """The corpus answering where the button was clicked: a button recalls only from it."""
+    return _client(interaction).corpus_at(interaction.guild_id, interaction.channel)
+
+
 class _Handled:
     """Routes a button's errors to the one error reporter (discord.py would only log them)."""
 
@@ -92,7 +97,7 @@ class AnswerPage(
         return cls(int(match["answer"]), int(match["page"]), cast(Button, item).label or "")
 
     async def handle(self, interaction: discord.Interaction) -> None:
-        result = await _client(interaction).answerer.recall(self.answer_id)
+        result = await _client(interaction).answerer.recall(self.answer_id, _corpus(interaction))
         if result is None:
             await send(interaction, content=GONE)
             return
@@ -129,7 +134,8 @@ class MoreResults(
 
     async def handle(self, interaction: discord.Interaction) -> None:
         client = _client(interaction)
-        shown = await client.answerer.shown(self.answer_id)
+        corpus = _corpus(interaction)
+        shown = await client.answerer.shown(self.answer_id, corpus)
         if shown is None:
             await send(interaction, content=GONE)
             return
@@ -139,7 +145,9 @@ class MoreResults(
             return
         private = actions.private_for(shown, interaction.user.id)
         await interaction.response.defer(ephemeral=private, thinking=True)
-        asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id, private)
+        asker = Asker(
+            interaction.user.id, interaction.guild_id, interaction.channel_id, private, corpus
+        )
         result = await client.answerer.more(shown, asker)
         await send_answer(interaction, result, ephemeral=private)
 
@@ -166,7 +174,7 @@ class VoteButton(
 
     async def handle(self, interaction: discord.Interaction) -> None:
         client = _client(interaction)
-        shown = await client.answerer.shown(self.answer_id)
+        shown = await client.answerer.shown(self.answer_id, _corpus(interaction))
         if shown is None:
             await send(interaction, content=GONE)
             return
@@ -283,13 +291,17 @@ class ArticlePage(
 
     async def handle(self, interaction: discord.Interaction) -> None:
         client = _client(interaction)
-        article_id = await asyncio.to_thread(client.store.article_id, self.ref)
+        corpus = _corpus(interaction)
+        article_id = (
+            await asyncio.to_thread(client.store.article_id, self.ref, corpus) if corpus else None
+        )
         if article_id is None:
             await send(interaction, content="That article is no longer available.")
             return
         if self.from_answer:
             await interaction.response.defer(ephemeral=True, thinking=True)
-        _, pages = await actions.article_pages(client.holder, article_id)
+        async with client.corpora.use(corpus) as holder:
+            _, pages = await actions.article_pages(holder, article_id)
         page = min(self.page, len(pages) - 1)
         view = article_view(self.ref, page, len(pages))
         if self.from_answer:
@@ -356,7 +368,8 @@ class SourcesPage(
     PREFIX = "citebot:sources"
 
     async def pages(self, interaction: discord.Interaction) -> list[discord.Embed]:
-        return await actions.sources(_client(interaction).holder)
+        async with _client(interaction).corpora.use(_corpus(interaction)) as holder:
+            return await actions.sources(holder)
 
 
 class FeedbackPage(
@@ -369,11 +382,12 @@ class FeedbackPage(
         if not client.may_administer(interaction):
             await send(interaction, content=REFUSED)
             return None
-        return await feedback_pages(client)
+        return await feedback_pages(client, _corpus(interaction))
 
 
-async def feedback_pages(client: CitebotClient) -> list[discord.Embed]:
-    report = await asyncio.to_thread(feedback_report, client.store)
+async def feedback_pages(client: CitebotClient, corpus: str | None) -> list[discord.Embed]:
+    """The votes on the answers of ``corpus`` (the one answering where it is asked)."""
+    report = await asyncio.to_thread(feedback_report, client.store, corpus=corpus or "")
     return render.feedback_pages(report)
 
 

@@ -37,6 +37,7 @@ from .buttons import (
     send_pages,
 )
 from .errors import public_message, source_name
+from .hub import NO_ARTICLES, NoArticlesError
 from .replies import (
     NO_MENTIONS,
     NotAnAdministrator,
@@ -56,6 +57,7 @@ logger = logging.getLogger(__name__)
 MAX_COUNT = 10
 THREAD_NAME_LIMIT = 100
 NO_TEXT = "That message has no text to look up."
+NOT_ASKER = "In this server, only some roles may ask me questions."
 
 
 class Questions(commands.Cog):
@@ -98,20 +100,26 @@ class Questions(commands.Cog):
         # The cooldown comes first, so no reply of any kind escapes it; the cheap checks
         # (the question, the filters against the index database) answer at once;
         # everything else comes after the acknowledgement.
+        if not await self.may_ask(interaction):
+            return
         wait = self.bot.cooldown.retry_after(interaction.user.id)
         if wait:
             await send(interaction, content=cooldown_message(wait))
             return
+        corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
         try:
             cleaned = check_question(question, self.bot.config.search)
             filters = actions.search_filter(source, author, after, before)
-            if filters:
-                await self.bot.holder.check_filters(filters)
-        except BadQuestionError as exc:
+            async with self.bot.corpora.use(corpus) as holder:
+                if filters:
+                    await holder.check_filters(filters)
+        except (BadQuestionError, NoArticlesError) as exc:
             await send(interaction, content=public_message(exc, self.bot.redact))
             return
         await interaction.response.defer(ephemeral=private, thinking=True)
-        asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id, private)
+        asker = Asker(
+            interaction.user.id, interaction.guild_id, interaction.channel_id, private, corpus
+        )
         result = await self.bot.answerer.ask(cleaned, asker, k=count, filters=filters)
         await send_answer(interaction, result, ephemeral=private)
 
@@ -119,20 +127,40 @@ class Questions(commands.Cog):
     async def ask_source(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        values = await actions.suggest_filter_values(self.bot.holder.suggest_sources, current)
+        values = await self.suggest_values(interaction, "suggest_sources", current)
         return [app_commands.Choice(name=v, value=v) for v in values]
 
     @ask.autocomplete("author")
     async def ask_author(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        values = await actions.suggest_filter_values(self.bot.holder.suggest_authors, current)
+        values = await self.suggest_values(interaction, "suggest_authors", current)
         return [app_commands.Choice(name=v, value=v) for v in values]
+
+    async def suggest_values(
+        self, interaction: discord.Interaction, kind: str, current: str
+    ) -> list[str]:
+        """Filter values from the corpus of the place (none where no corpus answers)."""
+        corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
+        try:
+            async with self.bot.corpora.use(corpus) as holder:
+                return await actions.suggest_filter_values(getattr(holder, kind), current)
+        except NoArticlesError:
+            return []
+
+    async def may_ask(self, interaction: discord.Interaction) -> bool:
+        """The server's "roles that may ask"; a refusal is said privately."""
+        if self.bot.may_ask(interaction.guild_id, interaction.user):
+            return True
+        await send(interaction, content=NOT_ASKER)
+        return False
 
     async def find_sources(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
         """Right-click a message → "Find sources": its text as the question, answered privately."""
+        if not await self.may_ask(interaction):
+            return
         wait = self.bot.cooldown.retry_after(interaction.user.id)
         if wait:
             await send(interaction, content=cooldown_message(wait))
@@ -145,8 +173,14 @@ class Questions(commands.Cog):
         except BadQuestionError:
             await send(interaction, content=NO_TEXT)
             return
+        corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
+        if corpus is None:
+            await send(interaction, content=NO_ARTICLES)
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        asker = Asker(interaction.user.id, interaction.guild_id, interaction.channel_id, True)
+        asker = Asker(
+            interaction.user.id, interaction.guild_id, interaction.channel_id, True, corpus
+        )
         result = await self.bot.answerer.ask(question, asker)
         await send_answer(interaction, result, ephemeral=True)
 
@@ -158,22 +192,55 @@ class Questions(commands.Cog):
         if me is None or message.author.bot:
             return
         channel = message.channel
-        # Spoken to: a mention, or a direct message. Listening: an answer channel, or a
-        # thread the bot opened itself (someone else's thread needs a mention).
-        spoken_to = isinstance(channel, discord.DMChannel) or any(
-            u.id == me.id for u in message.mentions
+        guild_id = message.guild.id if message.guild else None
+        # Spoken to: a mention, a reply to the bot, or a direct message. Listening (only
+        # with the Message Content intent): an answer channel, a new post in a forum
+        # channel, or a thread the bot opened itself (someone else's thread needs a mention).
+        reference = message.reference.resolved if message.reference else None
+        spoken_to = (
+            isinstance(channel, discord.DMChannel)
+            or any(u.id == me.id for u in message.mentions)
+            or (isinstance(reference, discord.Message) and reference.author.id == me.id)
         )
+        listening = self.bot.message_content
         own_thread = (
-            self.bot.config.threads
+            listening
+            and self.bot.threads(guild_id)
             and isinstance(channel, discord.Thread)
             and channel.owner_id == me.id
         )
-        if not (spoken_to or own_thread or channel.id in self.bot.config.channels):
+        forum_post = (
+            listening
+            and isinstance(channel, discord.Thread)
+            and channel.parent_id in self.bot.forum_channels(guild_id)
+            and message.id == channel.id  # the post's first message
+        )
+        answer_channel = listening and channel.id in self.bot.answer_channels(guild_id)
+        if not (spoken_to or own_thread or forum_post or answer_channel):
             return
+        if not self.bot.may_ask(guild_id, message.author):
+            return  # the server lets only some roles ask: the others are not answered
         try:
-            await self.answer_message(message, spoken_to=spoken_to, own_thread=own_thread)
+            if forum_post:
+                await self.answer_forum_post(message)
+            else:
+                await self.answer_message(message, spoken_to=spoken_to, own_thread=own_thread)
         except Exception as exc:
             await report_message_error(self.bot, message, exc)
+
+    async def answer_forum_post(self, message: discord.Message) -> None:
+        """A new forum post: its title and first message are the question, answered in it."""
+        thread = message.channel
+        assert isinstance(thread, discord.Thread) and self.bot.user is not None
+        text = actions.question_from_message(f"{thread.name}. {message.content}", self.bot.user.id)
+        question = actions.question_from_text(text, self.bot.config.search)
+        guild_id = message.guild.id if message.guild else None
+        corpus = self.bot.corpus_at(guild_id, thread)
+        asker = Asker(message.author.id, guild_id, thread.id, corpus=corpus)
+        result = await self.bot.answerer.ask(question, asker)
+        await thread.send(
+            embed=result.pages.embeds[0], view=answer_view(result), allowed_mentions=NO_MENTIONS
+        )
 
     async def answer_message(
         self, message: discord.Message, *, spoken_to: bool, own_thread: bool
@@ -194,12 +261,17 @@ class Questions(commands.Cog):
             return
         question = check_question(text, self.bot.config.search)
         channel = message.channel
-        asker = Asker(message.author.id, message.guild.id if message.guild else None, channel.id)
+        guild_id = message.guild.id if message.guild else None
+        corpus = self.bot.corpus_at(guild_id, channel)
+        if corpus is None:
+            await reply(message, content=NO_ARTICLES)
+            return
+        asker = Asker(message.author.id, guild_id, channel.id, corpus=corpus)
         answerer = self.bot.answerer
         if own_thread:
             query = await self.follow_up(channel.id, question)
             result = await answerer.ask(query, asker, asked=question)
-        elif self.bot.config.threads and isinstance(channel, discord.TextChannel):
+        elif self.bot.threads(guild_id) and isinstance(channel, discord.TextChannel):
             thread = await self.open_thread(message, question)
             if thread is not None:
                 result = await answerer.ask(question, replace(asker, channel_id=thread.id))
@@ -244,31 +316,48 @@ class Library(commands.Cog):
     @app_commands.command(name="article", description="Show an indexed article in full.")
     @app_commands.describe(title="The article's title (start typing to search)")
     async def article(self, interaction: discord.Interaction, title: str) -> None:
+        corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        article_id, pages = await actions.article_pages(self.bot.holder, title)
-        (ref,) = await asyncio.to_thread(self.bot.store.article_refs, [article_id])
+        async with self.bot.corpora.use(corpus) as holder:
+            article_id, pages = await actions.article_pages(holder, title)
+        assert corpus is not None
+        (ref,) = await asyncio.to_thread(self.bot.store.article_refs, [article_id], corpus)
         await send_pages(interaction, pages, article_view(ref, 0, len(pages)))
 
     @article.autocomplete("title")
     async def article_title(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        choices = await actions.suggest(self.bot.holder, current)
+        corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
+        try:
+            async with self.bot.corpora.use(corpus) as holder:
+                choices = await actions.suggest(holder, current)
+        except NoArticlesError:
+            return []
         return [app_commands.Choice(name=name, value=value) for name, value in choices]
 
     @app_commands.command(name="sources", description="List the indexed articles.")
     async def sources(self, interaction: discord.Interaction) -> None:
+        corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        pages = await actions.sources(self.bot.holder)
+        async with self.bot.corpora.use(corpus) as holder:
+            pages = await actions.sources(holder)
         await send_pages(interaction, pages, SourcesPage.listing_view(0, len(pages)))
 
     @app_commands.command(name="stats", description="Index size, model and last ingest.")
     async def stats(self, interaction: discord.Interaction) -> None:
+        corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await send(interaction, embed=await actions.stats(self.bot.holder, self.bot.redact))
+        async with self.bot.corpora.use(corpus) as holder:
+            assert corpus is not None
+            embed = await actions.stats(
+                holder, self.bot.redact, self.bot.corpora.last_sync.get(corpus)
+            )
+        render.add_corpus_fields(embed, corpus, self.bot.message_content_line())
+        await send(interaction, embed=embed)
 
 
-async def _administrators_only(interaction: discord.Interaction[CitebotClient]) -> bool:
+async def administrators_only(interaction: discord.Interaction[CitebotClient]) -> bool:
     """The admin commands' one check, at run time: a server may grant them to anyone."""
     if not interaction.client.may_administer(interaction):
         raise NotAnAdministrator("Manage Server or the admin role is needed")
@@ -278,10 +367,10 @@ async def _administrators_only(interaction: discord.Interaction[CitebotClient]) 
 def admin_command(*, name: str, description: str) -> Callable[[Any], Any]:
     """A command for server managers: in servers only, installed with the server, and shown
     only to members with Manage Server until a server's settings grant it to others (so
-    the command checks again when run: ``_administrators_only``)."""
+    the command checks again when run: ``administrators_only``)."""
 
     def decorate(callback: Any) -> Any:
-        callback = app_commands.check(_administrators_only)(callback)
+        callback = app_commands.check(administrators_only)(callback)
         callback = app_commands.default_permissions(manage_guild=True)(callback)
         callback = app_commands.allowed_installs(guilds=True, users=False)(callback)
         callback = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(
@@ -303,19 +392,24 @@ class Admin(commands.Cog):
         name="reindex", description="Re-read the configured articles and swap in the new index."
     )
     async def reindex(self, interaction: discord.Interaction) -> None:
-        if self.bot.holder.reindexing:
+        corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
+        if corpus is None:
+            await send(interaction, content=NO_ARTICLES)
+            return
+        if self.bot.corpora.syncing(corpus):
             await send(interaction, content="A re-index is already running.")
             return
         await send(
             interaction, content="Re-indexing in the background; questions keep working meanwhile."
         )
-        self.bot.spawn(self.reindex_and_report(interaction))
+        self.bot.spawn(self.reindex_and_report(interaction, corpus))
 
-    async def reindex_and_report(self, interaction: discord.Interaction) -> None:
+    async def reindex_and_report(self, interaction: discord.Interaction, corpus: str) -> None:
         embeds: list[discord.Embed] = []
         try:
-            report = await self.bot.holder.reindex()
-            stats = await self.bot.holder.stats()
+            report = await self.bot.corpora.sync(corpus)
+            async with self.bot.corpora.use(corpus) as holder:
+                stats = await holder.stats()
             text = render.reindex_summary(report, stats)
             if report.skipped:
                 embeds.append(render.skipped_embed(self.skipped(report)))
@@ -345,7 +439,8 @@ class Admin(commands.Cog):
     )
     async def feedback(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        pages = await feedback_pages(self.bot)
+        corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
+        pages = await feedback_pages(self.bot, corpus)
         await send_pages(interaction, pages, FeedbackPage.listing_view(0, len(pages)))
 
     def skipped(self, report: IngestReport) -> list[tuple[str, str]]:
@@ -366,6 +461,9 @@ class Admin(commands.Cog):
 
 async def setup(bot: CitebotClient) -> None:
     """The extension's entry point (``bot.load_extension``): the commands and the buttons."""
-    for cog in (Questions(bot), Library(bot), Admin(bot)):
+    from .library import LibraryAdmin
+    from .settings import SettingsAdmin
+
+    for cog in (Questions(bot), Library(bot), Admin(bot), LibraryAdmin(bot), SettingsAdmin(bot)):
         await bot.add_cog(cog)
     bot.add_dynamic_items(*dynamic_items())

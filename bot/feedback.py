@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from retrieval.config import DEFAULT_CORPUS
 from retrieval.records import paragraphs_label
 
 from .store import BotStore, ShownAnswer, ShownPassage, Vote
@@ -55,10 +56,19 @@ def _key(question: str) -> str:
     return " ".join(question.split()).casefold()
 
 
-def feedback_report(store: BotStore, *, limit: int = 10) -> FeedbackReport:
-    """The report over every vote in ``store``; at most ``limit`` questions and articles."""
+def feedback_report(
+    store: BotStore, *, limit: int = 10, corpus: str | None = None
+) -> FeedbackReport:
+    """The report over the votes in ``store`` (those on answers of ``corpus`` when given);
+    at most ``limit`` questions and articles."""
     votes = store.votes()
     answers = {a.id: a for a in store.answers(sorted({v.answer_id for v in votes if v.answer_id}))}
+    if corpus is not None:
+        votes = [
+            v
+            for v in votes
+            if (answers[v.answer_id].corpus if v.answer_id in answers else DEFAULT_CORPUS) == corpus
+        ]
     return build_report(votes, answers, limit=limit)
 
 

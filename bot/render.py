@@ -408,6 +408,12 @@ def stats_embed(stats: IndexStats, last_sync: str | None = None) -> discord.Embe
     return embed
 
 
+def add_corpus_fields(embed: discord.Embed, corpus: str, message_content: str) -> None:
+    """/stats: which corpus answers here, and whether answer channels can work."""
+    embed.add_field(name="Corpus", value=shorten(corpus, 100))
+    embed.add_field(name="Message Content intent", value=shorten(message_content, 200))
+
+
 def filters_line(filters: SearchFilter) -> str:
     """The filters an answer was searched with, as one small line above it."""
     return shorten(f"-# Filtered: {escape(filters.describe())}", CONTENT_LIMIT)

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from retrieval.config import Settings
+from retrieval.config import DEFAULT_CORPUS, Settings
 from retrieval.errors import CitebotError
 from retrieval.records import Answer, SearchFilter
 
@@ -38,12 +38,16 @@ CREATE TABLE IF NOT EXISTS answers (
     channel_id INTEGER,
     -- The passages shown, for the feedback report.
     passages TEXT NOT NULL,
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    -- The corpus that answered (buttons recompute from it, and only from it).
+    corpus TEXT NOT NULL DEFAULT 'default'
 );
 CREATE INDEX IF NOT EXISTS answers_by_channel ON answers (channel_id, id);
 CREATE TABLE IF NOT EXISTS article_refs (
     id INTEGER PRIMARY KEY,
-    article_id TEXT NOT NULL UNIQUE
+    corpus TEXT NOT NULL DEFAULT 'default',
+    article_id TEXT NOT NULL,
+    UNIQUE (corpus, article_id)
 );
 CREATE TABLE IF NOT EXISTS feedback (
     message_id INTEGER NOT NULL,
@@ -85,6 +89,7 @@ class ShownAnswer:
     channel_id: int | None
     passages: tuple[ShownPassage, ...]
     filters: SearchFilter | None = None
+    corpus: str = DEFAULT_CORPUS
 
     @property
     def chunk_ids(self) -> tuple[int, ...]:
@@ -140,6 +145,7 @@ class BotStore:
                 columns = {row[1] for row in db.execute("PRAGMA table_info(feedback)")}
                 if "answer_id" not in columns:  # a database from before answers were kept
                     db.execute("ALTER TABLE feedback ADD COLUMN answer_id INTEGER")
+                _add_corpora(db)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -163,6 +169,7 @@ class BotStore:
         guild_id: int | None,
         channel_id: int | None,
         filters: SearchFilter | None = None,
+        corpus: str = DEFAULT_CORPUS,
     ) -> ShownAnswer:
         passages = [
             ShownPassage(p.article.id, p.article.title, p.paragraphs, p.chunk_ids)
@@ -171,8 +178,8 @@ class BotStore:
         with self._write() as db:
             cursor = db.execute(
                 "INSERT INTO answers (question, asked, k, offset, filters, user_id, private,"
-                " guild_id, channel_id, passages, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " guild_id, channel_id, passages, created, corpus)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     answer.question,
                     asked,
@@ -190,6 +197,7 @@ class BotStore:
                         ]
                     ),
                     _now(),
+                    corpus,
                 ),
             )
             answer_id = cursor.lastrowid
@@ -206,15 +214,19 @@ class BotStore:
             channel_id,
             tuple(passages),
             filters or None,
+            corpus,
         )
 
     _ANSWER_COLUMNS = (
-        "id, question, asked, k, offset, user_id, private, guild_id, channel_id, passages, filters"
+        "id, question, asked, k, offset, user_id, private, guild_id, channel_id, passages,"
+        " filters, corpus"
     )
 
     @staticmethod
     def _shown(row: tuple[Any, ...]) -> ShownAnswer:
-        i, question, asked, k, offset, user, private, guild, channel, passages, filters = row
+        i, question, asked, k, offset, user, private, guild, channel, passages, filters, corpus = (
+            row
+        )
         return ShownAnswer(
             i,
             question,
@@ -229,6 +241,7 @@ class BotStore:
                 ShownPassage(a, t, (p[0], p[1]), tuple(c)) for a, t, p, c in json.loads(passages)
             ),
             _filters(filters),
+            corpus,
         )
 
     def answer(self, answer_id: int) -> ShownAnswer | None:
@@ -262,22 +275,27 @@ class BotStore:
 
     # -- article references (article ids can be long; custom ids cannot) ----------------------
 
-    def article_refs(self, article_ids: Sequence[str]) -> list[int]:
-        """A short, stable reference for each article id (made on first use)."""
+    def article_refs(self, article_ids: Sequence[str], corpus: str = DEFAULT_CORPUS) -> list[int]:
+        """A short, stable reference for each article id of ``corpus`` (made on first use)."""
         refs = []
         with self._write() as db:
             for article_id in article_ids:
                 db.execute(
-                    "INSERT OR IGNORE INTO article_refs (article_id) VALUES (?)", (article_id,)
+                    "INSERT OR IGNORE INTO article_refs (corpus, article_id) VALUES (?, ?)",
+                    (corpus, article_id),
                 )
                 row = db.execute(
-                    "SELECT id FROM article_refs WHERE article_id = ?", (article_id,)
+                    "SELECT id FROM article_refs WHERE corpus = ? AND article_id = ?",
+                    (corpus, article_id),
                 ).fetchone()
                 refs.append(int(row[0]))
         return refs
 
-    def article_id(self, ref: int) -> str | None:
-        rows = self._read("SELECT article_id FROM article_refs WHERE id = ?", (ref,))
+    def article_id(self, ref: int, corpus: str = DEFAULT_CORPUS) -> str | None:
+        """The article a reference names, if it is one of ``corpus``'s."""
+        rows = self._read(
+            "SELECT article_id FROM article_refs WHERE id = ? AND corpus = ?", (ref, corpus)
+        )
         return rows[0][0] if rows else None
 
     # -- votes ----------------------------------------------------------------------------
@@ -314,9 +332,38 @@ class BotStore:
             self._db.close()
 
 
+def _add_corpora(db: sqlite3.Connection) -> None:
+    """A database from before corpora: everything in it was the one corpus, "default"."""
+    if "corpus" not in {row[1] for row in db.execute("PRAGMA table_info(answers)")}:
+        db.execute(
+            f"ALTER TABLE answers ADD COLUMN corpus TEXT NOT NULL DEFAULT '{DEFAULT_CORPUS}'"
+        )
+    if "corpus" not in {row[1] for row in db.execute("PRAGMA table_info(article_refs)")}:
+        # The references keep their numbers: buttons already posted keep working.
+        db.executescript(
+            f"""
+            ALTER TABLE article_refs RENAME TO article_refs_before_corpora;
+            CREATE TABLE article_refs (
+                id INTEGER PRIMARY KEY,
+                corpus TEXT NOT NULL DEFAULT '{DEFAULT_CORPUS}',
+                article_id TEXT NOT NULL,
+                UNIQUE (corpus, article_id)
+            );
+            INSERT INTO article_refs (id, article_id)
+                SELECT id, article_id FROM article_refs_before_corpora;
+            DROP TABLE article_refs_before_corpora;
+            """
+        )
+
+
 def feedback_path(settings: Settings) -> Path:
+    """The bot's database: [bot] feedback_db, else in [bot] data_dir, else beside the index."""
     configured = settings.bot.feedback_db
-    return Path(configured) if configured else Path(settings.index_dir) / "feedback.sqlite"
+    if configured:
+        return Path(configured)
+    if settings.bot.data_dir:
+        return Path(settings.bot.data_dir) / "bot.sqlite"
+    return Path(settings.index_dir) / "feedback.sqlite"
 
 
 def state_path(settings: Settings) -> Path:

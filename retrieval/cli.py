@@ -20,6 +20,7 @@ import click
 
 from .answer_text import render_answer
 from .batch import read_batch
+from .cli_corpora import CORPUS_KEY, corpus_option, corpus_settings
 from .config import Settings, load_settings
 from .errors import CitebotError
 from .records import SearchFilter, failed_answer_dict
@@ -98,8 +99,9 @@ class Runtime:
 
 def settings_of(ctx: click.Context, index: Path | None = None) -> Settings:
     """The settings of this invocation (from ``--config``, given before or after the command),
-    with the folder of ``--index`` (see ``index_option``) when given."""
-    return ctx.ensure_object(Runtime).settings.with_index(index)
+    for the corpus of ``--corpus`` (see ``corpus_option``; without it, "default" or the only
+    corpus of the config), with the folder of ``--index`` (see ``index_option``) when given."""
+    return corpus_settings(ctx, ctx.ensure_object(Runtime).settings, index).with_index(index)
 
 
 def _use_config(ctx: click.Context, path: Path | None) -> None:
@@ -176,6 +178,7 @@ def _open_searcher(settings: Settings) -> Any:
 @cli.command()
 @click.argument("paths", nargs=-1)
 @index_option
+@corpus_option
 @click.option("--prune", is_flag=True, help="Remove indexed articles not found under PATHS.")
 @click.option(
     "--force",
@@ -273,6 +276,7 @@ def _documents(count: int, roots: list[str]) -> str:
 
 @cli.command()
 @index_option
+@corpus_option
 @click.option(
     "--force",
     is_flag=True,
@@ -284,38 +288,24 @@ def _documents(count: int, roots: list[str]) -> str:
 def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> None:
     """Bring the index in step with the config's `sources`, and print what changed.
 
+    With several corpora in the config and no --corpus or --index, syncs each of them.
+
     Re-reads every source incrementally: unchanged files and pages are not embedded
     again, and URLs are fetched with conditional requests. Articles of files and folders
     that are gone are removed; an article that only dropped out of a feed or a sitemap
     is kept; a page that now answers 404 or 410 is removed. Exits with status 2 when
     anything could not be read.
     """
-    from .ingest import ingest as run_ingest
+    from .cli_corpora import sync_corpora, sync_corpus
 
+    if index is None and ctx.meta.get(CORPUS_KEY) is None:
+        corpora = ctx.ensure_object(Runtime).settings
+        if len(corpora.corpus_names()) > 1:
+            ctx.exit(sync_corpora(corpora, _embedder, force=force, as_json=as_json))
     settings = settings_of(ctx, index)
     if not settings.sources:
         raise click.UsageError("set `sources` (files, folders or URLs) in the config to sync")
-    report = run_ingest(
-        list(settings.sources),
-        settings,
-        _embedder(settings),
-        prune=True,
-        force=force,
-        show_progress=sys.stderr.isatty() and not as_json,
-    )
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
-    else:
-        for change in report.changes:
-            click.echo(f"{change.kind:<8} {change.title} ({change.source})")
-        for problem in report.skipped:
-            click.echo(f"failed   {problem}", err=True)
-        for failed in report.failed:
-            click.echo(f"nothing was removed from {failed.root}: {failed.failure}", err=True)
-        click.echo(
-            f"synced {len(report.sources)} sources: {report.changes_line()};"
-            f" {report.chunks_embedded} chunks embedded in {report.seconds:.1f}s"
-        )
+    report = sync_corpus(settings, _embedder, force=force, as_json=as_json)
     if report.skipped:
         ctx.exit(2)
 
@@ -326,6 +316,7 @@ def sync(ctx: click.Context, index: Path | None, force: bool, as_json: bool) -> 
 @cli.command()
 @click.argument("question", required=False)
 @index_option
+@corpus_option
 @click.option("-k", type=click.IntRange(1, 50), help="Passages to show (default: config k).")
 @click.option(
     "--batch",
@@ -438,6 +429,7 @@ def _open_store_only(settings: Settings) -> Any:
     help="List the groups of articles that tell the same story (copies), the original first.",
 )
 @index_option
+@corpus_option
 @_json_option
 @config_option
 @click.pass_context
@@ -470,6 +462,7 @@ def articles(ctx: click.Context, duplicates: bool, index: Path | None, as_json: 
 @cli.command()
 @click.argument("id_or_title")
 @index_option
+@corpus_option
 @_json_option
 @config_option
 @click.pass_context
@@ -493,6 +486,7 @@ def article(ctx: click.Context, id_or_title: str, index: Path | None, as_json: b
 
 @cli.command()
 @index_option
+@corpus_option
 @_json_option
 @config_option
 @click.pass_context
@@ -521,6 +515,7 @@ def stats(ctx: click.Context, index: Path | None, as_json: bool) -> None:
 @cli.command(name="eval")
 @click.argument("questions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @index_option
+@corpus_option
 @click.option(
     "--fusion",
     type=click.Choice(["convex", "rrf", "dense", "keyword"]),
@@ -586,6 +581,7 @@ def eval_command(
 
 @cli.command()
 @index_option
+@corpus_option
 @click.option("--question", default=SAMPLE_QUESTION, show_default=True)
 @config_option
 @click.pass_context

@@ -7,9 +7,10 @@ dataclasses below; ``config.example.toml`` documents each key.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+import re
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import TYPE_CHECKING, Any, cast, get_args, get_origin, get_type_hints
 
 from .errors import ConfigError
 from .typed import WrongType, checked
@@ -269,9 +270,26 @@ class VectorSettings:
 
 
 @dataclass(frozen=True)
-class BotSettings:
-    # Channels in which every message is treated as a question.
+class RouteSettings:
+    """One ``[[bot.routes]]`` table: a server, or some of its channels, answered from a corpus."""
+
+    guild: int
+    corpus: str
+    # Empty: the whole server. A channel's route wins over its server's.
     channels: tuple[int, ...] = ()
+
+
+# `[bot] message_content`: whether the bot asks for the privileged Message Content intent.
+MESSAGE_CONTENT_MODES = (True, False, "auto")
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    # Channels in which every message is treated as a question (a server's /settings
+    # override this for that server).
+    channels: tuple[int, ...] = ()
+    # Forum channels whose every new post is answered in its thread.
+    forum_channels: tuple[int, ...] = ()
     # Guilds to which slash commands are synced instantly; empty means global sync.
     dev_guilds: tuple[int, ...] = ()
     # Role (by id) that may run admin commands besides members with Manage Server.
@@ -289,14 +307,57 @@ class BotSettings:
     # Minutes between two background syncs of the sources (what `citebot sync` does),
     # each swapped in without a restart like /reindex; 0 turns it off.
     sync_interval_minutes: float = 0.0
+    # Which corpus answers where (see docs/corpora.md): servers, or channels of a server.
+    routes: tuple[RouteSettings, ...] = ()
+    # The corpus for DMs, user installs and servers without a route; none: such a
+    # question gets a line saying the server has no articles yet.
+    default_corpus: str | None = None
+    # A server without a route gets a corpus of its own when an admin first adds a
+    # source with /library add, kept under data_dir/servers/<server id>/.
+    server_corpora: bool = False
+    # The bot's own files (its database, the server corpora); required by server_corpora.
+    data_dir: str | None = None
+    # A server corpus is deleted this many days after the bot left the server.
+    keep_removed_days: float = 30.0
+    # An index unused this long is closed (reopened on the next question); 0: never.
+    idle_close_minutes: float = 10.0
+    # The privileged Message Content intent: true, false, or "auto" (ask for it, and
+    # reconnect without it when Discord refuses).
+    message_content: bool | str = "auto"
+    # Limits of what a server's admins may add with /library.
+    max_sources: int = 20
+    max_articles: int = 5000
+    max_corpus_mb: float = 500.0
     # Port of a Prometheus /metrics endpoint on 127.0.0.1 beside the bot; 0 = off.
     metrics_port: int = 0
 
     def __post_init__(self) -> None:
         if self.sync_interval_minutes < 0:
             raise ConfigError("[bot] sync_interval_minutes must be 0 (off) or more")
+        if self.message_content not in MESSAGE_CONTENT_MODES:
+            raise ConfigError('[bot] message_content must be true, false or "auto"')
+        if self.keep_removed_days < 0 or self.idle_close_minutes < 0:
+            raise ConfigError("[bot] keep_removed_days and idle_close_minutes must be 0 or more")
+        if self.max_sources < 1 or self.max_articles < 1 or self.max_corpus_mb <= 0:
+            raise ConfigError("[bot] max_sources, max_articles and max_corpus_mb must be positive")
+        if self.server_corpora and not self.data_dir:
+            raise ConfigError("[bot] server_corpora needs [bot] data_dir (where they are kept)")
         if not 0 <= self.metrics_port <= 65535:
             raise ConfigError("[bot] metrics_port must be 0 (off) or a port number")
+
+
+DEFAULT_CORPUS = "default"
+# Corpus names appear in the bot's database and in log lines: kept plain.
+CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    """One corpus: an index folder and the sources read into it."""
+
+    name: str
+    index_dir: Path
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -353,9 +414,35 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    # The `[corpora.NAME]` tables; none: one corpus, "default", of index_dir and sources.
+    corpora: tuple[CorpusSettings, ...] = ()
 
     def with_index(self, index_dir: Path | str | None) -> Settings:
         return self if index_dir is None else replace(self, index_dir=Path(index_dir))
+
+    def corpus_list(self) -> tuple[CorpusSettings, ...]:
+        """Every configured corpus; without `[corpora.*]`, "default" of index_dir and sources."""
+        return self.corpora or (CorpusSettings(DEFAULT_CORPUS, self.index_dir, self.sources),)
+
+    def corpus_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.corpus_list())
+
+    def for_corpus(self, name: str) -> Settings:
+        """These settings with the index folder and sources of corpus ``name``."""
+        for corpus in self.corpus_list():
+            if corpus.name == name:
+                return replace(self, index_dir=corpus.index_dir, sources=corpus.sources)
+        known = ", ".join(self.corpus_names())
+        raise ConfigError(f"no corpus named {name!r} in the config (configured: {known})")
+
+    def main_corpus(self) -> str:
+        """The corpus a command uses without --corpus: "default", or the only one."""
+        names = self.corpus_names()
+        if DEFAULT_CORPUS in names or len(names) == 1:
+            return DEFAULT_CORPUS if DEFAULT_CORPUS in names else names[0]
+        raise ConfigError(
+            f"the config names several corpora ({', '.join(names)}): choose one with --corpus"
+        )
 
 
 _SECTIONS = {
@@ -372,7 +459,14 @@ _SECTIONS = {
 
 
 def _check(value: Any, hint: Any, where: str) -> Any:
-    """``value`` as the type ``hint`` names; ConfigError saying what was expected."""
+    """``value`` as the type ``hint`` names; ConfigError saying what was expected. A tuple of
+    settings dataclasses is an array of tables (``[[bot.routes]]``)."""
+    if get_origin(hint) is tuple and is_dataclass(table_class := get_args(hint)[0]):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list of tables")
+        # "[bot] routes" -> "[bot.routes]": the table named as TOML writes it.
+        table = "[" + where.strip("[]").replace("] ", ".") + "]"
+        return tuple(_build(cast(type, table_class), item, table) for item in value)
     try:
         return checked(value, hint)
     except WrongType as exc:
@@ -387,6 +481,11 @@ def _build(cls: type, values: Any, where: str) -> Any:
     unknown = sorted(set(values) - set(hints))
     if unknown:
         raise ConfigError(f"unknown setting(s) in [{where}]: {', '.join(unknown)}")
+    required = sorted(
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    )
+    if missing := [name for name in required if name not in values]:
+        raise ConfigError(f"[{where}] needs {', '.join(missing)}")
     return cls(**{k: _check(v, hints[k], f"[{where}] {k}") for k, v in values.items()})
 
 
@@ -405,7 +504,7 @@ def load_settings(path: Path | str | None = None) -> Settings:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     top = {k: v for k, v in data.items() if k not in _SECTIONS}
-    unknown = sorted(set(top) - {"index_dir", "sources"})
+    unknown = sorted(set(top) - {"index_dir", "sources", "corpora"})
     if unknown:
         raise ConfigError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
     sections = {name: _build(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
@@ -419,7 +518,60 @@ def load_settings(path: Path | str | None = None) -> Settings:
     if "sources" in top:
         sources = _check(top["sources"], tuple[str, ...], "sources")
         settings = replace(settings, sources=tuple(_source(base, s) for s in sources))
+    if "corpora" in top:
+        corpora = _corpora(top["corpora"], base)
+        # The top-level index and sources stay a corpus, "default", when given.
+        if "index_dir" in top or "sources" in top:
+            if any(c.name == DEFAULT_CORPUS for c in corpora):
+                raise ConfigError(
+                    "[corpora.default] and a top-level index_dir or sources name the same"
+                    " corpus: keep one"
+                )
+            default = CorpusSettings(DEFAULT_CORPUS, settings.index_dir, settings.sources)
+            corpora = (default, *corpora)
+        settings = replace(settings, corpora=corpora)
+    _check_routes(settings)
     return settings
+
+
+def _check_routes(settings: Settings) -> None:
+    """Every corpus the [bot] section names is configured."""
+    names = settings.corpus_names()
+    named = [(f"[[bot.routes]] guild {r.guild}", r.corpus) for r in settings.bot.routes]
+    if settings.bot.default_corpus is not None:
+        named.append(("[bot] default_corpus", settings.bot.default_corpus))
+    for where, corpus in named:
+        if corpus not in names:
+            raise ConfigError(
+                f"{where}: no corpus named {corpus!r} (configured: {', '.join(names)})"
+            )
+
+
+def _corpora(tables: Any, base: Path) -> tuple[CorpusSettings, ...]:
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError("[corpora] must hold tables like [corpora.NAME]")
+    corpora = []
+    for name, values in tables.items():
+        if not CORPUS_NAME.fullmatch(name):
+            raise ConfigError(f"corpus name {name!r}: use letters, digits, '-' and '_' (up to 40)")
+        where = f"[corpora.{name}]"
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where} must be a table of settings")
+        unknown = sorted(set(values) - {"index_dir", "sources"})
+        if unknown:
+            raise ConfigError(f"unknown setting(s) in {where}: {', '.join(unknown)}")
+        if "index_dir" not in values:
+            raise ConfigError(f"{where} needs index_dir")
+        index_dir = _check(values["index_dir"], str, f"{where} index_dir")
+        sources = _check(values.get("sources", []), tuple[str, ...], f"{where} sources")
+        corpora.append(
+            CorpusSettings(
+                name,
+                base / Path(index_dir).expanduser(),
+                tuple(_source(base, s) for s in sources),
+            )
+        )
+    return tuple(corpora)
 
 
 def _source(base: Path, given: str) -> str:

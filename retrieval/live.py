@@ -14,7 +14,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +36,7 @@ from .records import (
 if TYPE_CHECKING:
     from .ingest import IngestReport
     from .search import Searcher
+    from .sources import Source
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +92,14 @@ class IndexFolder:
         settings: Settings,
         embedder: Embedder,
         make_ingest_embedder: Callable[[], Embedder],
+        sources: Callable[[], Sequence[str | Source]] | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.make_ingest_embedder = make_ingest_embedder
+        # The sources of each rebuild (default: the configured ones), read when it starts:
+        # a corpus's sources may change while the bot runs (/library).
+        self.sources = sources or (lambda: settings.sources)
         self._last: Searcher | None = None
 
     def generation(self) -> int:
@@ -116,7 +121,7 @@ class IndexFolder:
     def rebuild(self) -> IngestReport:
         from .ingest import ingest
 
-        sources = self.settings.sources
+        sources = self.sources()
         if not sources:
             raise CitebotError("No article paths are configured (`sources` in the config file).")
         return ingest(list(sources), self.settings, self.make_ingest_embedder(), prune=True)

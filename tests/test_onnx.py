@@ -296,12 +296,19 @@ def test_ask_imports_no_torch(onnx_index: Settings, tmp_path: Path) -> None:
 
 
 BOT_CHECK = """
-import json, sys
+import asyncio, json, sys
 from retrieval.config import Settings
 from bot.cli import build_client
 
 client = build_client(Settings(index_dir=sys.argv[1]))
-answer = client.holder.current.search("Who drew up the plans for the new skating area?")
+
+
+async def ask():
+    async with client.corpora.use("default") as holder:
+        return await holder.search("Who drew up the plans for the new skating area?")
+
+
+answer = asyncio.run(ask())
 heavy = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:]))
 print(json.dumps({"first": answer.passages[0].article.id, "heavy": heavy}))
 """

@@ -4,6 +4,9 @@ Only what the bot uses is served: login, application info, command sync, interac
 callbacks and followups, channel messages; the gateway says HELLO, takes IDENTIFY,
 sends READY and one GUILD_CREATE, acknowledges heartbeats and relays test dispatches.
 Unknown routes answer 404 and are recorded, so a test sees them.
+
+Over 600 lines on purpose: it is one protocol (the gateway and REST halves share the
+servers, channels, threads and interactions they describe), read as one file.
 """
 
 from __future__ import annotations
@@ -29,6 +32,35 @@ DM_CHANNEL_ID = 700000000000000005
 GROUP_DM_CHANNEL_ID = 700000000000000006
 ADMIN_PERMISSIONS = str(discord.Permissions.all().value)
 USER_PERMISSIONS = str(discord.Permissions(view_channel=True, send_messages=True).value)
+MESSAGE_CONTENT_INTENT = 1 << 15
+
+
+@dataclass(frozen=True)
+class Guild:
+    """A server of the fake: its text channels and forum channels (ids)."""
+
+    id: int
+    channels: tuple[int, ...]
+    forums: tuple[int, ...] = ()
+    name: str = "Fake Guild"
+    roles: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Option:
+    """A slash command option that is a channel (type 7) or a role (type 8)."""
+
+    kind: int
+    id: int
+    channel_type: int = 0
+
+
+def channel_option(channel_id: int, *, forum: bool = False) -> Option:
+    return Option(7, channel_id, 15 if forum else 0)
+
+
+def role_option(role_id: int) -> Option:
+    return Option(8, role_id)
 
 
 def user(uid: int, name: str, bot: bool = False) -> dict[str, Any]:
@@ -69,6 +101,13 @@ class FakeDiscord:
     answered_message: dict[str, str] = field(default_factory=dict)
     threads: list[dict[str, Any]] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    # The servers the bot is in (default: one, with one channel).
+    guilds: tuple[Guild, ...] = (Guild(GUILD_ID, (CHANNEL_ID,)),)
+    # Refuse an IDENTIFY asking for the Message Content intent (close code 4014), as
+    # Discord does for a bot not granted it.
+    refuse_message_content: bool = False
+    # Every IDENTIFY's intents, in order.
+    identified_intents: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(800000000000000000)
@@ -126,8 +165,14 @@ class FakeDiscord:
                 await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
             elif payload["op"] == 2:
                 self.identify_payload = payload["d"]
+                intents = int(payload["d"].get("intents", 0))
+                self.identified_intents.append(intents)
+                if self.refuse_message_content and intents & MESSAGE_CONTENT_INTENT:
+                    await ws.close(code=4014, message=b"Disallowed intent(s).")
+                    break
                 await self.dispatch("READY", self._ready())
-                await self.dispatch("GUILD_CREATE", self._guild())
+                for guild in self.guilds:
+                    await self.dispatch("GUILD_CREATE", self._guild(guild))
                 self.identified.set()
         return ws
 
@@ -139,17 +184,17 @@ class FakeDiscord:
         return {
             "v": 10,
             "user": user(BOT_ID, "citebot", bot=True),
-            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in self.guilds],
             "session_id": "fake-session",
             "resume_gateway_url": f"ws://{self.host}:{self.port}/ws",
             "application": {"id": str(APP_ID), "flags": 0},
             "private_channels": [],
         }
 
-    def _guild(self) -> dict[str, Any]:
+    def _guild(self, guild: Guild) -> dict[str, Any]:
         return {
-            "id": str(GUILD_ID),
-            "name": "Fake Guild",
+            "id": str(guild.id),
+            "name": guild.name,
             "owner_id": str(USER_ID),
             "unavailable": False,
             "member_count": 2,
@@ -162,7 +207,7 @@ class FakeDiscord:
             "presences": [],
             "roles": [
                 {
-                    "id": str(GUILD_ID),
+                    "id": str(guild.id),
                     "name": "@everyone",
                     "permissions": USER_PERMISSIONS,
                     "position": 0,
@@ -170,17 +215,19 @@ class FakeDiscord:
                     "hoist": False,
                     "managed": False,
                     "mentionable": False,
-                }
+                },
+                *(_role(r, f"role-{r}") for r in guild.roles),
             ],
             "channels": [
                 {
-                    "id": str(CHANNEL_ID),
-                    "type": 0,
-                    "name": "general",
+                    "id": str(channel),
+                    "type": 15 if channel in guild.forums else 0,
+                    "name": f"channel-{channel}",
                     "position": 0,
                     "permission_overwrites": [],
-                    "guild_id": str(GUILD_ID),
+                    "guild_id": str(guild.id),
                 }
+                for channel in (*guild.channels, *guild.forums)
             ],
             "members": [
                 {
@@ -204,10 +251,17 @@ class FakeDiscord:
         user_id: int = USER_ID,
         target: dict[str, Any] | None = None,
         where: str = "guild",
+        guild_id: int = GUILD_ID,
+        channel_id: int = CHANNEL_ID,
+        admin: bool = False,
+        roles: tuple[int, ...] = (),
+        subcommand: str | None = None,
     ) -> str:
         """An application command: a slash command, or a message command when ``target``
         (a message payload) is given. ``where``: "guild", "dm" (the bot's DM) or
-        "group_dm" (a group DM, reachable only through a user install)."""
+        "group_dm" (a group DM, reachable only through a user install). In a guild: which
+        one and which channel, and whether the member has every permission (``admin``).
+        ``subcommand``: the command of a group (``name``), e.g. "add" of "library"."""
         types = {str: 3, int: 4, bool: 5}
         if target is not None:
             data: dict[str, Any] = {
@@ -218,23 +272,77 @@ class FakeDiscord:
                 "resolved": {"messages": {target["id"]: target}},
             }
         else:
-            data = {
-                "id": "1",
-                "name": name,
-                "type": 1,
-                "options": [
-                    {"name": k, "type": types[type(v)], "value": v} for k, v in options.items()
-                ],
-            }
-        return await self._interaction(2, data, user_id=user_id, where=where)
+            resolved: dict[str, Any] = {}
+            listed = []
+            for k, v in options.items():
+                if isinstance(v, Option):
+                    listed.append({"name": k, "type": v.kind, "value": str(v.id)})
+                    if v.kind == 7:
+                        resolved.setdefault("channels", {})[str(v.id)] = {
+                            "id": str(v.id),
+                            "type": v.channel_type,
+                            "name": f"channel-{v.id}",
+                            "permissions": ADMIN_PERMISSIONS,
+                            "guild_id": str(guild_id),
+                        }
+                    else:
+                        resolved.setdefault("roles", {})[str(v.id)] = _role(v.id, "role")
+                else:
+                    listed.append({"name": k, "type": types[type(v)], "value": v})
+            if subcommand is not None:
+                listed = [{"name": subcommand, "type": 1, "options": listed}]
+            data = {"id": "1", "name": name, "type": 1, "options": listed}
+            if resolved:
+                data["resolved"] = resolved
+        return await self._interaction(
+            2,
+            data,
+            user_id=user_id,
+            where=where,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            admin=admin,
+            roles=roles,
+        )
+
+    async def autocomplete(
+        self,
+        name: str,
+        option: str,
+        typed: str,
+        *,
+        guild_id: int = GUILD_ID,
+        channel_id: int = CHANNEL_ID,
+    ) -> str:
+        """Typing ``typed`` into ``option`` of slash command ``name``: the bot answers with
+        choices (callback type 8)."""
+        data = {
+            "id": "1",
+            "name": name,
+            "type": 1,
+            "options": [{"name": option, "type": 3, "value": typed, "focused": True}],
+        }
+        return await self._interaction(
+            4, data, user_id=USER_ID, guild_id=guild_id, channel_id=channel_id
+        )
 
     async def click(
-        self, message_id: str, body: dict[str, Any], custom_id: str, *, user_id: int = USER_ID
+        self,
+        message_id: str,
+        body: dict[str, Any],
+        custom_id: str,
+        *,
+        user_id: int = USER_ID,
+        guild_id: int = GUILD_ID,
+        channel_id: int = CHANNEL_ID,
     ) -> str:
         """A button press on a message the bot posted (``body`` as it was sent)."""
         message = self._message(message_id, user(BOT_ID, "citebot", bot=True), "", body)
+        message["channel_id"], message["guild_id"] = str(channel_id), str(guild_id)
         data = {"custom_id": custom_id, "component_type": 2}
-        return await self._interaction(3, data, user_id=user_id, message=message)
+        return await self._interaction(
+            3, data, user_id=user_id, message=message, guild_id=guild_id, channel_id=channel_id
+        )
 
     async def _interaction(
         self,
@@ -244,6 +352,10 @@ class FakeDiscord:
         user_id: int,
         where: str = "guild",
         message: dict[str, Any] | None = None,
+        guild_id: int = GUILD_ID,
+        channel_id: int = CHANNEL_ID,
+        admin: bool = False,
+        roles: tuple[int, ...] = (),
     ) -> str:
         iid = str(next(self._ids))
         token = f"itoken-{iid}"
@@ -261,29 +373,31 @@ class FakeDiscord:
             "data": data,
         }
         if where == "guild":
+            permissions = ADMIN_PERMISSIONS if admin else USER_PERMISSIONS
+            thread = next((t for t in self.threads if int(t["id"]) == channel_id), None)
+            channel_payload: dict[str, Any] = thread or {
+                "id": str(channel_id),
+                "type": 0,
+                "name": "general",
+                "guild_id": str(guild_id),
+            }
             payload.update(
                 {
-                    "guild_id": str(GUILD_ID),
-                    "channel_id": str(CHANNEL_ID),
-                    "channel": {
-                        "id": str(CHANNEL_ID),
-                        "type": 0,
-                        "name": "general",
-                        "guild_id": str(GUILD_ID),
-                        "permissions": USER_PERMISSIONS,
-                    },
+                    "guild_id": str(guild_id),
+                    "channel_id": str(channel_id),
+                    "channel": {**channel_payload, "permissions": permissions},
                     "member": {
                         "user": who,
-                        "roles": [],
+                        "roles": [str(r) for r in roles],
                         "joined_at": "2024-01-01T00:00:00+00:00",
                         "flags": 0,
                         "deaf": False,
                         "mute": False,
-                        "permissions": USER_PERMISSIONS,
+                        "permissions": permissions,
                     },
                     "app_permissions": ADMIN_PERMISSIONS,
                     "guild_locale": "en-US",
-                    "authorizing_integration_owners": {"0": str(GUILD_ID)},
+                    "authorizing_integration_owners": {"0": str(guild_id)},
                     "context": 0,
                 }
             )
@@ -322,10 +436,23 @@ class FakeDiscord:
         user_id: int = USER_ID,
         channel_id: int | str = CHANNEL_ID,
         dm: bool = False,
+        guild_id: int = GUILD_ID,
+        roles: tuple[int, ...] = (),
+        message_id: str | None = None,
+        reply_to: dict[str, Any] | None = None,
     ) -> str:
-        """A user's message in the guild channel, a thread of it, or the bot's DM."""
-        mid = str(next(self._ids))
+        """A user's message in a guild channel, a thread of it, or the bot's DM; with
+        ``reply_to`` (a message payload), a reply to it."""
+        mid = message_id or str(next(self._ids))
         data = self._message(mid, user(user_id, f"user{user_id}"), content)
+        data["guild_id"] = str(guild_id)
+        if reply_to is not None:
+            data["message_reference"] = {
+                "message_id": reply_to["id"],
+                "channel_id": reply_to["channel_id"],
+            }
+            data["referenced_message"] = reply_to
+            data["type"] = 19
         data["mentions"] = [
             user(m, "citebot" if m == BOT_ID else f"user{m}", bot=m == BOT_ID) for m in mentions
         ]
@@ -335,7 +462,7 @@ class FakeDiscord:
         else:
             data["channel_id"] = str(channel_id)
             data["member"] = {
-                "roles": [],
+                "roles": [str(r) for r in roles],
                 "joined_at": "2024-01-01T00:00:00+00:00",
                 "flags": 0,
                 "deaf": False,
@@ -343,6 +470,26 @@ class FakeDiscord:
             }
         await self.dispatch("MESSAGE_CREATE", data)
         return mid
+
+    async def forum_post(
+        self, guild_id: int, forum_id: int, title: str, content: str, *, user_id: int = USER_ID
+    ) -> str:
+        """A new post in a forum channel: its thread, then its first message (same id)."""
+        tid = str(next(self._ids))
+        thread = {
+            **self._thread(str(forum_id), tid, title),
+            "guild_id": str(guild_id),
+            "owner_id": str(user_id),
+        }
+        self.threads.append(thread)
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return await self.send_message(
+            content, channel_id=tid, guild_id=guild_id, message_id=tid, user_id=user_id
+        )
+
+    async def remove_guild(self, guild_id: int) -> None:
+        """The bot was removed from a server."""
+        await self.dispatch("GUILD_DELETE", {"id": str(guild_id)})
 
     def user_message(self, mid: str, content: str, *, user_id: int = USER_ID) -> dict[str, Any]:
         """A user's message payload, as a message command's target."""
@@ -387,7 +534,7 @@ class FakeDiscord:
         return {
             "id": message_id,
             "type": 11,
-            "guild_id": str(GUILD_ID),
+            "guild_id": str(self._guild_of(int(channel_id))),
             "parent_id": channel_id,
             "owner_id": str(BOT_ID),
             "name": name,
@@ -403,6 +550,15 @@ class FakeDiscord:
                 "locked": False,
             },
         }
+
+    def _guild_of(self, channel_id: int) -> int:
+        for guild in self.guilds:
+            if channel_id in (*guild.channels, *guild.forums):
+                return guild.id
+        for thread in self.threads:
+            if int(thread["id"]) == channel_id:
+                return int(thread["guild_id"])
+        return GUILD_ID
 
     # -- REST ---------------------------------------------------------------------------
 
@@ -497,11 +653,25 @@ class FakeDiscord:
                 self.message_created.notify_all()
             message = self._message(mid, bot, "", body)
             message["channel_id"] = parts[1]
+            message["guild_id"] = str(self._guild_of(int(parts[1])))
             if int(parts[1]) == DM_CHANNEL_ID:
                 del message["guild_id"]
             return _json(message)
         self.unknown.append(f"{request.method} {path}")
         return _json({"message": "Unknown route in the fake", "code": 0}, status=404)
+
+
+def _role(role_id: int, name: str) -> dict[str, Any]:
+    return {
+        "id": str(role_id),
+        "name": name,
+        "permissions": "0",
+        "position": 1,
+        "color": 0,
+        "hoist": False,
+        "managed": False,
+        "mentionable": False,
+    }
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

@@ -192,7 +192,7 @@ async def test_build_client_and_run_end_to_end(fake: FakeDiscord, settings, embe
 
     made = []
 
-    def make_embedder():
+    def make_embedder(_settings):
         made.append(embedder)
         return embedder
 
@@ -200,16 +200,18 @@ async def test_build_client_and_run_end_to_end(fake: FakeDiscord, settings, embe
     assert made == [embedder] and embedder.embedded[-1] == "warm up"  # loaded before connecting
     assert client.config.sources == settings.sources and client.config.follow_seconds == 0
     assert client.store.path == feedback_path(settings)
-    assert client.holder.generation >= 1
-    runner = asyncio.create_task(run(client, TOKEN))
+    assert client.corpora.registry.open_names() == []  # indexes open on first use
+    runner = asyncio.create_task(run(lambda _content: client, TOKEN))
     try:
         await asyncio.wait_for(client.wait_until_ready(), 10)
         iid = await fake.send_interaction("ask", {"question": "How do libraries lend tools?"})
         await fake.wait_for(lambda: iid in fake.answered)
         assert "How tool libraries lend tools" in fake.answered[iid]["embeds"][0]["description"]
+        holder = client.corpora.registry.holder("default")
+        assert holder is not None and holder.generation >= 1
         # A re-index embeds with a model of its own, made by the same factory.
-        await client.holder.reindex()
-        assert len(made) == 2
+        await client.corpora.sync("default")
+        assert len(made) == 3  # the shared question model (made, then kept), and the re-index's
     finally:
         await client.close()
         await asyncio.wait_for(runner, 10)
@@ -217,4 +219,4 @@ async def test_build_client_and_run_end_to_end(fake: FakeDiscord, settings, embe
     with pytest.raises(Exception, match="closed"):
         client.store.votes()
     with pytest.raises(Exception, match="closed"):
-        client.holder.current.articles()
+        holder.current.articles()
