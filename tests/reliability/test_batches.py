@@ -170,3 +170,20 @@ def test_a_following_reader_sees_a_batch_before_the_run_ends(lab: CrashLab, tmp_
         reader.close()
     assert failure and isinstance(failure[0], RuntimeError)
     check_consistent(index_dir)
+
+
+def test_a_run_in_batches_reports_and_holds_what_one_commit_would(
+    lab: CrashLab, tmp_path: Path
+) -> None:
+    reports = []
+    for every in (0, BATCH):
+        index_dir = lab.index_of("a", tmp_path / f"every-{every}")
+        settings = batched(index_dir, every)
+        reports.append(ingest([lab.corpora["b"]], settings, FakeEmbedder(), prune=True))
+        assert articles_of(index_dir) == lab.expected["b"]
+        check_consistent(index_dir)
+    whole, in_batches = reports
+    assert (whole.batches, in_batches.batches) == (0, (whole.added + whole.updated) // BATCH)
+    for name in ("added", "updated", "unchanged", "removed", "chunks_embedded", "copies"):
+        assert getattr(in_batches, name) == getattr(whole, name), name
+    assert in_batches.changes == whole.changes
