@@ -254,7 +254,9 @@ def _ingest(
         # store, another embeds (_Embedding). Nothing is visible before a commit, so a
         # failure anywhere discards what was written since the last one: a long write in
         # place commits in batches (_Batches), the rest once the removals are decided.
-        batches = _Batches(settings)
+        # A new index or a rebuild (nothing committed to build on) is a new generation,
+        # committed only as a whole: no batches.
+        batches = _Batches(settings, in_place=lock.previous is not None)
         with (
             Progress(show_progress) as progress,
             _Reader(sources, settings, lookup, chunker, report) as reader,
@@ -339,9 +341,9 @@ class _Batches:
     """When a long write commits what it has: after ``[ingest] commit_every_articles`` new
     or changed articles, or ``commit_every_seconds``, whichever comes first (0: never)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.articles = settings.ingest.commit_every_articles
-        self.seconds = settings.ingest.commit_every_seconds
+    def __init__(self, settings: Settings, *, in_place: bool) -> None:
+        self.articles = settings.ingest.commit_every_articles if in_place else 0
+        self.seconds = settings.ingest.commit_every_seconds if in_place else 0.0
         self.pending = 0
         self._since = time.monotonic()
 

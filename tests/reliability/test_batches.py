@@ -187,3 +187,10 @@ def test_a_run_in_batches_reports_and_holds_what_one_commit_would(
     for name in ("added", "updated", "unchanged", "removed", "chunks_embedded", "copies"):
         assert getattr(in_batches, name) == getattr(whole, name), name
     assert in_batches.changes == whole.changes
+
+
+def test_a_new_index_is_committed_as_a_whole(lab: CrashLab, tmp_path: Path) -> None:
+    index_dir = tmp_path / "new"
+    with pytest.raises(RuntimeError, match="the source broke"):
+        ingest([FailingSource(2 * BATCH + 2)], batched(index_dir), FakeEmbedder())
+    assert articles_of(index_dir) is None
