@@ -4,7 +4,7 @@ threads (see ``_ingest``).
 
 (Over 600 lines, for a reason: the three threads of one write share the queues and the
 report that splitting them would have to hand around; what stands alone has its own
-module: ``progress``, ``pruning``, ``files``, ``web.shared``.)
+module: ``progress``, ``pruning``, ``files``, ``batches``, ``web.shared``.)
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import metrics
+from .batches import Batches
 from .chunking import Chunker, embedding_text
 from .config import Settings
 from .embedding import Embedder, SpanEmbedder
@@ -258,10 +259,10 @@ def _ingest(
         # Three stages at once: a thread reads and chunks (_Reader), this one writes the
         # store, another embeds (_Embedding). Nothing is visible before a commit, so a
         # failure anywhere discards what was written since the last one: a long write in
-        # place commits in batches (_Batches), the rest once the removals are decided.
+        # place commits in batches (Batches), the rest once the removals are decided.
         # A new index or a rebuild (nothing committed to build on) is a new generation,
         # committed only as a whole: no batches.
-        batches = _Batches(settings, in_place=lock.previous is not None)
+        batches = Batches(settings, in_place=lock.previous is not None)
         with (
             Progress(show_progress) as progress,
             _Reader(sources, settings, lookup, chunker, report) as reader,
@@ -340,28 +341,6 @@ def _ingest(
         report.seconds,
     )
     return report
-
-
-class _Batches:
-    """When a long write commits what it has: after ``[ingest] commit_every_articles`` new
-    or changed articles, or ``commit_every_seconds``, whichever comes first (0: never)."""
-
-    def __init__(self, settings: Settings, *, in_place: bool) -> None:
-        self.articles = settings.ingest.commit_every_articles if in_place else 0
-        self.seconds = settings.ingest.commit_every_seconds if in_place else 0.0
-        self.pending = 0
-        self._since = time.monotonic()
-
-    def due(self) -> bool:
-        """One more article written: is a commit due?"""
-        self.pending += 1
-        if self.articles and self.pending >= self.articles:
-            return True
-        return bool(self.seconds) and time.monotonic() - self._since >= self.seconds
-
-    def committed(self) -> None:
-        self.pending = 0
-        self._since = time.monotonic()
 
 
 # -- reading -------------------------------------------------------------------------------
