@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -26,6 +25,7 @@ from retrieval.search import check_question
 
 from . import actions, render
 from .actions import HINT, Asker
+from .admin import admin_command
 from .buttons import (
     FeedbackPage,
     SourcesPage,
@@ -40,7 +40,6 @@ from .errors import public_message, source_name
 from .hub import NO_ARTICLES, NoArticlesError
 from .replies import (
     NO_MENTIONS,
-    NotAnAdministrator,
     cooldown_message,
     reply,
     report_message_error,
@@ -355,30 +354,6 @@ class Library(commands.Cog):
             )
         render.add_corpus_fields(embed, corpus, self.bot.message_content_line())
         await send(interaction, embed=embed)
-
-
-async def administrators_only(interaction: discord.Interaction[CitebotClient]) -> bool:
-    """The admin commands' one check, at run time: a server may grant them to anyone."""
-    if not interaction.client.may_administer(interaction):
-        raise NotAnAdministrator("Manage Server or the admin role is needed")
-    return True
-
-
-def admin_command(*, name: str, description: str) -> Callable[[Any], Any]:
-    """A command for server managers: in servers only, installed with the server, and shown
-    only to members with Manage Server until a server's settings grant it to others (so
-    the command checks again when run: ``administrators_only``)."""
-
-    def decorate(callback: Any) -> Any:
-        callback = app_commands.check(administrators_only)(callback)
-        callback = app_commands.default_permissions(manage_guild=True)(callback)
-        callback = app_commands.allowed_installs(guilds=True, users=False)(callback)
-        callback = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(
-            callback
-        )
-        return app_commands.command(name=name, description=description)(callback)
-
-    return decorate
 
 
 class Admin(commands.Cog):

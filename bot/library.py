@@ -22,7 +22,7 @@ from retrieval.errors import CitebotError
 from retrieval.live import ReindexBusyError
 
 from . import render
-from .cogs import administrators_only
+from .admin import AdminGroup
 from .errors import public_message
 from .replies import NO_MENTIONS, send
 from .routing import place_of
@@ -47,12 +47,9 @@ FAILED_SHOWN = 3
 
 
 class LibraryAdmin(commands.Cog):
-    library = app_commands.Group(
+    library = AdminGroup(
         name="library",
         description="Manage this server's articles (admins).",
-        default_permissions=discord.Permissions(manage_guild=True),
-        allowed_contexts=app_commands.AppCommandContext(guild=True),
-        allowed_installs=app_commands.AppInstallationType(guild=True),
     )
 
     def __init__(self, bot: CitebotClient) -> None:
@@ -69,7 +66,6 @@ class LibraryAdmin(commands.Cog):
             await send(interaction, content=NO_LIBRARY)
         return corpus
 
-    @app_commands.check(administrators_only)
     @library.command(name="add", description="Add a web page, feed, sitemap or PDF.")
     @app_commands.describe(url="An http(s) address: an article, RSS/Atom feed, sitemap or PDF")
     async def add(self, interaction: discord.Interaction, url: str) -> None:
@@ -112,7 +108,6 @@ class LibraryAdmin(commands.Cog):
         await self.tell(interaction, f"Added <{url}>: reading it now, I'll say here what it gave.")
         self.bot.spawn(self.sync_and_report(interaction, corpus, url))
 
-    @app_commands.check(administrators_only)
     @library.command(name="remove", description="Remove a source and its articles.")
     @app_commands.describe(
         url="The source's address, as /library list shows it",
@@ -161,7 +156,6 @@ class LibraryAdmin(commands.Cog):
             return
         await self.tell(interaction, f"Removed <{url}>: {report.removed:,} articles removed.")
 
-    @app_commands.check(administrators_only)
     @library.command(name="list", description="This server's sources, with their articles.")
     async def list(self, interaction: discord.Interaction) -> None:
         corpus = await self.corpus(interaction)
@@ -183,7 +177,6 @@ class LibraryAdmin(commands.Cog):
             lines.append("No sources yet: add one with `/library add`.")
         await send(interaction, content=render.shorten("\n".join(lines), render.CONTENT_LIMIT))
 
-    @app_commands.check(administrators_only)
     @library.command(name="sync", description="Read this server's sources again now.")
     async def sync(self, interaction: discord.Interaction) -> None:
         corpus = await self.corpus(interaction)

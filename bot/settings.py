@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .cogs import administrators_only
+from .admin import AdminGroup
 from .replies import send
 from .serverdata import ServerSettings
 
@@ -38,12 +38,9 @@ def _mentions(ids: tuple[int, ...], prefix: str) -> str:
 
 
 class SettingsAdmin(commands.Cog):
-    settings = app_commands.Group(
+    settings = AdminGroup(
         name="settings",
         description="Where and for whom the bot answers in this server (admins).",
-        default_permissions=discord.Permissions(manage_guild=True),
-        allowed_contexts=app_commands.AppCommandContext(guild=True),
-        allowed_installs=app_commands.AppInstallationType(guild=True),
     )
 
     def __init__(self, bot: CitebotClient) -> None:
@@ -79,14 +76,12 @@ class SettingsAdmin(commands.Cog):
             )
         return "\n".join(lines)
 
-    @app_commands.check(administrators_only)
     @settings.command(name="show", description="This server's settings.")
     async def show(self, interaction: discord.Interaction) -> None:
         await self.current(interaction)
         assert interaction.guild_id is not None
         await send(interaction, content=self.describe(interaction.guild_id))
 
-    @app_commands.check(administrators_only)
     @settings.command(
         name="answer-channel", description="Answer every message in a channel, or stop."
     )
@@ -98,7 +93,6 @@ class SettingsAdmin(commands.Cog):
         base = chosen.channels if chosen.channels is not None else tuple(self.bot.config.channels)
         await self.save(interaction, replace(chosen, channels=_toggle(base, channel.id, on)))
 
-    @app_commands.check(administrators_only)
     @settings.command(
         name="forum-channel", description="Answer every new post of a forum, or stop."
     )
@@ -114,13 +108,11 @@ class SettingsAdmin(commands.Cog):
         )
         await self.save(interaction, replace(chosen, forum_channels=_toggle(base, channel.id, on)))
 
-    @app_commands.check(administrators_only)
     @settings.command(name="threads", description="Whether answers in channels open a thread.")
     async def threads(self, interaction: discord.Interaction, on: bool) -> None:
         chosen = await self.current(interaction)
         await self.save(interaction, replace(chosen, threads=on))
 
-    @app_commands.check(administrators_only)
     @settings.command(
         name="ask-role", description="Let a role ask (once any is set, only they may)."
     )
@@ -133,7 +125,6 @@ class SettingsAdmin(commands.Cog):
             interaction, replace(chosen, ask_roles=_toggle(chosen.ask_roles, role.id, on))
         )
 
-    @app_commands.check(administrators_only)
     @settings.command(name="reset", description="Back to the bot's defaults for this server.")
     async def reset(self, interaction: discord.Interaction) -> None:
         await self.save(interaction, ServerSettings())

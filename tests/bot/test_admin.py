@@ -200,3 +200,25 @@ async def test_reindex_without_sources_fails_cleanly_and_keeps_the_index(
     assert simcord_bot.holder.generation == generation
     answer = await admin.slash(channel, "ask", question="How do libraries lend tools?")
     assert answer.response.embeds[0].description.startswith(">")
+
+
+@pytest.mark.usefixtures("simcord_env")
+async def test_every_admin_command_has_the_one_guard(simcord_bot) -> None:
+    """Groups of admin commands are AdminGroups (one check for all their subcommands) and
+    carry no checks of their own; a single admin command takes the same check."""
+    from bot.admin import AdminGroup, administrators_only
+
+    manage_guild = discord.Permissions(manage_guild=True)
+    admin_commands = [
+        c for c in simcord_bot.tree.get_commands() if c.default_permissions == manage_guild
+    ]
+    groups = [c for c in admin_commands if isinstance(c, discord.app_commands.Group)]
+    singles = [c for c in admin_commands if isinstance(c, discord.app_commands.Command)]
+    assert {g.name for g in groups} >= {"library", "settings"}
+    assert {c.name for c in singles} >= {"reindex", "feedback"}
+    for group in groups:
+        assert isinstance(group, AdminGroup), group.name
+        for sub in group.walk_commands():
+            assert sub.checks == [], (group.name, sub.name)
+    for command in singles:
+        assert command.checks == [administrators_only], command.name
