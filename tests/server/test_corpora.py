@@ -4,7 +4,6 @@ is a 404, ``--corpus`` restricts, and corpora other than the main one open on fi
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -12,18 +11,17 @@ from typing import Any
 
 import click
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from click.testing import CliRunner
 
 from retrieval import metrics
 from retrieval.cli import cli as citebot
 from retrieval.config import Settings, load_settings
-from server.app import make_app
 from server.cli import served_corpora
 from server.corpora import Corpora
-from server.security import Keys
 from tests.fakes import FakeEmbedder
 from tests.helpers import CORPUS, build_index
+from tests.server.conftest import serving
 
 QUESTIONS = [
     "When does the orchestra rehearse?",
@@ -75,17 +73,8 @@ async def serve() -> AsyncIterator[Serve]:
         metrics.disable()
         metrics.enable()
         corpora = Corpora(served, lambda s: FakeEmbedder(), default=main)
-        settings = served[main]
-        client: TestClient[Any, Any] = TestClient(
-            TestServer(make_app(corpora, settings.serve, Keys()), host="127.0.0.1")
-        )
-        await client.start_server()
+        client = await serving(corpora, served[main].serve)
         clients.append(client)
-        for _ in range(500):
-            if corpora.ready or corpora.problem:
-                break
-            await asyncio.sleep(0.01)
-        assert corpora.ready, corpora.problem
         return client, corpora
 
     yield started
