@@ -1,6 +1,11 @@
 """Ingest: read the sources, chunk new and changed articles, embed them, and write a new index
 generation. Reading and chunking, writing the store, and embedding run at once, on three
-threads (see ``_ingest``)."""
+threads (see ``_ingest``).
+
+(Over 600 lines, for a reason: the three threads of one write share the queues and the
+report that splitting them would have to hand around; what stands alone has its own
+module: ``progress``, ``pruning``, ``files``, ``web.shared``.)
+"""
 
 from __future__ import annotations
 

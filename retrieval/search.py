@@ -6,6 +6,10 @@ overlapping or adjacent chunks of one article collapse into one passage; each
 passage gets its best sentence as the highlight (``retrieval.highlight``) and a view
 trimmed around it (``retrieval.trimming``). When even the best passage is not similar
 enough to the question, the answer says the articles do not cover it.
+
+(Over 600 lines, for a reason: the path of one question, from fusion to passages,
+confidence and caveat, reads top to bottom in one class; the parts that stand alone have
+their own modules: ``highlight``, ``trimming``, ``questions``, ``duplicates``.)
 """
 
 from __future__ import annotations
