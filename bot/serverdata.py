@@ -9,14 +9,12 @@ the bot left the server. No Discord import.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from .database import LockedDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS library_sources (
@@ -97,27 +95,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class ServerData:
+class ServerData(LockedDatabase):
     """Library sources, server settings and server corpora, in one SQLite file."""
 
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._lock = threading.Lock()
+        super().__init__(path, SCHEMA)
         self._settings: dict[int, ServerSettings] = {}
-        with self._write() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._db:
-            yield self._db
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
 
     # -- library sources ------------------------------------------------------------------
 
@@ -220,7 +203,3 @@ class ServerData:
             db.execute("DELETE FROM library_sources WHERE corpus = ?", (corpus,))
             db.execute("DELETE FROM server_settings WHERE guild_id = ?", (guild_id,))
         self._settings.pop(guild_id, None)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

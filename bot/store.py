@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +19,8 @@ from typing import Any
 from retrieval.config import DEFAULT_CORPUS, Settings
 from retrieval.errors import CitebotError
 from retrieval.records import Answer, SearchFilter
+
+from .database import LockedDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -122,39 +122,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class BotStore:
+class BotStore(LockedDatabase):
     """Answers shown, article references for buttons, and 👍/👎 votes (one per user and answer)."""
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
-        self.path = Path(path)
-        if read_only:
-            if not self.path.is_file():
-                raise CitebotError(f"no feedback database at {self.path} yet")
-            self._db = sqlite3.connect(
-                f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
-            )
-        else:
-            if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._lock = threading.Lock()
+        if read_only and not Path(path).is_file():
+            raise CitebotError(f"no feedback database at {path} yet")
+        super().__init__(path, SCHEMA, read_only=read_only)
         if not read_only:
             with self._write() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
                 columns = {row[1] for row in db.execute("PRAGMA table_info(feedback)")}
                 if "answer_id" not in columns:  # a database from before answers were kept
                     db.execute("ALTER TABLE feedback ADD COLUMN answer_id INTEGER")
                 _add_corpora(db)
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._db:
-            yield self._db
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
 
     # -- answers ------------------------------------------------------------------------
 
@@ -326,10 +306,6 @@ class BotStore:
         return [
             Vote(m, u, q, v, tuple(json.loads(c)), g, ch, a) for m, u, q, v, c, g, ch, a in rows
         ]
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 def _add_corpora(db: sqlite3.Connection) -> None:
