@@ -1,6 +1,7 @@
 """Crash benchmark: kill -9 an ingest at every named step (of a write in place, of a
 compaction, of the upgrade of an index written before segments, of a first ingest and of a
-rebuild) and at N random moments.
+rebuild, of a batch of a write committed in batches) and at N random moments, without
+and with batches.
 
     .venv/bin/python bench/bench_crash.py --kills 50
 
@@ -25,12 +26,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests package
 
-from retrieval.index import COMPACTION_STEPS, GENERATION_STEPS, UPGRADE_STEPS, WRITE_STEPS
+from retrieval.index import (
+    BATCH_STEPS,
+    COMPACTION_STEPS,
+    GENERATION_STEPS,
+    UPGRADE_STEPS,
+    WRITE_STEPS,
+)
 from tests.reliability.crash import CrashLab
 
+# Articles a batch of the "batches" runs commits ([ingest] commit_every_articles).
+BATCH = 25
 # Each kind of run and the steps it passes.
 STEPS = {
     "update": WRITE_STEPS,
+    "batches": BATCH_STEPS,
     "compact": COMPACTION_STEPS,
     "upgrade": UPGRADE_STEPS,
     "rebuild": GENERATION_STEPS,
@@ -84,6 +94,7 @@ def main() -> None:
                         kill_at=step,
                         rebuild=mode == "rebuild",
                         compact=mode == "compact",
+                        commit_every=BATCH if mode == "batches" else None,
                     )
                 )
         step_seconds = time.perf_counter() - started
@@ -99,19 +110,34 @@ def main() -> None:
             results.append(run("random", before, index_dir, kill_after=rng.uniform(0, duration)))
         random_seconds = time.perf_counter() - started
 
+        # The same, committing in batches of BATCH articles: a kill keeps the batches.
+        index_dir = lab.index_of("a", Path(scratch) / "random-batches")
+        started = time.perf_counter()
+        for number in range(args.kills):
+            before = "ab"[number % 2]
+            moment = rng.uniform(0, duration)
+            results.append(
+                run("random batches", before, index_dir, kill_after=moment, commit_every=BATCH)
+            )
+        batch_seconds = time.perf_counter() - started
+
     print(f"uninterrupted ingest (after imports): {duration * 1000:.0f} ms")
-    for name in [*(f"step {mode}" for mode in STEPS), "random"]:
+    for name in [*(f"step {mode}" for mode in STEPS), "random", "random batches"]:
         group = [r for r in results if r["name"] == name]
         ok = sum(r["ok"] for r in group)
         killed = sum(r["killed"] for r in group)
         states = Counter(r["state"] for r in group)
         healed = sum(bool(r["left"]) for r in group if r["ok"])
         print(
-            f"{name:13} runs {len(group):3}  killed {killed:3}  passed {ok:3}/{len(group)}"
-            f" ({ok / len(group):.0%})  old/new/none {states['before']}/{states['after']}"
-            f"/{states['none']}  left something to heal {healed}"
+            f"{name:14} runs {len(group):3}  killed {killed:3}  passed {ok:3}/{len(group)}"
+            f" ({ok / len(group):.0%})  old/new/none/partial {states['before']}"
+            f"/{states['after']}/{states['none']}/{states['partial']}"
+            f"  left something to heal {healed}"
         )
-    print(f"time: steps {step_seconds:.1f}s, random {random_seconds:.1f}s")
+    print(
+        f"time: steps {step_seconds:.1f}s, random {random_seconds:.1f}s,"
+        f" random batches {batch_seconds:.1f}s"
+    )
     for failure in (r for r in results if not r["ok"]):
         print(f"FAILED {failure['name']}: {failure['error']}")
     sys.exit(0 if all(r["ok"] for r in results) else 1)

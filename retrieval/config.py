@@ -151,8 +151,18 @@ class IngestSettings:
     workers: int = 2
     max_seconds_per_file: float = 60.0
     max_parse_memory_mb: int = 1024
+    # A long ingest or sync into an existing index commits what it has written after
+    # this many new or changed articles, or this many seconds, whichever comes first, and
+    # goes on: readers see those articles, and a kill or crash afterwards keeps them.
+    # Removals (prune) are still decided once, at the end, over the whole run. 0: never
+    # (one commit at the end). A new index or a rebuild is always committed as a whole.
+    commit_every_articles: int = 500
+    commit_every_seconds: float = 300.0
 
     def __post_init__(self) -> None:
+        for name in ("commit_every_articles", "commit_every_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"[ingest] {name} must be 0 or more")
         if not 0.0 <= self.max_prune_share <= 1.0:
             raise ConfigError("[ingest] max_prune_share must be between 0 and 1")
         positive = (

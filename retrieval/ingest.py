@@ -4,7 +4,7 @@ threads (see ``_ingest``).
 
 (Over 600 lines, for a reason: the three threads of one write share the queues and the
 report that splitting them would have to hand around; what stands alone has its own
-module: ``progress``, ``pruning``, ``files``, ``web.shared``.)
+module: ``progress``, ``pruning``, ``files``, ``batches``, ``web.shared``.)
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import metrics
+from .batches import Batches
 from .chunking import Chunker, embedding_text
 from .config import Settings
 from .embedding import Embedder, SpanEmbedder
@@ -107,6 +108,8 @@ class IngestReport:
     seconds: float = 0.0
     # Articles that are copies of another (the same story: see retrieval.duplicates).
     copies: int = 0
+    # Batches committed before the end of the run ([ingest] commit_every_articles).
+    batches: int = 0
     skipped: list[Problem] = field(default_factory=list)
     sources: list[SourceReport] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
@@ -162,9 +165,12 @@ def ingest(
     those of a root that could not be read (see ``prune_plan``); a prune that would
     remove more than ``[ingest] max_prune_share`` of the index raises
     PruneRefusedError, leaving the index unchanged, unless ``force``. With
-    ``rebuild``, the index starts empty (for a new model or schema). Nothing becomes
-    visible to readers until everything has been written; an ingest that changes
-    nothing writes no new generation. ``remove`` names articles to delete in the same
+    ``rebuild``, the index starts empty (for a new model or schema). A write into an
+    existing index commits the articles written so far in batches (``[ingest]
+    commit_every_articles`` / ``commit_every_seconds``); removals, the web sources' state
+    and the stories of copies are committed at the end, so a run cut short removes
+    nothing. A new index or a rebuild becomes visible only once everything has been
+    written; an ingest that changes nothing writes no new generation. ``remove`` names articles to delete in the same
     write (an explicit removal, as the push API's DELETE: no prune safeguard applies);
     an article both read and named there is kept.
     """
@@ -251,8 +257,12 @@ def _ingest(
         chunker = Chunker(settings.chunking, embedder.count_tokens, embedder.max_tokens)
         prefix = settings.chunking.title_prefix
         # Three stages at once: a thread reads and chunks (_Reader), this one writes the
-        # store, another embeds (_Embedding). Nothing is visible before the commit, so a
-        # failure anywhere discards all of it.
+        # store, another embeds (_Embedding). Nothing is visible before a commit, so a
+        # failure anywhere discards what was written since the last one: a long write in
+        # place commits in batches (Batches), the rest once the removals are decided.
+        # A new index or a rebuild (nothing committed to build on) is a new generation,
+        # committed only as a whole: no batches.
+        batches = Batches(settings, in_place=lock.previous is not None)
         with (
             Progress(show_progress) as progress,
             _Reader(sources, settings, lookup, chunker, report) as reader,
@@ -270,6 +280,14 @@ def _ingest(
                 title = item.article.title
                 texts = [embedding_text(title, c.text, prefix) for c in item.chunks]
                 embedding.add(item.progress, ids, texts, item.chunks)
+                if batches.due():
+                    # Every vector of the articles written is stored first: a batch holds
+                    # whole articles, so ids = rows = keyword rows at each commit.
+                    embedding.finish()
+                    if index.commit_batch():
+                        report.batches += 1
+                        logger.info("committed a batch of %d articles", batches.pending)
+                    batches.committed()
             embedding.finish()
         report.chunks_embedded = embedding.embedded
 
@@ -282,10 +300,16 @@ def _ingest(
         gone += [i for i in named if i not in set(gone)]
         share = settings.ingest.max_prune_share
         if len(gone) - len(named) > share * len(indexed) and not force:
+            kept = (
+                f"nothing was removed (the {report.batches:,} batches of articles"
+                " committed during the run are kept)"
+                if report.batches
+                else "nothing was changed"
+            )
             raise PruneRefusedError(
                 f"pruning would remove {len(gone):,} of the {len(indexed):,} indexed articles"
                 f" ({len(gone) / len(indexed):.0%}), more than the {share:.0%} allowed by"
-                " [ingest] max_prune_share; nothing was changed. Check that every source is"
+                f" [ingest] max_prune_share; {kept}. Check that every source is"
                 " there, or prune anyway with `citebot ingest --prune --force`."
             )
         roots = {s.root: s for s in report.sources}

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+
+from retrieval.records import Article, Problem
+from retrieval.sources import SourceOutcome
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -77,3 +81,29 @@ class FakeSpanEmbedder(FakeEmbedder):
             return self.embed(texts), None
         pooled = [self._vectors([t[a:b] for a, b in s]) for t, s in zip(texts, spans, strict=True)]
         return self.embed(texts), pooled
+
+
+class FailingSource:
+    """Yields ``articles`` new articles, then waits for ``release`` (if given), then raises."""
+
+    def __init__(self, articles: int, release: threading.Event | None = None) -> None:
+        self.articles = articles
+        self.release = release
+
+    @property
+    def root(self) -> str:
+        return "failing"
+
+    def read(self) -> Iterator[Article | Problem]:
+        for number in range(self.articles):
+            text = f"Ferry note {number}. The harbour ferry number {number} runs at dawn."
+            yield Article(
+                id=f"note-{number}", title=f"Ferry note {number}", text=text, source="failing"
+            )
+        if self.release is not None:
+            assert self.release.wait(60)
+        raise RuntimeError("the source broke")
+
+    @property
+    def outcome(self) -> SourceOutcome:
+        return SourceOutcome()

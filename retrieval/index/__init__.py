@@ -30,6 +30,7 @@ from .generations import (
 )
 from .manifest import MANIFEST, SCHEMA_VERSION, Manifest, check_model, read_manifest
 from .steps import (
+    BATCH_STEPS,
     COMMIT_STEPS,
     COMPACTION_STEPS,
     GENERATION_STEPS,
@@ -44,6 +45,7 @@ from .writer import GenerationWriter
 
 __all__ = [
     "APPROXIMATE",
+    "BATCH_STEPS",
     "COMMIT_STEPS",
     "COMPACTION_STEPS",
     "ENTRY_POINT_GROUP",

@@ -205,7 +205,8 @@ class IndexReader(ArticleReader, Protocol):
 
 class IndexWriter(ArticleReader, Protocol):
     """The next generation, while ingest writes it: nothing is visible to readers until
-    the ``WriteLock.next_generation`` block that gave it ends and commits."""
+    the ``WriteLock.next_generation`` block that gave it ends and commits, or until
+    ``commit_batch`` commits what was written so far."""
 
     def add_article(
         self, article: Article, content_hash: str, chunks: Sequence[Chunk], root: str | None
@@ -232,6 +233,12 @@ class IndexWriter(ArticleReader, Protocol):
     def group_copies(self) -> int:
         """Fingerprint the articles added and group every article into stories (see
         retrieval.duplicates), before the commit; how many are copies of another."""
+        ...
+
+    def commit_batch(self) -> bool:
+        """Commit what was written so far, if anything, and go on in a new transaction:
+        readers see it, and a crash afterwards keeps it. Whether a batch was committed;
+        a new generation (a new index, a rebuild) is committed only as a whole (False)."""
         ...
 
 

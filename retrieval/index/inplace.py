@@ -90,21 +90,39 @@ def write_in_place(
     index_dir: Path, manifest: Manifest, settings: VectorSettings
 ) -> Iterator[GenerationWriter]:
     """One transaction on the live store, committed if the block succeeds and changed
-    something; then a compaction if the segment has grown past its thresholds."""
+    something; then a compaction if the segment has grown past its thresholds. The
+    writer's ``commit_batch`` commits what was written so far and goes on in a new
+    transaction (a long ingest, in batches)."""
     store = Store(index_dir / manifest.folder / STORE_FILE)
-    try:
-        db = store.connection
-        db.executescript(SEGMENT_SCHEMA)
-        yield GenerationWriter(store, SegmentWriter(db))
-        if not store.changed:
-            logger.info("nothing changed: %s stays as it is", index_dir)
-            store.rollback()
-            return
+    db = store.connection
+    # The connection's change count when the last batch was committed (0: none was).
+    committed = 0
+
+    def commit(written: str, done: str) -> None:
+        nonlocal committed
         state = read_state(db, VECTORS_FILE)
         write_state(db, version=state.version + 1, updated=now())
-        reached("written")
+        reached(written)
         store.commit()
-        reached("committed")
+        committed = db.total_changes
+        reached(done)
+
+    def commit_batch() -> bool:
+        if db.total_changes == committed:
+            return False
+        commit("batch-written", "batch-committed")
+        return True
+
+    try:
+        db.executescript(SEGMENT_SCHEMA)
+        yield GenerationWriter(store, SegmentWriter(db), commit_batch)
+        if db.total_changes == committed:
+            store.rollback()
+            if not committed:
+                logger.info("nothing changed: %s stays as it is", index_dir)
+                return
+        else:
+            commit("written", "committed")
     finally:
         store.close()  # an uncommitted transaction is rolled back
     compact(index_dir, manifest, settings)

@@ -36,6 +36,11 @@ WRITE_STEPS = (
     "written",  # rows, segment vectors and masks written, not committed
     "committed",  # the SQLite transaction committed
 )
+# A long write in place commits in batches (``[ingest] commit_every_articles``); each:
+BATCH_STEPS = (
+    "batch-written",  # a batch's rows, segment vectors and masks written, not committed
+    "batch-committed",  # the batch's transaction committed; the write goes on
+)
 # A compaction (see compaction):
 COMPACTION_STEPS = (
     "compaction-written",  # the new main vector file is written and on disk
@@ -48,7 +53,7 @@ UPGRADE_STEPS = (
     "upgraded",  # the manifest has the new schema version
 )
 COMMIT_STEPS = tuple(
-    dict.fromkeys(GENERATION_STEPS + WRITE_STEPS + COMPACTION_STEPS + UPGRADE_STEPS)
+    dict.fromkeys(GENERATION_STEPS + WRITE_STEPS + BATCH_STEPS + COMPACTION_STEPS + UPGRADE_STEPS)
 )
 KILL_AT_ENV = "CITEBOT_TEST_KILL_AT"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,12 @@ class GenerationWriter:
 
     store: Store
     vectors: Any  # VectorIndex | SegmentWriter
+    # Commits what was written so far, if anything (a write in place); None: a new
+    # generation, committed only as a whole.
+    batch_commit: Callable[[], bool] | None = None
+
+    def commit_batch(self) -> bool:
+        return self.batch_commit() if self.batch_commit is not None else False
 
     def add_article(
         self, article: Article, content_hash: str, chunks: Sequence[Chunk], root: str | None
