@@ -4,8 +4,10 @@ prints for the same question and options."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -29,11 +31,17 @@ from .security import Access, Keys
 
 logger = logging.getLogger(__name__)
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 CORPORA: web.AppKey[Corpora] = web.AppKey("corpora", Corpora)
 SERVE: web.AppKey[ServeSettings] = web.AppKey("serve", ServeSettings)
 KEYS: web.AppKey[Keys] = web.AppKey("keys", Keys)
 # Where the access middleware leaves what the request may do.
 ACCESS: web.RequestKey[Access] = web.RequestKey("access", Access)
+# The corpora a request leased (ended when it is answered).
+LEASES: web.RequestKey[contextlib.AsyncExitStack] = web.RequestKey(
+    "leases", contextlib.AsyncExitStack
+)
 # The access each route needs (read unless listed), by route name.
 ADMIN_ROUTES = frozenset({"put_article", "delete_article"})
 # Articles one page of GET /v1/articles lists by default, and at most.
@@ -45,10 +53,21 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=partial(json.dumps, ensure_ascii=False))
 
 
-def corpus_of(request: web.Request, name: str | None) -> Corpus:
-    corpus = request.app[CORPORA].get(name)
+async def corpus_of(request: web.Request, name: str | None) -> Corpus:
+    """The corpus ``name`` picks (none: the main one), leased until the request ends (see
+    ``leases_middleware``): it is opened now if it was closed, and not closed meanwhile."""
+    corpora = request.app[CORPORA]
+    corpus = await request[LEASES].enter_async_context(corpora.use(name))
     metrics.corpus.set(corpus.name)
     return corpus
+
+
+@web.middleware
+async def leases_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Ends the leases ``corpus_of`` takes when the request is answered."""
+    async with contextlib.AsyncExitStack() as leases:
+        request[LEASES] = leases
+        return await handler(request)
 
 
 async def answer(corpus: Corpus, asked: SearchRequest) -> Answer:
@@ -61,13 +80,13 @@ async def answer(corpus: Corpus, asked: SearchRequest) -> Answer:
 
 async def search_get(request: web.Request) -> web.Response:
     asked = search_request(query_fields(request))
-    found = await answer(corpus_of(request, asked.corpus), asked)
+    found = await answer(await corpus_of(request, asked.corpus), asked)
     return json_response(found.to_dict())
 
 
 async def search_post(request: web.Request) -> web.Response:
     asked = search_request(await json_object(request))
-    found = await answer(corpus_of(request, asked.corpus), asked)
+    found = await answer(await corpus_of(request, asked.corpus), asked)
     return json_response(found.to_dict())
 
 
@@ -80,7 +99,7 @@ async def search_batch(request: web.Request) -> web.Response:
     if not questions or len(questions) > limit:
         raise Problem(400, f"Give 1 to {limit} questions.")
     options = search_request({**body, "q": ""}, question_required=False)
-    corpus = corpus_of(request, options.corpus)
+    corpus = await corpus_of(request, options.corpus)
     await corpus.holder.check_filters(options.filters)  # once, not once a question
 
     def answer_all(searcher: Any) -> list[dict[str, Any]]:
@@ -133,7 +152,7 @@ async def list_articles(request: web.Request) -> web.Response:
     offset = _page_number(request, "offset", 0, 10**9)
     limit = max(1, _page_number(request, "limit", PAGE_DEFAULT, PAGE_MAX))
     source = search_filters({"source": fields.get("source")}).source
-    corpus = corpus_of(request, fields.get("corpus"))
+    corpus = await corpus_of(request, fields.get("corpus"))
     summaries = await corpus.holder.articles()
     if source:
         summaries = [s for s in summaries if _source_admits(source, s.article.source)]
@@ -155,13 +174,13 @@ async def list_articles(request: web.Request) -> web.Response:
 
 
 async def get_article(request: web.Request) -> web.Response:
-    corpus = corpus_of(request, request.query.get("corpus"))
+    corpus = await corpus_of(request, request.query.get("corpus"))
     found = await corpus.holder.article(request.match_info["id"])
     return json_response(found.to_dict())
 
 
 async def stats(request: web.Request) -> web.Response:
-    corpus = corpus_of(request, request.query.get("corpus"))
+    corpus = await corpus_of(request, request.query.get("corpus"))
     data = (await corpus.holder.stats()).to_dict()
     del data["path"]  # a server path is no client's business
     return json_response({"corpus": corpus.name, **data})
@@ -173,7 +192,7 @@ async def stats(request: web.Request) -> web.Response:
 async def put_article(request: web.Request) -> web.Response:
     from retrieval.push import pushed_article
 
-    corpus = corpus_of(request, request.query.get("corpus"))
+    corpus = await corpus_of(request, request.query.get("corpus"))
     body = await json_object(request)
     try:
         article = pushed_article(request.match_info["id"], body, corpus.settings)
@@ -186,7 +205,7 @@ async def put_article(request: web.Request) -> web.Response:
 
 
 async def delete_article(request: web.Request) -> web.Response:
-    corpus = corpus_of(request, request.query.get("corpus"))
+    corpus = await corpus_of(request, request.query.get("corpus"))
     result = await corpus.pushes.remove(request.match_info["id"])
     if result.result == "not_found":
         raise Problem(404, f"There is no article with id {result.id!r}.")

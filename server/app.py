@@ -173,7 +173,7 @@ def make_app(
     middlewares: list[Middleware] = [metrics_middleware, problem_middleware]
     if settings.cors_origins:
         middlewares.append(cors_middleware(settings.cors_origins))
-    middlewares += [access_middleware, timeout_middleware]
+    middlewares += [access_middleware, timeout_middleware, api.leases_middleware]
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[api.CORPORA] = corpora
     app[api.SERVE] = settings

@@ -1,4 +1,4 @@
-"""Operational routes: /healthz (the process is up), /readyz (indexes open, model loaded),
+"""Operational routes: /healthz (the process is up), /readyz (main corpus open, model loaded),
 /metrics (Prometheus) and /openapi.json."""
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     corpora = request.app[api.CORPORA]
     if corpora.ready:
-        return web.json_response({"status": "ready", "corpora": corpora.names})
+        name = corpora.check(request.query.get("corpus"))  # a 404 for an unknown name
+        return web.json_response(
+            {
+                "status": "ready",
+                "corpus": name,
+                "open": name in corpora.open_names(),
+                "corpora": corpora.names,
+            }
+        )
     detail = "The index could not be opened." if corpora.problem else "Opening the index."
     return problem_response(503, detail, {"Retry-After": "1"})
 

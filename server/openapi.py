@@ -277,12 +277,19 @@ _SEARCH_PARAMS = [
     _query("after", {"type": "string", "format": "date"}, "Dated on or after."),
     _query("before", {"type": "string", "format": "date"}, "Dated on or before."),
     _query("all", {"type": "boolean"}, "Accepted for the page's sake; JSON lists all k."),
-    _query("corpus", {"type": "string"}, "Which collection (default: the first)."),
+    _query(
+        "corpus",
+        {"type": "string"},
+        'Which corpus (default: the main one, "default" or the first).',
+    ),
 ]
-_CORPUS = _query("corpus", {"type": "string"}, "Which collection (default: the first).")
+_CORPUS = _query(
+    "corpus", {"type": "string"}, 'Which corpus (default: the main one, "default" or the first).'
+)
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _READ: list[dict[str, list[str]]] = [{"bearer": []}]
-_ERRORS = (400, 401, 403, 413, 415, 429, 503)
+# 404: the corpus= named is not served.
+_ERRORS = (400, 401, 403, 404, 413, 415, 429, 503)
 
 
 @cache
@@ -415,7 +422,7 @@ def openapi_document() -> dict[str, Any]:
                             },
                             "A page of articles",
                         ),
-                        **_problems(400, 401, 429, 503),
+                        **_problems(400, 401, 404, 429, 503),
                     },
                 }
             },
@@ -461,7 +468,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_CORPUS],
                     "responses": {
                         "200": _json(_ref("Stats"), "The index's statistics"),
-                        **_problems(401, 429, 503),
+                        **_problems(401, 404, 429, 503),
                     },
                 }
             },
@@ -480,21 +487,30 @@ def openapi_document() -> dict[str, Any]:
             "/readyz": {
                 "get": {
                     "operationId": "readyz",
-                    "summary": "The indexes are open and the model loaded (no key needed)",
+                    "summary": "The main corpus is open and the model loaded (no key needed)",
                     "security": [],
+                    "parameters": [
+                        _query(
+                            "corpus",
+                            {"type": "string"},
+                            "Which corpus to report on (default: the main one); not opened.",
+                        )
+                    ],
                     "responses": {
                         "200": _json(
                             {
                                 "type": "object",
-                                "required": ["status", "corpora"],
+                                "required": ["status", "corpus", "open", "corpora"],
                                 "properties": {
                                     "status": {"const": "ready"},
+                                    "corpus": {"type": "string"},
+                                    "open": {"type": "boolean"},
                                     "corpora": {"type": "array", "items": {"type": "string"}},
                                 },
                             },
                             "Ready",
                         ),
-                        **_problems(503),
+                        **_problems(404, 503),
                     },
                 }
             },

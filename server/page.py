@@ -244,9 +244,8 @@ async def search_page(request: web.Request) -> web.Response:
 
 
 async def _answer(request: web.Request, asked: SearchRequest) -> Answer:
-    corpus = api.corpus_of(request, asked.corpus)
     try:
-        return await api.answer(corpus, asked)
+        return await api.answer(await api.corpus_of(request, asked.corpus), asked)
     except BadQuestionError:
         raise
     except CitebotError as exc:

@@ -33,6 +33,23 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+async def serving(
+    corpora: Corpora, serve: ServeSettings, keys: Keys = NO_KEYS
+) -> TestClient[Any, Any]:
+    """A started client of an app over ``corpora``, once its main corpus is open (the
+    caller closes it)."""
+    client: TestClient[Any, Any] = TestClient(
+        TestServer(make_app(corpora, serve, keys), host="127.0.0.1")
+    )
+    await client.start_server()
+    for _ in range(500):
+        if corpora.ready or corpora.problem:
+            break
+        await asyncio.sleep(0.01)
+    assert corpora.ready, corpora.problem
+    return client
+
+
 @pytest.fixture(scope="module")
 def built_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test corpus, ingested once per module (copied before a test writes to it)."""
@@ -67,16 +84,8 @@ async def start(index_settings: Settings) -> AsyncIterator[Start]:
         metrics.disable()
         metrics.enable()
         corpora = Corpora({"default": chosen}, lambda s: FakeEmbedder())
-        client: TestClient[Any, Any] = TestClient(
-            TestServer(make_app(corpora, serve_settings, keys), host="127.0.0.1")
-        )
-        await client.start_server()
+        client = await serving(corpora, serve_settings, keys)
         clients.append(client)
-        for _ in range(500):
-            if corpora.ready or corpora.problem:
-                break
-            await asyncio.sleep(0.01)
-        assert corpora.ready, corpora.problem
         return client
 
     yield started
