@@ -29,9 +29,9 @@ from .routing import place_of
 from .urlcheck import address_refusal, refusal
 
 if TYPE_CHECKING:
+    from retrieval.addresses import Resolver
     from retrieval.config import Settings
     from retrieval.ingest import IngestReport
-    from retrieval.web.addresses import Resolver
 
     from .app import CitebotClient
 

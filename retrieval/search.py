@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
 from .config import SearchSettings, Settings
 from .duplicates import one_per_story
 from .embedding import Embedder
@@ -34,6 +33,7 @@ from .errors import ArticleNotFoundError, BadFilterError, BadQuestionError
 from .highlight import best_sentences, sentence_meaning
 from .index import ChunkRow, IndexReader
 from .links import passage_link
+from .metrics import records_questions
 from .models import open_index_with_model
 from .questions import (
     WholeArticleQuestion,
@@ -265,7 +265,7 @@ class Searcher:
         clone.settings = replace(self.settings, **changes)
         return clone
 
-    @metrics.records_questions
+    @records_questions
     def search(
         self,
         question: str,

@@ -22,8 +22,8 @@ from typing import Any
 
 import httpcore
 
+from ..addresses import IPAddress
 from ..errors import UrlRefused
-from .addresses import IPAddress
 
 _local = threading.local()
 

@@ -25,10 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urljoin
 
-from ..config import WebSettings
-from ..errors import FetchError, UrlRefused
-from ..urls import origin
-from .addresses import (
+from ..addresses import (
     IPAddress,
     Resolver,
     SystemResolver,
@@ -38,6 +35,9 @@ from .addresses import (
     is_public,
     lookup,
 )
+from ..config import WebSettings
+from ..errors import FetchError, UrlRefused
+from ..urls import origin
 
 if TYPE_CHECKING:
     import httpx

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from urllib.parse import urlsplit
 
+from ..addresses import UrlPolicy
 from ..config import Settings
 from ..errors import CitebotError, FetchError, LoadError
 from ..index import ArticleReader, IndexWriter, backend_of
@@ -39,7 +40,6 @@ from ..sources import SourceOutcome
 from ..text import printable
 from ..urls import is_web_url, normalize_url
 from ..workers import Document, parsing
-from .addresses import UrlPolicy
 from .content import Kind, clean_title, detect_kind, gunzip, is_gzip
 from .documents import FeedEntryText, WebPage
 from .feeds import parse_feed

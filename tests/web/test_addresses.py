@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from retrieval.addresses import IPAddress, UrlPolicy, check_url, parse_networks
 from retrieval.config import Settings, WebSettings
 from retrieval.errors import CitebotError, FetchError, UrlRefused
 from retrieval.records import Problem
-from retrieval.web.addresses import IPAddress, UrlPolicy, check_url, parse_networks
 from retrieval.web.fetch import Fetcher
 from retrieval.web.source import WebSource
 from tests.web.server import LocalSite, Route

@@ -10,9 +10,9 @@ from dataclasses import replace
 
 import pytest
 
+from retrieval.addresses import UrlPolicy
 from retrieval.config import WebSettings
 from retrieval.errors import FetchError
-from retrieval.web.addresses import UrlPolicy
 from retrieval.web.fetch import Fetcher, Validators
 from tests.web.server import LocalSite, Route
 

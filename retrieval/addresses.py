@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import SplitResult, urlsplit
 
-from ..errors import UrlRefused
-from ..urls import WEB_SCHEMES
+from .errors import UrlRefused
+from .urls import WEB_SCHEMES
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
