@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,10 @@ from retrieval.ingest import ingest
 
 index_dir = Path(sys.argv[1])
 settings = Settings(index_dir=index_dir)
+options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+if options.get("nice"):
+    import os
+    os.nice(options["nice"])
 spent = [0.0]  # seconds in the model, so a write's own cost shows beside the embedding's
 
 
@@ -76,7 +81,14 @@ def timed(embedder):
     return embedder
 
 
-embedder = timed(load_embedder(settings))
+def loaded():
+    embedder = load_embedder(settings)
+    if options.get("embed_workers"):
+        embedder.workers = options["embed_workers"]
+    return timed(embedder)
+
+
+embedder = loaded()
 embedder.embed(["warm up"])
 
 
@@ -102,9 +114,9 @@ for line in sys.stdin:
     if artifact is not None and not artifact.folder.exists():
         # The release before segments removes the generation folder the model was loaded
         # from two writes later, and then cannot copy it: load it again (not timed).
-        embedder = timed(load_embedder(settings))
+        embedder = loaded()
         embedder.embed(["warm up"])
-    before = disk()
+    before = disk() if command.get("disk", True) else 0
     spent[0] = 0.0
     started = time.perf_counter()
     if command["op"] == "ingest":
@@ -113,6 +125,12 @@ for line in sys.stdin:
     elif command["op"] == "delete":
         delete(command["id"])
         done = {}
+    elif command["op"] == "push":  # as the HTTP API's PUT and DELETE write
+        from retrieval.push import pushed_article, write_pushes
+        upserts = [pushed_article(a["id"], {"title": a["title"], "text": a["text"]}, settings)
+                   for a in command.get("upserts", [])]
+        report = write_pushes(settings, embedder, upserts, command.get("removals", []))
+        done = {"changes": [c.kind for c in report.changes]}
     elif command["op"] == "compact":
         from retrieval.index import compact
         manifest = read_manifest(index_dir)
@@ -120,72 +138,16 @@ for line in sys.stdin:
             result = compact(index_dir, lock.manifest, settings.vectors, force=True)
         done = {"compaction": result.describe() if result else None}
     seconds = time.perf_counter() - started
-    print(json.dumps({**done, "seconds": seconds, "embedding": spent[0], "disk_before": before, "disk_after": disk()}), flush=True)
-"""
-
-# Asks questions at a steady rate while following the index; prints a JSON summary at the end.
-READER = r"""
-import json, sys, threading, time
-from pathlib import Path
-from retrieval.config import Settings
-from retrieval.models import load_embedder
-from retrieval.search import Searcher
-
-index_dir, questions_file, rate, follow, seconds_file = sys.argv[1:6]
-rate, follow = float(rate), float(follow)
-questions = [json.loads(l)["question"] for l in Path(questions_file).read_text().splitlines() if l.strip()]
-settings = Settings(index_dir=Path(index_dir))
-embedder = load_embedder(settings)
-searcher = Searcher.open(settings, embedder)
-for q in questions[:10]:
-    searcher.search(q)
-stop = threading.Event()
-seen = []  # (time the reader switched, version)
-reopen_seconds = []
-
-
-def follow_index():
-    global searcher
-    while not stop.wait(follow):
-        if not searcher.is_current():
-            t = time.perf_counter()
-            newer = searcher.reopened()
-            reopen_seconds.append(time.perf_counter() - t)
-            old, searcher = searcher, newer
-            seen.append((time.time(), newer.index.version))
-            threading.Timer(5.0, old.close).start()
-
-
-threading.Thread(target=follow_index, daemon=True).start()
-print("ready", flush=True)
-latencies, asked_at, failures = [], [], 0
-number = 0
-next_at = time.perf_counter()
-while not Path(seconds_file).exists():
-    next_at += 1.0 / rate
-    pause = next_at - time.perf_counter()
-    if pause > 0:
-        time.sleep(pause)
-    t = time.perf_counter()
-    try:
-        searcher.search(questions[number % len(questions)])
-    except Exception as exc:
-        failures += 1
-        print(f"failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-    latencies.append((time.perf_counter() - t) * 1000)
-    asked_at.append(time.time())
-    number += 1
-stop.set()
-print(json.dumps({"latencies": latencies, "asked_at": asked_at, "failures": failures, "seen": seen,
-                  "reopen_seconds": reopen_seconds}), flush=True)
+    after = disk() if command.get("disk", True) else 0
+    print(json.dumps({**done, "seconds": seconds, "embedding": spent[0], "disk_before": before, "disk_after": after}), flush=True)
 """
 
 
 class Worker:
-    def __init__(self, tree: Path, index_dir: Path) -> None:
+    def __init__(self, tree: Path, index_dir: Path, **options: object) -> None:
         env = {**os.environ, "PYTHONPATH": str(tree)}
         self.process = subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(index_dir)],
+            [sys.executable, "-c", WORKER, str(index_dir), json.dumps(options)],
             cwd=tree,
             env=env,
             stdin=subprocess.PIPE,
@@ -286,70 +248,241 @@ def print_writes(name: str, figures: dict) -> None:
     row("delete one article", figures["deletes"])
 
 
+def new_articles(corpus: Path, count: int, words: int = 800) -> list[tuple[str, str]]:
+    """``count`` (title, text) of about ``words`` words, each made of paragraphs of several
+    corpus articles (a different mix each): new stories, not copies of an indexed article.
+    The BBC articles are in bench_scale's index about 150 times each (``ID~N``), so a
+    stream of them would only ever add copies of one story of 150 articles."""
+    texts = []
+    for path in sorted(corpus.rglob("*.txt")):
+        lines = path.read_text(errors="replace").strip().split("\n")
+        paragraphs = [p.strip() for p in "\n".join(lines[1:]).split("\n\n") if p.strip()]
+        if len(paragraphs) >= 4:
+            texts.append((lines[0].strip(), paragraphs))
+    rng = np.random.default_rng(20261205)
+    made = []
+    for number in range(count):
+        sources = rng.choice(len(texts), 6, replace=False)
+        title = f"{texts[sources[0]][0]} ({number})"
+        taken: list[str] = []
+        while sum(len(p.split()) for p in taken) < words:
+            paragraphs = texts[sources[len(taken) % len(sources)]][1]
+            taken.append(paragraphs[(len(taken) // len(sources)) % len(paragraphs)])
+        made.append((title, "\n\n".join(taken)))
+    return made
+
+
+def reader(index_dir: str, follow: float, jobs: Any, results: Any, number: int, nice: int) -> None:
+    """One reader process of the pool: a Searcher, as a server's worker holds one; answers
+    the questions it takes from ``jobs`` and follows the index every ``follow`` seconds."""
+    import threading
+
+    from retrieval.config import Settings
+    from retrieval.models import load_embedder
+    from retrieval.search import Searcher
+
+    if nice:
+        os.nice(nice)
+    settings = Settings(index_dir=Path(index_dir))
+    held = [Searcher.open(settings, load_embedder(settings))]
+    for question in WARM_UP:
+        held[0].search(question)
+    stop = threading.Event()
+    seen: list[tuple[float, int, float]] = []  # (monotonic time, version, reopen seconds)
+
+    def follow_index() -> None:
+        while not stop.wait(follow):
+            if not held[0].is_current():
+                started = time.monotonic()
+                newer = held[0].reopened()
+                seen.append((time.monotonic(), newer.index.version, time.monotonic() - started))
+                old, held[0] = held[0], newer
+                threading.Timer(5.0, old.close).start()
+
+    threading.Thread(target=follow_index, daemon=True).start()
+    results.put(("ready", number))
+    while (job := jobs.get()) is not None:
+        n, scheduled, question = job
+        started = time.monotonic()
+        cpu = time.thread_time()
+        error, parts = None, {}
+        try:
+            parts = held[0].search(question).timings_ms
+        except Exception as exc:  # counted and shown: a failed question
+            error = f"{type(exc).__name__}: {exc}"
+        parts = {**parts, "cpu_ms": (time.thread_time() - cpu) * 1000}
+        results.put(("answer", n, scheduled, started, time.monotonic(), error, parts, number))
+    stop.set()
+    results.put(("done", number, seen))
+
+
+# Questions each reader asks before it is ready (not measured).
+WARM_UP = ["Who won the election?", "What did the company report?", "When was it built?"]
+
+
 def stream(
     index_dir: Path,
     corpus: Path,
     work: Path,
     writes: int,
-    questions: Path,
-    rate: float,
-    follow: float,
+    questions_file: Path,
+    options: argparse.Namespace,
 ) -> dict:
-    """``writes`` single-article writes while a reader asks questions and follows."""
-    stop_file = work / "stop-reader"
-    stop_file.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, *map(str, (index_dir, questions, rate, follow, stop_file))],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert reader.stdout is not None
-    assert reader.stdout.readline().strip() == "ready"
-    worker = Worker(REPO, index_dir)
-    sources = article_files(corpus, (300, 2000), 50)
-    # The baseline: the same questions, in the same processes, while the writer is idle.
-    time.sleep(QUIET_SECONDS)
-    writes_from = time.time()
-    done: list[tuple[float, dict]] = []
+    """``writes`` single-article writes (pushes, as the HTTP API writes them: adds, replaces
+    and deletes in turn) while questions arrive at a fixed rate (open loop: each question's
+    latency runs from its scheduled arrival, so waiting in the queue counts) and are
+    answered by a pool of reader processes that follow the index. Phases: the writer idle
+    (the baseline), the writes, then a compaction with the questions still coming."""
+    import multiprocessing
+    import threading
+
+    questions = [
+        json.loads(line)["question"]
+        for line in questions_file.read_text().splitlines()
+        if line.strip()
+    ]
+    context = multiprocessing.get_context("spawn")
+    jobs, results = context.Queue(), context.Queue()
+    readers = [
+        context.Process(
+            target=reader,
+            args=(str(index_dir), options.follow, jobs, results, n, options.reader_nice),
+            daemon=True,
+        )
+        for n in range(options.readers)
+    ]
+    for process in readers:
+        process.start()
+    for _ in readers:
+        kind, _number = results.get(timeout=600)
+        assert kind == "ready"
+    worker = Worker(REPO, index_dir, nice=options.writer_nice, embed_workers=options.writer_threads)
+    articles = new_articles(corpus, min(writes, 3000))
+    answers: list[tuple] = []
+    done: list[tuple] = []
+
+    def collect() -> None:
+        finished = 0
+        while finished < len(readers):
+            item = results.get()
+            if item[0] == "answer":
+                answers.append(item[1:])
+            else:
+                done.append(item[1:])
+                finished += 1
+
+    collector = threading.Thread(target=collect)
+    collector.start()
+    stop_asking = threading.Event()
+    began = time.monotonic() + 0.5
+
+    def ask() -> None:
+        n = 0
+        while not stop_asking.is_set():
+            at = began + n / options.rate
+            pause = at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            jobs.put((n, at, questions[n % len(questions)]))
+            n += 1
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    phases = {"quiet": time.monotonic()}
+    writes_done: list[tuple[float, dict]] = []
     try:
+        time.sleep(options.quiet)
+        phases["writes"] = time.monotonic()
         live: list[int] = []
+        deadline = phases["writes"] + options.stream_seconds if options.stream_seconds else None
         for number in range(writes):
+            if deadline is not None and time.monotonic() > deadline:
+                break
             kind = ("add", "replace", "delete")[number % 3] if live else "add"
             if kind == "add":
+                live.append(number)
                 slot = number
-                path = copy_article(sources[slot % len(sources)], work / "stream", f"s{slot}.txt")
-                result = worker(op="ingest", paths=[str(path)])
-                live.append(slot)
             elif kind == "replace":
                 slot = live[-1]
-                path = copy_article(
-                    sources[slot % len(sources)],
-                    work / "stream",
-                    f"s{slot}.txt",
-                    f"\n\nRev {number}.",
-                )
-                result = worker(op="ingest", paths=[str(path)])
             else:
                 slot = live.pop(0)
-                result = worker(op="delete", id=f"s{slot}.txt")
-            done.append((time.time(), {**result, "kind": kind}))
-        before_compaction = done[-1][1]["disk_after"]
+            title, text = articles[slot % len(articles)]
+            if kind == "replace":
+                text += f"\n\nCorrected in revision {number}."
+            if kind == "delete":
+                command = {"removals": [f"stream-{slot}"]}
+            else:
+                command = {"upserts": [{"id": f"stream-{slot}", "title": title, "text": text}]}
+            result = worker(op="push", disk=False, **command)
+            writes_done.append((time.monotonic(), {**result, "kind": kind}))
+            if options.progress and len(writes_done) % options.progress == 0:
+                recent = [r["seconds"] for _, r in writes_done[-options.progress :]]
+                print(
+                    f"  {len(writes_done):,} writes, the last {options.progress}: p50"
+                    f" {np.percentile(recent, 50) * 1000:.0f} ms, max {max(recent) * 1000:.0f} ms;"
+                    f" {len(answers):,} questions answered; load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+        phases["compaction"] = time.monotonic()
+        disk_before = disk_of(index_dir)
         compaction = worker(op="compact")
+        phases["end"] = time.monotonic()
+        time.sleep(1.0)
     finally:
+        stop_asking.set()
+        asker.join()
         worker.close()
-        stop_file.touch()
-    summary = json.loads(reader.stdout.readline())
-    reader.wait(timeout=60)
+        for _ in readers:
+            jobs.put(None)
+        collector.join(timeout=600)
+        for process in readers:
+            process.join(timeout=60)
+    fresh = fresh_build_size(index_dir, work) if options.fresh_size else None
     return {
-        "writes_from": writes_from,
-        "writes": done,
-        "reader": summary,
-        "disk_before_compaction": before_compaction,
+        "phases": phases,
+        "writes": writes_done,
+        "answers": answers,
+        "readers": done,
+        "rate": options.rate,
+        "disk_before_compaction": disk_before,
         "compaction": compaction,
+        "disk_after": disk_of(index_dir),
+        "fresh_build": fresh,
     }
+
+
+def disk_of(index_dir: Path) -> int:
+    return sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
+
+
+def fresh_build_size(index_dir: Path, work: Path) -> int:
+    """About what a fresh build of the index's articles takes on disk: its store written
+    anew (``VACUUM INTO``: every table and index packed, as a build writes them), plus the
+    main vector file just compacted (every live vector, as a build writes them) and the
+    model files; no write-ahead log, no previous vector file."""
+    import sqlite3
+
+    from retrieval.index import read_manifest
+    from retrieval.index.segments import read_state
+
+    manifest = read_manifest(index_dir)
+    folder = index_dir / manifest.folder
+    packed = work / "fresh-store.sqlite"
+    packed.unlink(missing_ok=True)
+    db = sqlite3.connect(folder / "store.sqlite")
+    try:
+        main = read_state(db, "vectors.faiss").vectors_file
+        db.execute("VACUUM INTO ?", (str(packed),))
+    finally:
+        db.close()
+    size = packed.stat().st_size
+    packed.unlink()
+    others = [
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(("store.sqlite", "vectors"))
+    ]
+    return size + (folder / main).stat().st_size + sum(p.stat().st_size for p in others)
 
 
 def main() -> None:
@@ -362,8 +495,26 @@ def main() -> None:
     parser.add_argument("--questions", type=Path)
     parser.add_argument("--rounds", type=int, default=3, help="of each single-article write")
     parser.add_argument("--stream", type=int, default=0, help="writes while questions are asked")
-    parser.add_argument("--rate", type=float, default=50.0, help="questions a second")
-    parser.add_argument("--follow", type=float, default=5.0, help="follow_seconds of the reader")
+    parser.add_argument(
+        "--stream-seconds", type=float, help="stop the stream's writes after this long"
+    )
+    parser.add_argument("--stream-only", action="store_true", help="no single-write figures")
+    parser.add_argument("--rate", type=float, default=50.0, help="questions arriving a second")
+    parser.add_argument("--readers", type=int, default=2, help="reader processes")
+    parser.add_argument("--quiet", type=float, default=30.0, help="seconds of questions first")
+    parser.add_argument("--follow", type=float, default=5.0, help="follow_seconds of the readers")
+    parser.add_argument("--writer-nice", type=int, default=0, help="os.nice of the writer")
+    parser.add_argument("--reader-nice", type=int, default=0, help="os.nice of the readers")
+    parser.add_argument(
+        "--writer-threads", type=int, default=0, help="the writer's embedding threads (0: default)"
+    )
+    parser.add_argument("--progress", type=int, default=500, help="print every N writes")
+    parser.add_argument(
+        "--no-fresh-size",
+        dest="fresh_size",
+        action="store_false",
+        help="skip packing the final store to estimate a fresh build's size",
+    )
     parser.add_argument("--work", type=Path, default=REPO / "bench" / "results" / "live-work")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -387,77 +538,105 @@ def main() -> None:
         shutil.copytree(args.index, copy)
         print(f"{name}: copied the index in {time.perf_counter() - started:.0f} s")
         try:
-            results[name] = single_writes(tree, copy, args.corpus, args.work, args.rounds)
-            print_writes(f"{name} ({tree})", results[name])
+            if not args.stream_only:
+                results[name] = single_writes(tree, copy, args.corpus, args.work, args.rounds)
+                print_writes(f"{name} ({tree})", results[name])
             if name == "this tree" and args.stream and args.questions:
-                live = stream(
-                    copy,
-                    args.corpus,
-                    args.work,
-                    args.stream,
-                    args.questions,
-                    args.rate,
-                    args.follow,
-                )
+                print(f"load average {os.getloadavg()[0]:.1f} before the stream", flush=True)
+                live = stream(copy, args.corpus, args.work, args.stream, args.questions, args)
                 results["stream"] = live
-                print_stream(live, copy)
+                print_stream(live)
         finally:
             shutil.rmtree(copy, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
 
 
-def print_stream(live: dict, index_dir: Path) -> None:
+def print_stream(live: dict) -> None:
+    phases = live["phases"]
+    bounds = [
+        ("writer idle (baseline)", phases["quiet"], phases["writes"]),
+        ("during the writes", phases["writes"], phases["compaction"]),
+        ("during the compaction", phases["compaction"], phases["end"]),
+    ]
+    answers = live["answers"]
+    print(f"\nquestions arriving at {live['rate']:g} a second, {len(live['readers'])} readers:")
+    for label, start, end in bounds:
+        # By scheduled arrival: every question that arrived in the phase, answered late or not.
+        inside = [a for a in answers if start <= a[1] < end]
+        if not inside:
+            continue
+        latencies = np.array([(a[3] - a[1]) * 1000 for a in inside])
+        service = np.array([(a[3] - a[2]) * 1000 for a in inside])
+        failed = [a for a in inside if a[4] is not None]
+        answered_in = sum(1 for a in answers if start <= a[3] < end)
+        print(
+            f"  {label}: {len(inside):,} arrived ({len(inside) / (end - start):.1f}/s),"
+            f" {answered_in / (end - start):.1f}/s answered; latency from arrival p50"
+            f" {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms,"
+            f" max {latencies.max():.0f} ms; answering alone p50"
+            f" {np.percentile(service, 50):.1f}, p99 {np.percentile(service, 99):.1f} ms;"
+            f" {len(failed)} failed"
+        )
+        parts: dict[str, list[float]] = {}
+        for a in inside:
+            for name, ms in a[5].items():
+                parts.setdefault(name, []).append(ms)
+        print(
+            "    parts (p50 / p99 ms): "
+            + ", ".join(
+                f"{name} {np.percentile(v, 50):.1f} / {np.percentile(v, 99):.1f}"
+                for name, v in sorted(parts.items())
+            )
+        )
+        for a in failed[:3]:
+            print(f"    failed: {a[4]}")
     writes = [r for _, r in live["writes"]]
-    seconds = [r["seconds"] * 1000 for r in writes]
-    reader = live["reader"]
-    during = [
-        ms
-        for ms, t in zip(reader["latencies"], reader["asked_at"], strict=True)
-        if t >= live["writes_from"]
-    ]
-    quiet = [
-        ms
-        for ms, t in zip(reader["latencies"], reader["asked_at"], strict=True)
-        if t < live["writes_from"]
-    ]
-    seconds_writing = live["writes"][-1][0] - live["writes_from"]
-    print(
-        f"  baseline, no writes ({QUIET_SECONDS} s first): {len(quiet)} asked; p50"
-        f" {np.percentile(quiet, 50):.1f} ms, p99 {np.percentile(quiet, 99):.1f} ms"
-    )
-    print(f"  questions asked during the writes: {len(during) / seconds_writing:.1f} a second")
-    latencies = during
-    print(f"\n{len(writes)} single-article writes while questions were asked:")
-    print(
-        f"  writes: p50 {np.percentile(seconds, 50):.0f} ms, p99 {np.percentile(seconds, 99):.0f} ms,"
-        f" max {max(seconds):.0f} ms"
-    )
-    print(
-        f"  questions: {len(latencies)} asked, {reader['failures']} failed; p50"
-        f" {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms"
-    )
-    reopen = reader["reopen_seconds"]
-    if reopen:
+    if writes:
+        seconds = np.array([r["seconds"] * 1000 for r in writes])
+        own = np.array([(r["seconds"] - r.get("embedding", 0.0)) * 1000 for r in writes])
+        print(f"\n{len(writes):,} single-article writes (pushes) while questions arrived:")
         print(
-            f"  the reader followed {len(reopen)} times; reopening took median"
-            f" {np.median(reopen) * 1000:.0f} ms, max {max(reopen) * 1000:.0f} ms"
+            f"  writes: p50 {np.percentile(seconds, 50):.0f} ms, p99"
+            f" {np.percentile(seconds, 99):.0f} ms, max {seconds.max():.0f} ms (without the"
+            f" model: p50 {np.percentile(own, 50):.0f}, p99 {np.percentile(own, 99):.0f} ms)"
         )
-    lags = []
-    for committed, _ in live["writes"]:
-        later = [t for t, _ in reader["seen"] if t >= committed]
-        if later:
-            lags.append(min(later) - committed)
-    if lags:
+        for kind in ("add", "replace", "delete"):
+            some = [r["seconds"] * 1000 for r in writes if r["kind"] == kind]
+            if some:
+                print(
+                    f"    {kind}: {len(some):,}, p50 {np.percentile(some, 50):.0f} ms,"
+                    f" p99 {np.percentile(some, 99):.0f} ms"
+                )
+    seen = sorted(s for _, reader_seen in live["readers"] for s in reader_seen)
+    if seen:
+        reopen = [s[2] * 1000 for s in seen]
         print(
-            f"  a write reached the reader within {max(lags):.1f} s (median {np.median(lags):.1f} s)"
+            f"  the readers followed {len(seen)} times; reopening took median"
+            f" {np.median(reopen):.0f} ms, p99 {np.percentile(reopen, 99):.0f} ms,"
+            f" max {max(reopen):.0f} ms"
         )
+        lags = []
+        for committed, _ in live["writes"]:
+            later = [t for t, _, _ in seen if t >= committed]
+            if later:
+                lags.append(min(later) - committed)
+        if lags:
+            print(
+                f"  a write reached a reader within {max(lags):.1f} s"
+                f" (median {np.median(lags):.1f} s)"
+            )
     compaction = live["compaction"]
     print(
         f"  disk: {live['disk_before_compaction'] / 1e9:.3f} GB before compaction,"
-        f" {compaction['disk_after'] / 1e9:.3f} GB after ({compaction['seconds']:.1f} s:"
+        f" {live['disk_after'] / 1e9:.3f} GB after ({compaction['seconds']:.1f} s:"
         f" {compaction.get('compaction')})"
     )
+    if live["fresh_build"]:
+        print(
+            f"  a fresh build of the same articles: about {live['fresh_build'] / 1e9:.3f} GB;"
+            f" after the compaction {live['disk_after'] / live['fresh_build']:.2f} x that"
+        )
 
 
 if __name__ == "__main__":

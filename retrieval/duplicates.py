@@ -23,6 +23,7 @@ import hashlib
 import logging
 import re
 import sqlite3
+import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,30 +67,48 @@ CREATE INDEX IF NOT EXISTS article_copies_hash ON article_copies (text_hash);
 -- Only the copies (a few per cent of the articles): counted on every write.
 CREATE INDEX IF NOT EXISTS article_copies_copy ON article_copies (story)
     WHERE article_id != story;
--- The LSH bands of each signature (band_keys): candidates for near copies by look-up.
-CREATE TABLE IF NOT EXISTS copy_bands (
+-- The LSH bands of each fingerprinted article's signature (band_keys), by the article's
+-- rowid in ``articles``: candidates for near copies by look-up. 32 rows an article, so
+-- they are small: two integers, and no second index (a removed article's rows are
+-- found by their keys, from its signature noted in copies_removed).
+CREATE TABLE IF NOT EXISTS story_bands (
     band_key INTEGER NOT NULL,
-    article_id TEXT NOT NULL,
-    PRIMARY KEY (band_key, article_id)
+    article INTEGER NOT NULL,
+    PRIMARY KEY (band_key, article)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS copy_bands_article ON copy_bands (article_id);
 -- What the next CopiesTable.update has to do, noted by the triggers below in the write's
--- own transaction: articles added (to fingerprint), stories that lost an article.
+-- own transaction: articles added (to fingerprint), stories that lost an article, and the
+-- signatures of removed articles (whose bands go).
 CREATE TABLE IF NOT EXISTS copies_pending (article_id TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS copies_split (story TEXT PRIMARY KEY) WITHOUT ROWID;
--- 'bands': the bands of every fingerprinted article are in copy_bands.
+CREATE TABLE IF NOT EXISTS copies_removed (article INTEGER NOT NULL, signature BLOB NOT NULL);
+-- 'bands': the layout of the bands (BANDS_LAYOUT) when those of every fingerprinted
+-- article are in story_bands.
 CREATE TABLE IF NOT EXISTS copies_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS copies_article_added AFTER INSERT ON articles BEGIN
     INSERT OR IGNORE INTO copies_pending (article_id) VALUES (NEW.id);
 END;
-CREATE TRIGGER IF NOT EXISTS copies_article_removed BEFORE DELETE ON articles BEGIN
+CREATE TRIGGER IF NOT EXISTS copies_article_deleted BEFORE DELETE ON articles BEGIN
     INSERT OR IGNORE INTO copies_split (story)
         SELECT story FROM article_copies WHERE article_id = OLD.id;
-    DELETE FROM copy_bands WHERE article_id = OLD.id;
+    INSERT INTO copies_removed (article, signature)
+        SELECT OLD.rowid, signature FROM article_copies WHERE article_id = OLD.id;
     DELETE FROM article_copies WHERE article_id = OLD.id;
     DELETE FROM copies_pending WHERE article_id = OLD.id;
 END;
 """
+
+# What the release before kept instead of story_bands: the bands by text id (twice: in
+# the table and in its second index), and the trigger that removed them. The first write
+# of this release drops them and groups every article afresh (``CopiesTable.update``).
+_BEFORE = """
+DROP TRIGGER IF EXISTS copies_article_removed;
+DROP TABLE IF EXISTS copy_bands;
+"""
+
+
+# copies_state's 'bands' value for story_bands as this release keeps them.
+BANDS_LAYOUT = f"{BANDS} by rowid"
 
 
 @dataclass(frozen=True)
@@ -108,9 +127,16 @@ def normalised_words(text: str) -> list[str]:
 def fingerprint(text: str) -> Fingerprint:
     """The fingerprint of an article body."""
     tokens = normalised_words(text)
-    text_hash = hashlib.blake2b(" ".join(tokens).encode(), digest_size=16).hexdigest()
+    return Fingerprint(_text_hash(tokens), _signature_of(tokens))
+
+
+def _text_hash(tokens: Sequence[str]) -> str:
+    return hashlib.blake2b(" ".join(tokens).encode(), digest_size=16).hexdigest()
+
+
+def _signature_of(tokens: Sequence[str]) -> tuple[int, ...]:
     if len(tokens) < MIN_WORDS:
-        return Fingerprint(text_hash, ())
+        return ()
     shingles = {
         zlib.crc32(" ".join(tokens[i : i + SHINGLE_WORDS]).encode())
         for i in range(len(tokens) - SHINGLE_WORDS + 1)
@@ -119,7 +145,7 @@ def fingerprint(text: str) -> Fingerprint:
     # (a * x + b) mod p for each hash function: x < 2^32 and a, b < p < 2^32, so it fits
     # in 64 bits without wrapping.
     hashed = (_A[:, None] * values[None, :] + _B[:, None]) % np.uint64(_PRIME)
-    return Fingerprint(text_hash, tuple(int(v) for v in hashed.min(axis=1)))
+    return tuple(int(v) for v in hashed.min(axis=1))
 
 
 def similarity(a: Sequence[int], b: Sequence[int]) -> float:
@@ -130,18 +156,29 @@ def similarity(a: Sequence[int], b: Sequence[int]) -> float:
 
 
 def band_keys(signature: Sequence[int]) -> list[int]:
-    """One signed 64-bit key per LSH band of a signature (none for an empty one): a hash of
-    the band's number and values, for the ``copy_bands`` table. Two signatures sharing a
-    band share its key; a shared key is checked with ``shares_band``."""
+    """One signed 64-bit key per LSH band of a signature (none for an empty one), for the
+    ``story_bands`` table. Two signatures sharing a band share its key; a shared key is
+    checked with ``shares_band``."""
     if not signature:
         return []
+    return [int(k) for k in band_key_matrix(np.asarray([signature], dtype=np.uint64))[0]]
+
+
+# Odd 64-bit constants of a multiplicative mix (from splitmix64).
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+
+
+def band_key_matrix(signatures: np.ndarray) -> np.ndarray:
+    """The band keys (int64, ``(n, BANDS)``) of ``n`` signatures (``(n, SIGNATURE_SIZE)``):
+    a mix of each band's number and values, computed for all at once (numpy wraps the
+    64-bit products, as the mix wants)."""
     rows = SIGNATURE_SIZE // BANDS
-    keys = []
-    for band in range(BANDS):
-        values = signature[band * rows : (band + 1) * rows]
-        digest = hashlib.blake2b(repr((band, *values)).encode(), digest_size=8).digest()
-        keys.append(int.from_bytes(digest, "little", signed=True))
-    return keys
+    values = np.asarray(signatures, dtype=np.uint64).reshape(len(signatures), BANDS, rows)
+    key = np.broadcast_to(np.arange(1, BANDS + 1, dtype=np.uint64) * _MIX[0], values.shape[:2])
+    for row in range(rows):
+        key = (key ^ values[:, :, row]) * _MIX[1]
+        key = (key ^ (key >> np.uint64(29))) * _MIX[2]
+    return (key ^ (key >> np.uint64(32))).view(np.int64)
 
 
 def shares_band(a: Sequence[int], b: Sequence[int]) -> bool:
@@ -210,12 +247,73 @@ def one_per_story(
     return keep, shown
 
 
+def group_all(
+    hashes: Sequence[str],
+    signatures: np.ndarray,
+    first: Sequence[int],
+) -> list[int]:
+    """``group_stories`` for many articles at once, at the cost of a sort: for article
+    ``i`` (in ingest order), the number of the first article of its story.
+
+    ``hashes``: each article's text hash. ``first``: for each article, the number of the
+    first article with its text hash; only those (the distinct texts) have a row in
+    ``signatures`` (``(distinct texts, SIGNATURE_SIZE)``, in order; an all-zero row for a
+    body too short for one). Pairs of distinct texts sharing a band key are compared, as
+    ``group_stories`` compares the articles of a band's bucket."""
+    parent = list(range(len(hashes)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def union(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:  # the earlier article names the story
+            parent[max(ra, rb)] = min(ra, rb)
+
+    for number, first_number in enumerate(first):
+        if first_number != number:
+            union(first_number, number)
+    distinct = np.asarray([n for n, f in enumerate(first) if f == n], dtype=np.int64)
+    matrix = np.asarray(signatures, dtype=np.uint64)
+    signed = np.flatnonzero(matrix.any(axis=1)) if len(matrix) else np.zeros(0, np.int64)
+    if len(signed) > 1:
+        keys = band_key_matrix(matrix[signed])
+        owners = np.repeat(signed, BANDS)
+        flat = keys.ravel()
+        order = np.lexsort((owners, flat))
+        flat, owners = flat[order], owners[order]
+        # Runs of one key held by more than one text: its bucket.
+        starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
+        ends = np.r_[starts[1:], len(flat)]
+        rows = SIGNATURE_SIZE // BANDS
+        bands = np.tile(np.arange(BANDS), len(signed))[order]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            if end - start < 2:
+                continue
+            members = owners[start:end]
+            band = int(bands[start])
+            columns = slice(band * rows, (band + 1) * rows)
+            for j in range(1, len(members)):
+                new, earlier = matrix[members[j]], matrix[members[:j]]
+                agree = (earlier == new).mean(axis=1)
+                same_band = (earlier[:, columns] == new[columns]).all(axis=1)
+                for k in np.flatnonzero(same_band & (agree >= NEAR_COPY_SIMILARITY)).tolist():
+                    union(int(distinct[members[k]]), int(distinct[members[j]]))
+    return [find(n) for n in range(len(hashes))]
+
+
 def _signature_blob(signature: Sequence[int]) -> bytes:
-    return np.asarray(signature, dtype=np.uint64).tobytes()
+    # MinHash values are below 2^32 (the prime): four bytes each.
+    return np.asarray(signature, dtype=np.uint32).tobytes()
 
 
 def _signature(blob: bytes) -> tuple[int, ...]:
-    return tuple(int(v) for v in np.frombuffer(blob, dtype=np.uint64))
+    # Eight bytes a value in the release before (512 bytes a signature), four since.
+    width = np.uint64 if len(blob) == SIGNATURE_SIZE * 8 else np.uint32
+    return tuple(int(v) for v in np.frombuffer(blob, dtype=width))
 
 
 class CopiesTable:
@@ -255,8 +353,17 @@ class CopiesTable:
         stories; regroup the stories that lost an article. Returns the number of articles
         that are copies of another. Called by ingest before it commits."""
         self.fingerprinted = self.regrouped = 0
-        if not self._db.execute("SELECT 1 FROM copies_state WHERE key = 'bands'").fetchone():
-            self._start_over()
+        layout = self._db.execute("SELECT value FROM copies_state WHERE key = 'bands'").fetchone()
+        if layout is None or layout[0] != BANDS_LAYOUT:
+            self.fingerprinted = self._start_over()
+            return self._count_copies()
+        removed = self._db.execute("SELECT article, signature FROM copies_removed").fetchall()
+        if removed:
+            self._db.executemany(
+                "DELETE FROM story_bands WHERE band_key = ? AND article = ?",
+                [(key, rowid) for rowid, blob in removed for key in band_keys(_signature(blob))],
+            )
+            self._db.execute("DELETE FROM copies_removed")
         split = [r[0] for r in self._db.execute("SELECT story FROM copies_split")]
         for story in split:
             self._regroup(story)
@@ -272,11 +379,7 @@ class CopiesTable:
         if split or added:
             self._db.execute("DELETE FROM copies_split")
             self._db.execute("DELETE FROM copies_pending")
-        # Read through the partial index of copies: as many rows as there are copies.
-        copies: int = self._db.execute(
-            "SELECT count(*) FROM article_copies INDEXED BY article_copies_copy"
-            " WHERE article_id != story"
-        ).fetchone()[0]
+        copies = self._count_copies()
         if added or split:
             logger.info(
                 "%d articles fingerprinted, %d stories regrouped; %d are copies of another",
@@ -286,15 +389,99 @@ class CopiesTable:
             )
         return copies
 
-    def _start_over(self) -> None:
-        """Take every article as added (an index written before the bands, once)."""
-        self._db.execute("DELETE FROM copy_bands")
-        self._db.execute("DELETE FROM article_copies")
-        self._db.execute("DELETE FROM copies_split")
-        self._db.execute(
-            "INSERT OR IGNORE INTO copies_pending (article_id) SELECT id FROM articles"
+    def _count_copies(self) -> int:
+        # Read through the partial index of copies: as many rows as there are copies.
+        copies: int = self._db.execute(
+            "SELECT count(*) FROM article_copies INDEXED BY article_copies_copy"
+            " WHERE article_id != story"
+        ).fetchone()[0]
+        return copies
+
+    def _start_over(self) -> int:
+        """Fingerprint and group every article afresh, in bulk (an index written before
+        the bands, or before this layout of them: once). Texts met before are not
+        fingerprinted again; candidates come from one sort of every band key
+        (``group_all``); the rows go in in key order. Returns the articles fingerprinted."""
+        db = self._db
+        started = time.perf_counter()
+        if not db.in_transaction:  # one transaction, the caller's commit ends it
+            db.execute("BEGIN")
+        for statement in _BEFORE.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        for table in ("story_bands", "article_copies", "copies_split", "copies_pending"):
+            db.execute(f"DELETE FROM {table}")
+        db.execute("DELETE FROM copies_removed")
+        ids: list[str] = []
+        rowids: list[int] = []
+        hashes: list[str] = []
+        first: list[int] = []
+        signatures: list[tuple[int, ...]] = []
+        seen: dict[str, int] = {}
+        for article_id, text, rowid in db.execute(
+            "SELECT id, text, rowid FROM articles ORDER BY rowid"
+        ):
+            tokens = normalised_words(text)
+            text_hash = _text_hash(tokens)
+            number = len(ids)
+            ids.append(article_id)
+            rowids.append(rowid)
+            hashes.append(text_hash)
+            known = seen.setdefault(text_hash, number)
+            first.append(known)
+            if known == number:
+                signatures.append(_signature_of(tokens) or (0,) * SIGNATURE_SIZE)
+        matrix = np.asarray(signatures, dtype=np.uint32).reshape(-1, SIGNATURE_SIZE)
+        fingerprinted = time.perf_counter()
+        stories = group_all(hashes, matrix, first)
+        # Where each article's signature is: the row of the first article of its text.
+        row_of = {
+            number: row for row, number in enumerate(n for n, f in enumerate(first) if f == n)
+        }
+        blobs = [
+            _signature_blob(matrix[row]) if matrix[row].any() else b"" for row in range(len(matrix))
+        ]
+        db.executemany(
+            "INSERT INTO article_copies (article_id, text_hash, signature, story)"
+            " VALUES (?, ?, ?, ?)",
+            (
+                (ids[n], hashes[n], blobs[row_of[first[n]]], ids[stories[n]])
+                for n in range(len(ids))
+            ),
         )
-        self._db.execute("INSERT INTO copies_state (key, value) VALUES ('bands', ?)", (BANDS,))
+        # Every fingerprinted article's bands, a copy's as its text's: sorted by key.
+        with_signature = np.asarray(
+            [n for n in range(len(ids)) if blobs[row_of[first[n]]]], dtype=np.int64
+        )
+        if len(with_signature):
+            rows = np.asarray([row_of[first[n]] for n in with_signature.tolist()], np.int64)
+            keys = band_key_matrix(matrix)[rows].ravel()
+            owners = np.repeat(np.asarray(rowids, dtype=np.int64)[with_signature], BANDS)
+            order = np.lexsort((owners, keys))
+            keys, owners = keys[order], owners[order]
+            step = 200_000
+            for start in range(0, len(keys), step):
+                db.executemany(
+                    "INSERT OR IGNORE INTO story_bands (band_key, article) VALUES (?, ?)",
+                    zip(
+                        keys[start : start + step].tolist(),
+                        owners[start : start + step].tolist(),
+                        strict=True,
+                    ),
+                )
+        db.execute(
+            "INSERT OR REPLACE INTO copies_state (key, value) VALUES ('bands', ?)",
+            (BANDS_LAYOUT,),
+        )
+        logger.info(
+            "grouped every article afresh: %d articles (%d distinct texts) fingerprinted in"
+            " %.1f s, grouped and written in %.1f s",
+            len(ids),
+            len(matrix),
+            fingerprinted - started,
+            time.perf_counter() - fingerprinted,
+        )
+        return len(ids)
 
     def _add(self, article_id: str, print_: Fingerprint, rowid: int) -> None:
         """Join one article to the stories of the articles it copies (merging them)."""
@@ -307,9 +494,12 @@ class CopiesTable:
         keys = band_keys(print_.signature)
         if keys:
             marks = ",".join("?" * len(keys))
+            # A band's row may name a rowid whose article has gone (or been replaced):
+            # every candidate is checked against its own signature.
             for story, blob in self._db.execute(
                 "SELECT c.story, c.signature FROM article_copies c WHERE c.article_id IN"
-                f" (SELECT article_id FROM copy_bands WHERE band_key IN ({marks}))",
+                " (SELECT a.id FROM articles a WHERE a.rowid IN"
+                f" (SELECT article FROM story_bands WHERE band_key IN ({marks})))",
                 keys,
             ):
                 if story in linked:
@@ -329,8 +519,8 @@ class CopiesTable:
             if first_rowid < rowid:
                 story = first_id
             self._db.execute(
-                f"UPDATE article_copies SET story = ? WHERE story IN ({marks})",
-                [story, *linked],
+                f"UPDATE article_copies SET story = ? WHERE story IN ({marks}) AND story != ?",
+                [story, *linked, story],
             )
         self._db.execute(
             "INSERT INTO article_copies (article_id, text_hash, signature, story)"
@@ -338,8 +528,8 @@ class CopiesTable:
             (article_id, print_.text_hash, _signature_blob(print_.signature), story),
         )
         self._db.executemany(
-            "INSERT OR IGNORE INTO copy_bands (band_key, article_id) VALUES (?, ?)",
-            [(key, article_id) for key in keys],
+            "INSERT OR IGNORE INTO story_bands (band_key, article) VALUES (?, ?)",
+            [(key, rowid) for key in keys],
         )
 
     def _regroup(self, story: str) -> None:

@@ -7,7 +7,17 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from retrieval.duplicates import fingerprint, group_stories
+import numpy as np
+
+from retrieval.duplicates import (
+    BANDS,
+    SIGNATURE_SIZE,
+    _signature,
+    band_keys,
+    fingerprint,
+    group_all,
+    group_stories,
+)
 from retrieval.index.store import Store
 from retrieval.records import Article
 from tests.helpers import CORPUS
@@ -126,7 +136,7 @@ def test_an_index_without_bands_is_grouped_once_on_its_next_write(tmp_path: Path
     _write(store, {"ferry": FERRY, "copy": FERRY})
     # As the release before wrote it: fingerprints and stories, no bands.
     store.connection.execute("DELETE FROM copies_state")
-    store.connection.execute("DELETE FROM copy_bands")
+    store.connection.execute("DELETE FROM story_bands")
     store.connection.execute("UPDATE article_copies SET story = article_id")
     store.commit()
     assert _write(store, {"fixed": FERRY.replace("eight", "nine")}) == 2
@@ -134,3 +144,91 @@ def test_an_index_without_bands_is_grouped_once_on_its_next_write(tmp_path: Path
     assert _stories(store) == {"ferry": "ferry", "copy": "ferry", "fixed": "ferry"}
     assert _write(store) == 2 and store.copies.fingerprinted == 0
     store.close()
+
+
+def _bands(store: Store) -> set[tuple[int, int]]:
+    rows = store.connection.execute("SELECT band_key, article FROM story_bands")
+    return {(r[0], r[1]) for r in rows}
+
+
+def _expected_bands(store: Store) -> set[tuple[int, int]]:
+    rows = store.connection.execute(
+        "SELECT a.rowid, c.signature FROM article_copies c JOIN articles a ON a.id = c.article_id"
+    )
+    return {(key, rowid) for rowid, blob in rows for key in band_keys(_signature(blob))}
+
+
+def test_the_bands_are_kept_by_rowid_and_leave_with_their_article(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.sqlite")
+    _write(store, {"ferry": FERRY, "copy": FERRY, "other": " ".join(WORDS[:80])})
+    assert len(_bands(store)) == 3 * BANDS  # a copy's rows too (its text's keys, its rowid)
+    assert _bands(store) == _expected_bands(store)
+    _write(store, {"copy": " ".join(WORDS[40:120])}, remove=("copy", "other"))
+    assert _bands(store) == _expected_bands(store)
+    assert not store.connection.execute("SELECT count(*) FROM copies_removed").fetchone()[0]
+    store.close()
+
+
+# The copies tables as the release before this layout wrote them: the bands by text id, in
+# the table and again in its second index, removed by a trigger.
+BEFORE_ROWID_BANDS = """
+DROP TRIGGER copies_article_deleted;
+DROP TABLE story_bands;
+DROP TABLE copies_removed;
+CREATE TABLE copy_bands (
+    band_key INTEGER NOT NULL,
+    article_id TEXT NOT NULL,
+    PRIMARY KEY (band_key, article_id)
+) WITHOUT ROWID;
+CREATE INDEX copy_bands_article ON copy_bands (article_id);
+CREATE TRIGGER copies_article_removed BEFORE DELETE ON articles BEGIN
+    INSERT OR IGNORE INTO copies_split (story)
+        SELECT story FROM article_copies WHERE article_id = OLD.id;
+    DELETE FROM copy_bands WHERE article_id = OLD.id;
+    DELETE FROM article_copies WHERE article_id = OLD.id;
+    DELETE FROM copies_pending WHERE article_id = OLD.id;
+END;
+UPDATE copies_state SET value = '32' WHERE key = 'bands';
+"""
+
+
+def test_bands_by_text_id_are_replaced_by_bands_by_rowid_once(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    _write(store, {"ferry": FERRY, "copy": FERRY, "other": " ".join(WORDS[:80])})
+    store.connection.executescript(BEFORE_ROWID_BANDS)
+    store.connection.execute(
+        "INSERT INTO copy_bands SELECT b.band_key, a.id FROM (SELECT 1 AS band_key) b, articles a"
+    )
+    store.close()
+    store = Store(path)  # a writer opens it: both triggers exist until the next update
+    store.delete_article("other")
+    assert _write(store, {"fixed": FERRY.replace("eight", "nine")}) == 2
+    assert store.copies.fingerprinted == 3
+    names = {r[0] for r in store.connection.execute("SELECT name FROM sqlite_master")}
+    assert "copy_bands" not in names and "copies_article_removed" not in names
+    assert _stories(store) == {"ferry": "ferry", "copy": "ferry", "fixed": "ferry"}
+    assert _bands(store) == _expected_bands(store)
+    # Once: the next write fingerprints nothing, and removals take their bands along.
+    assert _write(store, remove=("ferry",)) == 1 and store.copies.fingerprinted == 0
+    assert _bands(store) == _expected_bands(store)
+    assert _stories(store) == _full_regrouping(store)
+    store.close()
+
+
+def test_grouping_every_article_at_once_equals_grouping_them_one_by_one() -> None:
+    rng = random.Random(20261205)
+    texts: list[str] = []
+    for _ in range(300):
+        texts.append(_random_text(rng, texts[-30:]))
+    prints = [fingerprint(t) for t in texts]
+    expected = group_stories([(str(n), p) for n, p in enumerate(prints)])
+    hashes = [p.text_hash for p in prints]
+    first = [hashes.index(h) for h in hashes]
+    signatures = np.asarray(
+        [p.signature or (0,) * SIGNATURE_SIZE for n, p in enumerate(prints) if first[n] == n],
+        dtype=np.uint64,
+    )
+    grouped = group_all(hashes, signatures, first)
+    assert {str(n): str(s) for n, s in enumerate(grouped)} == expected
+    assert sum(n != s for n, s in enumerate(grouped)) > 50  # copies were made
