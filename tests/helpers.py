@@ -65,3 +65,41 @@ def make_pdf(
             if spaced:
                 pdf.ln(4)
     return bytes(pdf.output())
+
+
+# The copies tables as the release before this layout wrote them: the bands by text id, in
+# the table and again in its second index, removed by a trigger.
+_BEFORE_ROWID_BANDS = """
+DROP TRIGGER copies_article_deleted;
+DROP TABLE story_bands;
+DROP TABLE copies_removed;
+CREATE TABLE copy_bands (
+    band_key INTEGER NOT NULL,
+    article_id TEXT NOT NULL,
+    PRIMARY KEY (band_key, article_id)
+) WITHOUT ROWID;
+CREATE INDEX copy_bands_article ON copy_bands (article_id);
+CREATE TRIGGER copies_article_removed BEFORE DELETE ON articles BEGIN
+    INSERT OR IGNORE INTO copies_split (story)
+        SELECT story FROM article_copies WHERE article_id = OLD.id;
+    DELETE FROM copy_bands WHERE article_id = OLD.id;
+    DELETE FROM article_copies WHERE article_id = OLD.id;
+    DELETE FROM copies_pending WHERE article_id = OLD.id;
+END;
+UPDATE copies_state SET value = '32' WHERE key = 'bands';
+"""
+
+
+def as_written_before_rowid_bands(store: Path) -> None:
+    """Turn the copies tables of ``store`` (a store.sqlite) into the layout of the release
+    before bands by rowid: its bands by text id (filled with one row an article, enough
+    to see that they go), its trigger, its copies_state."""
+    import sqlite3
+
+    db = sqlite3.connect(store)
+    try:
+        db.executescript(_BEFORE_ROWID_BANDS)
+        db.execute("INSERT INTO copy_bands SELECT 1, id FROM articles")
+        db.commit()
+    finally:
+        db.close()

@@ -20,7 +20,7 @@ from retrieval.duplicates import (
 )
 from retrieval.index.store import Store
 from retrieval.records import Article
-from tests.helpers import CORPUS
+from tests.helpers import CORPUS, as_written_before_rowid_bands
 
 FERRY = (CORPUS / "ferry.txt").read_text().split("\n", 1)[1]
 WORDS = (CORPUS / "orchestra.md").read_text().split() + FERRY.split()
@@ -169,38 +169,12 @@ def test_the_bands_are_kept_by_rowid_and_leave_with_their_article(tmp_path: Path
     store.close()
 
 
-# The copies tables as the release before this layout wrote them: the bands by text id, in
-# the table and again in its second index, removed by a trigger.
-BEFORE_ROWID_BANDS = """
-DROP TRIGGER copies_article_deleted;
-DROP TABLE story_bands;
-DROP TABLE copies_removed;
-CREATE TABLE copy_bands (
-    band_key INTEGER NOT NULL,
-    article_id TEXT NOT NULL,
-    PRIMARY KEY (band_key, article_id)
-) WITHOUT ROWID;
-CREATE INDEX copy_bands_article ON copy_bands (article_id);
-CREATE TRIGGER copies_article_removed BEFORE DELETE ON articles BEGIN
-    INSERT OR IGNORE INTO copies_split (story)
-        SELECT story FROM article_copies WHERE article_id = OLD.id;
-    DELETE FROM copy_bands WHERE article_id = OLD.id;
-    DELETE FROM article_copies WHERE article_id = OLD.id;
-    DELETE FROM copies_pending WHERE article_id = OLD.id;
-END;
-UPDATE copies_state SET value = '32' WHERE key = 'bands';
-"""
-
-
 def test_bands_by_text_id_are_replaced_by_bands_by_rowid_once(tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite"
     store = Store(path)
     _write(store, {"ferry": FERRY, "copy": FERRY, "other": " ".join(WORDS[:80])})
-    store.connection.executescript(BEFORE_ROWID_BANDS)
-    store.connection.execute(
-        "INSERT INTO copy_bands SELECT b.band_key, a.id FROM (SELECT 1 AS band_key) b, articles a"
-    )
     store.close()
+    as_written_before_rowid_bands(path)
     store = Store(path)  # a writer opens it: both triggers exist until the next update
     store.delete_article("other")
     assert _write(store, {"fixed": FERRY.replace("eight", "nine")}) == 2

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from retrieval.duplicates import BANDS_LAYOUT, fingerprint, group_stories
 from retrieval.index import (
     APPROXIMATE,
     COMPACTION_STEPS,
@@ -24,6 +26,7 @@ from retrieval.index import (
     read_manifest,
 )
 from tests.fakes import FakeEmbedder
+from tests.helpers import as_written_before_rowid_bands
 from tests.reliability.crash import CrashLab
 
 RANDOM_KILLS = int(os.environ.get("CITEBOT_CRASH_KILLS", "8"))
@@ -93,6 +96,52 @@ def test_kill_at_each_commit_step(
         assert read_manifest(index_dir).schema_version == (2 if upgraded else 1)
     small_lab.recover(index_dir, "b")
     assert read_manifest(index_dir).schema_version == 2
+
+
+def _copies_layout(index_dir: Path) -> tuple[str | None, set[str], dict[str, str]]:
+    """The copies state's band layout, the copies tables, and the stories."""
+    folder = index_dir / read_manifest(index_dir).folder
+    db = sqlite3.connect(folder / "store.sqlite")
+    try:
+        layout = db.execute("SELECT value FROM copies_state WHERE key = 'bands'").fetchone()
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        stories = dict(db.execute("SELECT article_id, story FROM article_copies").fetchall())
+    finally:
+        db.close()
+    return layout[0] if layout else None, names, stories
+
+
+@pytest.mark.parametrize("step", WRITE_STEPS)
+def test_kill_at_each_step_of_the_write_that_regroups_the_copies(
+    small_lab: CrashLab, tmp_path: Path, step: str
+) -> None:
+    """An index whose copies' bands are kept by text id (the release before) is grouped
+    afresh, bands by rowid, in its next write's own transaction: killed before the commit,
+    the old layout is whole; after it, the new one; the next write finishes it."""
+    index_dir = small_lab.index_of("a", tmp_path / "index")
+    store = index_dir / read_manifest(index_dir).folder / "store.sqlite"
+    as_written_before_rowid_bands(store)
+    _, _, stories_before = _copies_layout(index_dir)
+
+    outcome = small_lab.crash(index_dir, "a", "b", kill_at=step)
+
+    assert outcome.killed and outcome.state == expected_state("update", step)
+    layout, names, stories = _copies_layout(index_dir)
+    if step == "committed":
+        assert layout == BANDS_LAYOUT and "copy_bands" not in names
+    else:
+        assert layout == "32" and {"copy_bands", "copies_article_removed"} <= names
+        assert stories == stories_before
+    small_lab.recover(index_dir, "b")
+    layout, names, stories = _copies_layout(index_dir)
+    assert layout == BANDS_LAYOUT and "copy_bands" not in names
+    folder = index_dir / read_manifest(index_dir).folder
+    db = sqlite3.connect(folder / "store.sqlite")
+    try:
+        rows = db.execute("SELECT id, text FROM articles ORDER BY rowid").fetchall()
+    finally:
+        db.close()
+    assert stories == group_stories([(r[0], fingerprint(r[1])) for r in rows])
 
 
 @pytest.fixture(scope="module")
