@@ -199,6 +199,26 @@ def test_a_long_lived_reader_keeps_its_snapshot_and_follows_cheaply(
     newer.close()
 
 
+def test_a_searcher_following_a_write_counts_no_rows_to_answer(tmp_path: Path) -> None:
+    """The caveat weighs a word by the share of chunks holding it: the chunk count comes
+    from the live vectors (checked equal to the chunks at open), not from counting a
+    million rows again after every write the searcher follows."""
+    corpus, settings = indexed_notes(tmp_path, 10)
+    searcher = Searcher.open(settings, FakeEmbedder())
+    write_articles(corpus, range(10, 12))
+    ingest([corpus], settings, FakeEmbedder())
+    newer = searcher.reopened()
+    statements: list[str] = []
+    newer.index.store.connection.set_trace_callback(statements.append)
+    answer = newer.search("Which harbour ferry timetable changed?")
+    newer.index.store.connection.set_trace_callback(None)
+    assert answer.passages
+    assert not [s for s in statements if "count(*)" in s.lower() and "fts" not in s.lower()]
+    assert newer._chunk_count() == 12 == newer.index.counts()[1]  # one chunk a note
+    searcher.close()
+    newer.close()
+
+
 def test_todays_index_opens_and_is_upgraded_in_place_once(tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     shutil.copytree(FIXTURE, index_dir)
