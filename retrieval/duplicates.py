@@ -137,11 +137,16 @@ def _text_hash(tokens: Sequence[str]) -> str:
 def _signature_of(tokens: Sequence[str]) -> tuple[int, ...]:
     if len(tokens) < MIN_WORDS:
         return ()
-    shingles = {
-        zlib.crc32(" ".join(tokens[i : i + SHINGLE_WORDS]).encode())
-        for i in range(len(tokens) - SHINGLE_WORDS + 1)
-    }
-    values = np.fromiter(shingles, dtype=np.uint64, count=len(shingles))
+    # Each word hashed once, each shingle's 32-bit value mixed from its words' hashes in
+    # numpy (a third of the time of hashing each shingle's text; grouping every article of
+    # a million-chunk index afresh is mostly this).
+    words = np.fromiter((zlib.crc32(t.encode()) for t in tokens), np.uint64, len(tokens))
+    count = len(tokens) - SHINGLE_WORDS + 1
+    mixed = np.zeros(count, np.uint64)
+    for offset in range(SHINGLE_WORDS):
+        mixed = (mixed ^ words[offset : offset + count]) * _MIX[1]
+        mixed ^= mixed >> np.uint64(31)
+    values = np.unique(mixed >> np.uint64(32))
     # (a * x + b) mod p for each hash function: x < 2^32 and a, b < p < 2^32, so it fits
     # in 64 bits without wrapping.
     hashed = (_A[:, None] * values[None, :] + _B[:, None]) % np.uint64(_PRIME)
@@ -418,11 +423,17 @@ class CopiesTable:
         first: list[int] = []
         signatures: list[tuple[int, ...]] = []
         seen: dict[str, int] = {}
+        # Texts met before, byte for byte (by a hash of the raw text): not read again.
+        raw: dict[bytes, str] = {}
         for article_id, text, rowid in db.execute(
             "SELECT id, text, rowid FROM articles ORDER BY rowid"
         ):
-            tokens = normalised_words(text)
-            text_hash = _text_hash(tokens)
+            raw_hash = hashlib.blake2b(text.encode(), digest_size=16).digest()
+            text_hash = raw.get(raw_hash)
+            tokens: list[str] = []
+            if text_hash is None:
+                tokens = normalised_words(text)
+                text_hash = raw[raw_hash] = _text_hash(tokens)
             number = len(ids)
             ids.append(article_id)
             rowids.append(rowid)
