@@ -292,12 +292,17 @@ def reader(index_dir: str, follow: float, jobs: Any, results: Any, number: int, 
 
     def follow_index() -> None:
         while not stop.wait(follow):
-            if not held[0].is_current():
+            try:
+                if held[0].is_current():
+                    continue
                 started = time.monotonic()
                 newer = held[0].reopened()
-                seen.append((time.monotonic(), newer.index.version, time.monotonic() - started))
-                old, held[0] = held[0], newer
-                threading.Timer(5.0, old.close).start()
+            except Exception as exc:  # the reader keeps its searcher: shown, and tried again
+                results.put(("follow-failed", number, f"{type(exc).__name__}: {exc}"))
+                continue
+            seen.append((time.monotonic(), newer.index.version, time.monotonic() - started))
+            old, held[0] = held[0], newer
+            threading.Timer(5.0, old.close).start()
 
     threading.Thread(target=follow_index, daemon=True).start()
     results.put(("ready", number))
@@ -360,6 +365,7 @@ def stream(
     articles = new_articles(corpus, min(writes, 3000))
     answers: list[tuple] = []
     done: list[tuple] = []
+    follow_failures: list[tuple] = []
 
     def collect() -> None:
         finished = 0
@@ -367,6 +373,8 @@ def stream(
             item = results.get()
             if item[0] == "answer":
                 answers.append(item[1:])
+            elif item[0] == "follow-failed":
+                follow_failures.append(item[1:])
             else:
                 done.append(item[1:])
                 finished += 1
@@ -420,7 +428,8 @@ def stream(
                 print(
                     f"  {len(writes_done):,} writes, the last {options.progress}: p50"
                     f" {np.percentile(recent, 50) * 1000:.0f} ms, max {max(recent) * 1000:.0f} ms;"
-                    f" {len(answers):,} questions answered; load {os.getloadavg()[0]:.1f}",
+                    f" {len(answers):,} questions answered; load {os.getloadavg()[0]:.1f};"
+                    f" write-ahead log {wal_size(index_dir) / 1e6:.0f} MB",
                     flush=True,
                 )
         phases["compaction"] = time.monotonic()
@@ -443,12 +452,17 @@ def stream(
         "writes": writes_done,
         "answers": answers,
         "readers": done,
+        "follow_failures": follow_failures,
         "rate": options.rate,
         "disk_before_compaction": disk_before,
         "compaction": compaction,
         "disk_after": disk_of(index_dir),
         "fresh_build": fresh,
     }
+
+
+def wal_size(index_dir: Path) -> int:
+    return sum(p.stat().st_size for p in index_dir.glob("gen-*/store.sqlite-wal"))
 
 
 def disk_of(index_dir: Path) -> int:
@@ -608,6 +622,9 @@ def print_stream(live: dict) -> None:
                     f"    {kind}: {len(some):,}, p50 {np.percentile(some, 50):.0f} ms,"
                     f" p99 {np.percentile(some, 99):.0f} ms"
                 )
+    for number, error in live["follow_failures"][:3]:
+        print(f"  reader {number} could not follow: {error}")
+    print(f"  followings that failed: {len(live['follow_failures'])}")
     seen = sorted(s for _, reader_seen in live["readers"] for s in reader_seen)
     if seen:
         reopen = [s[2] * 1000 for s in seen]

@@ -158,8 +158,14 @@ class IngestSettings:
     # (one commit at the end). A new index or a rebuild is always committed as a whole.
     commit_every_articles: int = 500
     commit_every_seconds: float = 300.0
+    # Added to the niceness of the threads that embed a write's chunks (Linux; 0 to 19),
+    # so that questions asked meanwhile, embedded on their own threads, come first on a
+    # busy machine: a write takes the cores that questions leave. 0: the same priority.
+    embed_nice: int = 10
 
     def __post_init__(self) -> None:
+        if not 0 <= self.embed_nice <= 19:
+            raise ConfigError("[ingest] embed_nice must be between 0 and 19")
         for name in ("commit_every_articles", "commit_every_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"[ingest] {name} must be 0 or more")

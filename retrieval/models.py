@@ -50,7 +50,12 @@ def load_embedder(
             check_model(manifest, model.name, index_dir, backend=model.backend)
         if manifest.backend in ONNX_BACKENDS:
             folder = storage.model_folder(index_dir, manifest)
-            return OnnxEmbedder(manifest.model, manifest.backend, lambda: OnnxModel.read(folder))
+            return OnnxEmbedder(
+                manifest.model,
+                manifest.backend,
+                lambda: OnnxModel.read(folder),
+                nice=settings.ingest.embed_nice,
+            )
         return SentenceTransformerEmbedder(model)
     backend = default_backend(model.name) if model.backend == "auto" else model.backend
     if backend in ONNX_BACKENDS:
@@ -60,7 +65,7 @@ def load_embedder(
 
             return cached_export(model, backend)
 
-        return OnnxEmbedder(model.name, backend, export)
+        return OnnxEmbedder(model.name, backend, export, nice=settings.ingest.embed_nice)
     return SentenceTransformerEmbedder(model)
 
 

@@ -5,9 +5,11 @@ imports torch. The model is exported once per test session (the cache is session
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 from retrieval.chunking import embedding_text
-from retrieval.config import ModelSettings, Settings
+from retrieval.config import IngestSettings, ModelSettings, Settings
 from retrieval.embedding import (
     OnnxEmbedder,
     OnnxModel,
@@ -25,6 +27,7 @@ from retrieval.embedding import (
 )
 from retrieval.embedding.export import cached_export
 from retrieval.embedding.model_files import MODEL_FILE, TOKEN_OUTPUT, TOKENIZER_FILE, file_sha256
+from retrieval.errors import ConfigError
 from retrieval.index import open_index, read_manifest
 from retrieval.ingest import chunk_sentences, ingest
 from retrieval.models import load_embedder
@@ -323,3 +326,28 @@ def test_the_bot_answers_without_torch(onnx_index: Settings) -> None:
     )
     report = json.loads(result.stdout)
     assert report == {"first": "skatepark", "heavy": []}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness per thread: Linux")
+def test_a_writes_embedding_threads_yield_to_questions(onnx_index: Settings) -> None:
+    """The threads that embed a write's chunks run at `[ingest] embed_nice` more niceness;
+    a question, one text, is embedded on the calling thread at its own priority."""
+    settings = replace(onnx_index, ingest=IngestSettings(embed_nice=7))
+    embedder = load_embedder(settings)
+    assert isinstance(embedder, OnnxEmbedder)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[int] = []
+    original = OnnxEmbedder._run
+
+    def run(session: object, ids: list[int], outputs: list[str]) -> list[np.ndarray]:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return original(session, ids, outputs)
+
+    embedder._run = run  # type: ignore[method-assign]
+    embedder.embed(["one question"])
+    assert seen == [mine]
+    embedder.embed(["a chunk", "another chunk", "a third"])
+    assert seen[1:] == [min(19, mine + 7)] * 3
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+    with pytest.raises(ConfigError, match="embed_nice"):
+        IngestSettings(embed_nice=20)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,13 +61,31 @@ def session_options() -> onnxruntime.SessionOptions:
     return options
 
 
+def lower_thread_priority(nice: int) -> None:
+    """Add ``nice`` to the calling thread's niceness (Linux keeps one per thread; elsewhere
+    nothing is changed, as it would be the whole process's). The embedding threads of a
+    write run so: on a small machine a writer's embedding then takes the cores questions
+    leave, instead of making them wait (bench/bench_live.py)."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(
+            os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + nice)
+        )
+    except OSError as exc:  # not allowed here (a sandbox): the threads keep their priority
+        logger.debug("embedding threads keep their priority: %s", exc)
+
+
 class OnnxEmbedder:
     """An exported model run by ONNX Runtime. Thread-safe: a session and a tokenizer may be
     used by several threads at once, as long as nobody changes them, and nobody does.
 
     ``source`` gives the exported model when first needed: ``OnnxModel.read`` of an index's
     folder (cheap), or an export (seconds, with torch), so building an embedder costs nothing.
-    ``workers``: texts embedded at once (default: one per core).
+    ``workers``: texts embedded at once (default: one per core). ``nice``: added to the
+    niceness of the threads that embed several texts at once (a write's chunks; see
+    ``lower_thread_priority``); one text (a question) runs on the calling thread as it is.
     """
 
     def __init__(
@@ -76,11 +95,13 @@ class OnnxEmbedder:
         source: Callable[[], OnnxModel],
         *,
         workers: int | None = None,
+        nice: int = 0,
     ) -> None:
         self.name = name
         self.backend = backend
         self._source = source
         self.workers = workers or cores()
+        self.nice = nice
         self._load_lock = threading.Lock()
 
     @classmethod
@@ -207,7 +228,12 @@ class OnnxEmbedder:
 
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(self.workers, thread_name_prefix="citebot-embed")
+        return ThreadPoolExecutor(
+            self.workers,
+            thread_name_prefix="citebot-embed",
+            initializer=lower_thread_priority,
+            initargs=(self.nice,),
+        )
 
     @staticmethod
     def _run(session: Any, ids: list[int], outputs: list[str]) -> list[np.ndarray]:
