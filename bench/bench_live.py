@@ -61,6 +61,9 @@ from retrieval.ingest import ingest
 index_dir = Path(sys.argv[1])
 settings = Settings(index_dir=index_dir)
 options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+if options.get("embed_nice") is not None:  # [ingest] embed_nice, for the stream
+    from dataclasses import replace
+    settings = replace(settings, ingest=replace(settings.ingest, embed_nice=options["embed_nice"]))
 if options.get("nice"):
     import os
     os.nice(options["nice"])
@@ -361,7 +364,13 @@ def stream(
     for _ in readers:
         kind, _number = results.get(timeout=600)
         assert kind == "ready"
-    worker = Worker(REPO, index_dir, nice=options.writer_nice, embed_workers=options.writer_threads)
+    worker = Worker(
+        REPO,
+        index_dir,
+        nice=options.writer_nice,
+        embed_workers=options.writer_threads,
+        embed_nice=options.writer_embed_nice,
+    )
     articles = new_articles(corpus, min(writes, 3000))
     answers: list[tuple] = []
     done: list[tuple] = []
@@ -521,6 +530,11 @@ def main() -> None:
     parser.add_argument("--reader-nice", type=int, default=0, help="os.nice of the readers")
     parser.add_argument(
         "--writer-threads", type=int, default=0, help="the writer's embedding threads (0: default)"
+    )
+    parser.add_argument(
+        "--writer-embed-nice",
+        type=int,
+        help="[ingest] embed_nice of the writer (default: config's)",
     )
     parser.add_argument("--progress", type=int, default=500, help="print every N writes")
     parser.add_argument(
