@@ -275,7 +275,9 @@ def new_articles(corpus: Path, count: int, words: int = 800) -> list[tuple[str, 
     return made
 
 
-def reader(index_dir: str, follow: float, jobs: Any, results: Any, number: int, nice: int) -> None:
+def reader(
+    index_dir: str, follow: float, jobs: Any, results: Any, number: int, nice: int, ended: Any
+) -> None:
     """One reader process of the pool: a Searcher, as a server's worker holds one; answers
     the questions it takes from ``jobs`` and follows the index every ``follow`` seconds."""
     import threading
@@ -311,6 +313,9 @@ def reader(index_dir: str, follow: float, jobs: Any, results: Any, number: int, 
     results.put(("ready", number))
     while (job := jobs.get()) is not None:
         n, scheduled, question = job
+        if ended.is_set():  # the run is over: what still waits is counted, not answered
+            results.put(("unanswered", n, scheduled))
+            continue
         started = time.monotonic()
         cpu = time.thread_time()
         error, parts = None, {}
@@ -350,11 +355,11 @@ def stream(
         if line.strip()
     ]
     context = multiprocessing.get_context("spawn")
-    jobs, results = context.Queue(), context.Queue()
+    jobs, results, ended = context.Queue(), context.Queue(), context.Event()
     readers = [
         context.Process(
             target=reader,
-            args=(str(index_dir), options.follow, jobs, results, n, options.reader_nice),
+            args=(str(index_dir), options.follow, jobs, results, n, options.reader_nice, ended),
             daemon=True,
         )
         for n in range(options.readers)
@@ -375,6 +380,7 @@ def stream(
     answers: list[tuple] = []
     done: list[tuple] = []
     follow_failures: list[tuple] = []
+    unanswered: list[tuple] = []
 
     def collect() -> None:
         finished = 0
@@ -382,6 +388,8 @@ def stream(
             item = results.get()
             if item[0] == "answer":
                 answers.append(item[1:])
+            elif item[0] == "unanswered":
+                unanswered.append(item[1:])
             elif item[0] == "follow-failed":
                 follow_failures.append(item[1:])
             else:
@@ -448,6 +456,7 @@ def stream(
         time.sleep(1.0)
     finally:
         stop_asking.set()
+        ended.set()
         asker.join()
         worker.close()
         for _ in readers:
@@ -462,6 +471,7 @@ def stream(
         "answers": answers,
         "readers": done,
         "follow_failures": follow_failures,
+        "unanswered": unanswered,
         "rate": options.rate,
         "disk_before_compaction": disk_before,
         "compaction": compaction,
@@ -593,10 +603,12 @@ def print_stream(live: dict) -> None:
         # By scheduled arrival: every question that arrived in the phase, answered late or not.
         inside = [a for a in answers if start <= a[1] < end]
         if not inside:
+            print(f"  {label}: none of the questions that arrived was answered")
             continue
         latencies = np.array([(a[3] - a[1]) * 1000 for a in inside])
         service = np.array([(a[3] - a[2]) * 1000 for a in inside])
         failed = [a for a in inside if a[4] is not None]
+        waiting = sum(1 for u in live["unanswered"] if start <= u[1] < end)
         answered_in = sum(1 for a in answers if start <= a[3] < end)
         print(
             f"  {label}: {len(inside):,} arrived ({len(inside) / (end - start):.1f}/s),"
@@ -604,7 +616,7 @@ def print_stream(live: dict) -> None:
             f" {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms,"
             f" max {latencies.max():.0f} ms; answering alone p50"
             f" {np.percentile(service, 50):.1f}, p99 {np.percentile(service, 99):.1f} ms;"
-            f" {len(failed)} failed"
+            f" {len(failed)} failed; {waiting} still waiting when the run ended"
         )
         parts: dict[str, list[float]] = {}
         for a in inside:
