@@ -186,7 +186,8 @@ def band_key_matrix(signatures: np.ndarray) -> np.ndarray:
     for row in range(rows):
         key = (key ^ values[:, :, row]) * _MIX[1]
         key = (key ^ (key >> np.uint64(29))) * _MIX[2]
-    return (key ^ (key >> np.uint64(32))).view(np.int64)
+    keys: np.ndarray = (key ^ (key >> np.uint64(32))).view(np.int64)
+    return keys
 
 
 def shares_band(a: Sequence[int], b: Sequence[int]) -> bool:

@@ -15,7 +15,6 @@ their own modules: ``highlight``, ``trimming``, ``questions``, ``duplicates``.)
 from __future__ import annotations
 
 import copy
-import itertools
 import logging
 import threading
 import time
@@ -325,10 +324,9 @@ class Searcher:
             groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
             groups, copies = self._one_per_story(groups)
             page = groups[offset : offset + k]
-            copied = {c for g in page for c in copies.get(g.article_id, ())}
-            articles = self.index.articles_by_id(
-                itertools.chain((g.article_id for g in groups[:1] + page), copied)
-            )
+            articles = self.index.articles_by_id(g.article_id for g in groups[:1] + page)
+            # The copies are only named: their citations, not their texts.
+            named = self.index.article_refs(c for g in page for c in copies.get(g.article_id, ()))
             sentences = self.index.sentence_vectors(r.id for g in page for r in g.rows)
         confidence = 0.0
         if groups:
@@ -359,7 +357,7 @@ class Searcher:
                     sentences,
                     offset == 0,
                 ),
-                copies=tuple(articles[c].ref for c in copies.get(group.article_id, ())),
+                copies=tuple(named[c] for c in copies.get(group.article_id, ()) if c in named),
             )
             for rank, group in enumerate(page, start=offset + 1)
         ]

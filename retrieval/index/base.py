@@ -162,6 +162,11 @@ class IndexReader(ArticleReader, Protocol):
         ...
 
     # -- look-ups
+    def article_refs(self, ids: Iterable[str]) -> dict[str, ArticleRef]:
+        """What a citation names of each article, by id, without reading its text (the
+        copies an answer names: a story can have a hundred)."""
+        ...
+
     def counts(self) -> tuple[int, int]:
         """Articles and chunks."""
         ...

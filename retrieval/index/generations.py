@@ -200,6 +200,9 @@ class OpenIndex:
     def sentence_vectors(self, chunk_ids: Iterable[int]) -> dict[int, SentenceVectors]:
         return self.store.sentence_vectors(chunk_ids)
 
+    def article_refs(self, ids: Iterable[str]) -> dict[str, ArticleRef]:
+        return self.store.article_refs(ids)
+
     def counts(self) -> tuple[int, int]:
         return self.store.counts()
 

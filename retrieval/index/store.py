@@ -559,6 +559,17 @@ class Store:
         )
         return {r["id"]: ChunkRow(*r) for r in rows}
 
+    def article_refs(self, ids: Iterable[str]) -> dict[str, ArticleRef]:
+        ids = list(set(ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT id, title, source, url, date, author FROM articles WHERE id IN ({marks})",
+            ids,
+        )
+        return {r["id"]: _ref(r) for r in rows}
+
     def articles_by_id(self, ids: Iterable[str]) -> dict[str, Article]:
         ids = list(set(ids))
         if not ids:
