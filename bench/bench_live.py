@@ -280,6 +280,7 @@ def reader(
 ) -> None:
     """One reader process of the pool: a Searcher, as a server's worker holds one; answers
     the questions it takes from ``jobs`` and follows the index every ``follow`` seconds."""
+    import queue
     import threading
 
     from retrieval.config import Settings
@@ -294,6 +295,9 @@ def reader(
         held[0].search(question)
     stop = threading.Event()
     seen: list[tuple[float, int, float]] = []  # (monotonic time, version, reopen seconds)
+    # Searchers followed away from: closed between two questions (none is in use then),
+    # as a server closes one when its last request ends, so no snapshot is held longer.
+    retired: list[Any] = []
 
     def follow_index() -> None:
         while not stop.wait(follow):
@@ -306,12 +310,20 @@ def reader(
                 results.put(("follow-failed", number, f"{type(exc).__name__}: {exc}"))
                 continue
             seen.append((time.monotonic(), newer.index.version, time.monotonic() - started))
-            old, held[0] = held[0], newer
-            threading.Timer(5.0, old.close).start()
+            retired.append(held[0])
+            held[0] = newer
 
     threading.Thread(target=follow_index, daemon=True).start()
     results.put(("ready", number))
-    while (job := jobs.get()) is not None:
+    while True:
+        while retired:
+            retired.pop().close()
+        try:
+            job = jobs.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if job is None:
+            break
         n, scheduled, question = job
         if ended.is_set():  # the run is over: what still waits is counted, not answered
             results.put(("unanswered", n, scheduled))
@@ -610,8 +622,9 @@ def print_stream(live: dict) -> None:
         failed = [a for a in inside if a[4] is not None]
         waiting = sum(1 for u in live["unanswered"] if start <= u[1] < end)
         answered_in = sum(1 for a in answers if start <= a[3] < end)
+        arrived = len(inside) + waiting
         print(
-            f"  {label}: {len(inside):,} arrived ({len(inside) / (end - start):.1f}/s),"
+            f"  {label}: {arrived:,} arrived ({arrived / (end - start):.1f}/s),"
             f" {answered_in / (end - start):.1f}/s answered; latency from arrival p50"
             f" {np.percentile(latencies, 50):.1f} ms, p99 {np.percentile(latencies, 99):.1f} ms,"
             f" max {latencies.max():.0f} ms; answering alone p50"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -251,6 +252,41 @@ def test_the_write_ahead_log_is_started_afresh_once_readers_follow(
     newer = open_index(settings.index_dir, FakeEmbedder.name)
     assert len(newer.store.summaries()) == 90
     newer.close()
+
+
+def test_readers_that_follow_let_the_write_ahead_log_start_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader following every few milliseconds, as the bot and ``serve`` do every
+    ``follow_seconds``: asked by the writer, it takes new snapshots, and the log is
+    truncated while the reader keeps answering from the articles it sees."""
+    monkeypatch.setattr(retrieval.index.inplace, "LOG_RESTART_BYTES", 100_000)
+    monkeypatch.setattr(retrieval.index.inplace, "LOG_RESTART_WAIT", 5.0)
+    corpus, settings = indexed_notes(tmp_path, 10)
+    log = settings.index_dir / read_manifest(settings.index_dir).folder / "store.sqlite-wal"
+    held = [open_index(settings.index_dir, FakeEmbedder.name)]
+    stop = threading.Event()
+
+    def follow() -> None:
+        while not stop.wait(0.02):
+            if not held[0].is_current():
+                old, held[0] = held[0], held[0].reopened()
+                old.close()
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    try:
+        truncated = 0
+        for start in range(10, 130, 20):
+            write_articles(corpus, range(start, start + 20))
+            ingest([corpus], settings, FakeEmbedder())
+            truncated += log.stat().st_size == 0
+    finally:
+        stop.set()
+        follower.join()
+    assert truncated >= 2, "each time past a multiple, with a follower reading"
+    assert len(held[0].store.summaries()) == 130
+    held[0].close()
 
 
 def test_todays_index_opens_and_is_upgraded_in_place_once(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ import json
 import logging
 import shutil
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -66,7 +67,13 @@ from .checks import (
     sums_of,
     verify_store,
 )
-from .inplace import CommittedArticles, check_for_writing, settle, write_in_place
+from .inplace import (
+    CommittedArticles,
+    check_for_writing,
+    log_restart_asked,
+    settle,
+    write_in_place,
+)
 from .manifest import (
     GENERATION_PREFIX,
     MANIFEST,
@@ -126,6 +133,9 @@ class OpenIndex:
     state: SegmentState
     # The main vector file's id sums, from its check at the first open.
     main_sums: Sums
+    # When it was opened (time.time_ns(), before its snapshot was pinned): a writer asking
+    # readers to let go of the write-ahead log asks those opened before (``restart_log``).
+    opened_ns: int = 0
 
     def close(self) -> None:
         self.store.close()
@@ -141,7 +151,10 @@ class OpenIndex:
         Reads the manifest (a small JSON file) and one row of the store; raises CitebotError
         if the manifest is missing or damaged.
         """
-        return committed_version(self.path) == self.version
+        if committed_version(self.path) != self.version:
+            return False
+        folder = self.path / self.manifest.folder
+        return not log_restart_asked(folder / STORE_FILE, self.opened_ns)
 
     def reopened(self) -> OpenIndex:
         """This index as committed now; the main vector file is shared while the store
@@ -310,6 +323,7 @@ def open_index(
 
 def _open_generation(index_dir: Path, manifest: Manifest, reuse: OpenIndex | None) -> OpenIndex:
     folder = index_dir / manifest.folder
+    opened_ns = time.time_ns()
     store = open_store(index_dir, manifest)
     try:
         try:
@@ -344,7 +358,7 @@ def _open_generation(index_dir: Path, manifest: Manifest, reuse: OpenIndex | Non
     except BaseException:
         store.close()
         raise
-    return OpenIndex(index_dir, manifest, store, vectors, size, state, main_sums)
+    return OpenIndex(index_dir, manifest, store, vectors, size, state, main_sums, opened_ns)
 
 
 def _read_segment(

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -132,9 +133,20 @@ def write_in_place(
 
 # The write-ahead log is started afresh (and cut back to nothing) each time a write takes
 # it past another multiple of this size, waiting up to LOG_RESTART_WAIT seconds for the
-# readers still reading from it to follow (see restart_log).
+# readers reading from it to let go (see restart_log).
 LOG_RESTART_BYTES = 64 * 1024 * 1024
-LOG_RESTART_WAIT = 10.0
+LOG_RESTART_WAIT = 30.0
+# Beside the store: touched by a writer that asks readers to take a new snapshot.
+RESTART_SUFFIX = "-restart"
+
+
+def log_restart_asked(store: Path, opened_ns: int) -> bool:
+    """Whether a writer has asked readers opened at ``opened_ns`` (time.time_ns()) or
+    before to take a new snapshot, so that it can start the write-ahead log afresh."""
+    try:
+        return store.with_name(store.name + RESTART_SUFFIX).stat().st_mtime_ns > opened_ns
+    except OSError:
+        return False
 
 
 def restart_log(store: Store, before: int) -> bool:
@@ -142,23 +154,31 @@ def restart_log(store: Store, before: int) -> bool:
     multiple of LOG_RESTART_BYTES (it was ``before`` bytes); whether it was.
 
     SQLite reuses its log from the start only once every page in it is copied back to the
-    store and no reader still reads from it. Readers here pin a snapshot for as long as
-    they answer from it (``Store.pin``), and with writes every second some snapshot always
-    lags, so without this the log only grows: by about 0.4 MB a single-article write at a
-    million chunks, 3.8 GB over 10,000 writes (bench_live.py), and every page look-up walks
-    more of its index. So the writer waits, now and then, for the readers to follow (they
-    do within ``follow_seconds``), copies everything back and truncates the log. A reader
-    that never follows (an idle process) only costs the wait, once per multiple: the write
-    is committed either way."""
+    store and no reader reads a snapshot that began while some were not. Readers here pin
+    a snapshot for as long as they answer from it (``Store.pin``) and take a new one only
+    after a write, so the log never restarted and only grew: by about 0.4 MB a
+    single-article write at a million chunks (bench_live.py). So the writer, now and then,
+    asks the readers to take a new snapshot (it touches ``store.sqlite-restart``, which
+    ``is_current`` looks at), copies every page back, asks again (a snapshot taken now
+    reads the store alone), and truncates the log, within LOG_RESTART_WAIT seconds (two
+    rounds of the readers' ``follow_seconds``); a reader that never follows only costs
+    that wait, once per multiple. The write is committed either way."""
     size = _size(store.path.with_name(store.path.name + "-wal"))
     if size // LOG_RESTART_BYTES <= before // LOG_RESTART_BYTES:
         return False
     db = store.connection
-    db.execute(f"PRAGMA busy_timeout = {int(LOG_RESTART_WAIT * 1000)}")
-    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    if busy:
-        logger.info("the write-ahead log (%d MB) is still read: kept", size // 1_000_000)
-    return not busy
+    marker = store.path.with_name(store.path.name + RESTART_SUFFIX)
+    deadline = time.monotonic() + LOG_RESTART_WAIT
+    db.execute("PRAGMA busy_timeout = 1000")
+    while True:
+        marker.touch()
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            marker.unlink(missing_ok=True)
+            return True
+        if time.monotonic() > deadline:
+            logger.info("the write-ahead log (%d MB) is still read: kept", size // 1_000_000)
+            return False
 
 
 def _size(path: Path) -> int:
