@@ -37,6 +37,7 @@ from retrieval import highlight
 from retrieval.config import Settings
 from retrieval.evaluate import is_hit, load_questions
 from retrieval.highlight import answer_cues, best_sentences, sentence_meaning
+from retrieval.questions import without_set_aside
 from retrieval.search import Searcher
 from retrieval.text import STOPWORDS, keyword_terms, sentence_spans, stem, words
 
@@ -69,7 +70,7 @@ def collect(searcher: Searcher, questions_path: Path) -> list[HitPassage]:
             continue
         spans = sentence_spans(passage.text)
         stored = searcher.index.sentence_vectors(passage.chunk_ids)
-        vector = searcher.embedder.embed([question.question])[0]
+        vector = searcher.embedder.embed([without_set_aside(question.question)])[0]
         vectors = [stored[i] for i in passage.chunk_ids if i in stored]
         meaning = sentence_meaning(vector, spans, passage.char_start, vectors) if vectors else None
         low = passage.text.lower()

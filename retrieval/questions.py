@@ -109,6 +109,27 @@ def content_terms(question: str) -> set[str]:
     return set(question_terms(question).content)
 
 
+# A clause that sets things aside ("Beyond defence and trade, where should ...?", "... at
+# besides Kennedy Space Center?"): the answer is about something else, so the highlight
+# neither looks for its words nor compares meaning with them. Opening the question, it
+# runs to the comma; inside it ("besides", "other than", "except": not "beyond", which is
+# as often a place: "What lies beyond the belt?"), it is a few words up to the end, a
+# comma, or a relative word ("the only divisor besides 1 that a prime can have").
+_SET_ASIDE = re.compile(
+    r"^\s*(?:beyond|besides|apart\s+from|aside\s+from|other\s+than|except(?:\s+for)?"
+    r"|in\s+addition\s+to)\s[^,?!;]+,"
+    r"|\b(?:besides|apart\s+from|aside\s+from|other\s+than|except(?:\s+for)?|excluding)"
+    r"(?:\s+[^\s,?!;]+){1,5}?(?=\s*(?:[,?!;]|$)|\s+(?:that|which|who|whom|where|when)\b)",
+    re.IGNORECASE,
+)
+
+
+def without_set_aside(question: str) -> str:
+    """``question`` without the clauses that set things aside ("Beyond defence and trade,
+    where ...?" becomes ", where ...?"): what its answer is about."""
+    return re.sub(r"\s+(?=[?!.;])", "", " ".join(_SET_ASIDE.sub(" ", question).split()))
+
+
 @dataclass(frozen=True)
 class WholeArticleQuestion:
     """A question about one article as a whole, and the words that may name the article."""
