@@ -380,3 +380,18 @@ def test_search_compares_meaning_without_the_clause_setting_things_aside(tmp_pat
     question = "Beyond concerts and tours abroad, whom does the orchestra teach?"
     passage = searcher.search(question).passages[0]
     assert passage.highlight == "The orchestra members teach children at the depot."
+
+
+def test_on_the_sample_articles_what_a_question_sets_aside_is_not_its_highlight(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(index_dir=tmp_path / "index")
+    embedder = FakeSpanEmbedder()
+    ingest([CORPUS], settings, embedder)
+    searcher = Searcher.open(settings, embedder).with_settings(min_confidence=0.0)
+    plain = searcher.search("What does the orchestra do in the depot on Thursday evenings?")
+    assert plain.passages[0].highlight.startswith("Rehearsals now take place every Thursday")
+    question = "Beyond rehearsals on Thursday evenings, what does the orchestra do in the depot?"
+    passage = searcher.search(question).passages[0]
+    assert "Rehearsals" not in passage.highlight
+    assert passage.text[passage.highlight_start : passage.highlight_end] == passage.highlight
