@@ -112,15 +112,16 @@ def content_terms(question: str) -> set[str]:
 # A clause that sets things aside ("Beyond defence and trade, where should ...?", "... at
 # besides Kennedy Space Center?"): the answer is about something else, so the highlight
 # neither looks for its words nor compares meaning with them. Opening the question, it
-# runs to the comma; inside it ("besides", "other than", "except": not "beyond", which is
-# as often a place: "What lies beyond the belt?"), it is a few words up to the end, a
-# comma, or a relative word ("the only divisor besides 1 that a prime can have").
+# runs to the comma. Inside it ("besides", "other than", "except": not "beyond", which is
+# as often a place: "What lies beyond the belt?") it is a name or a number ("Which
+# countries besides France signed?", "the only divisor besides 1 that ..."), or up to four
+# words that end the question ("What else does it offer besides lessons?").
+_SETS_ASIDE = r"besides|apart\s+from|aside\s+from|other\s+than|except(?:\s+for)?|excluding"
+_NAME_RUN = r"(?:the\s+)?[A-Z0-9][\w'’.-]*(?:\s+(?:(?:of|the|and|de|von)\s+)*[A-Z0-9][\w'’.-]*)*"
 _SET_ASIDE = re.compile(
-    r"^\s*(?:beyond|besides|apart\s+from|aside\s+from|other\s+than|except(?:\s+for)?"
-    r"|in\s+addition\s+to)\s[^,?!;]+,"
-    r"|\b(?:besides|apart\s+from|aside\s+from|other\s+than|except(?:\s+for)?|excluding)"
-    r"(?:\s+[^\s,?!;]+){1,5}?(?=\s*(?:[,?!;]|$)|\s+(?:that|which|who|whom|where|when)\b)",
-    re.IGNORECASE,
+    rf"^\s*(?i:beyond|in\s+addition\s+to|{_SETS_ASIDE})\s[^,?!;]+,"
+    rf"|\b(?i:{_SETS_ASIDE})\s+(?:{_NAME_RUN}(?![\w'’])|[^\s,?!;]+(?:\s+[^\s,?!;]+){{0,3}}"
+    r"(?=[?!.]*\s*$))"
 )
 
 

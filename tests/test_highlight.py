@@ -346,6 +346,12 @@ def test_sentence_meaning_maps_passage_sentences_to_stored_ones() -> None:
             "What is the only divisor besides 1 that a prime number can have?",
             "What is the only divisor that a prime number can have?",
         ),
+        # Inside a question: a name or a number, or words that end it; not its verb.
+        ("Which countries besides France signed the treaty?", "Which countries signed the treaty?"),
+        (
+            "What else does the orchestra offer besides lessons?",
+            "What else does the orchestra offer?",
+        ),
         # "beyond" inside a question is as often a place: kept.
         ("What lies beyond the Kuiper belt?", "What lies beyond the Kuiper belt?"),
         ("Who founded the orchestra?", "Who founded the orchestra?"),
