@@ -1,5 +1,6 @@
 """Crash benchmark: kill -9 an ingest at every named step (of a write in place, of a
-compaction, of the upgrade of an index written before segments, of a first ingest and of a
+compaction, of the upgrade of an index written before segments, of the write that groups
+the copies of an index with the release before's bands afresh, of a first ingest and of a
 rebuild, of a batch of a write committed in batches) and at N random moments, without
 and with batches.
 
@@ -32,7 +33,9 @@ from retrieval.index import (
     GENERATION_STEPS,
     UPGRADE_STEPS,
     WRITE_STEPS,
+    read_manifest,
 )
+from tests.helpers import as_written_before_rowid_bands
 from tests.reliability.crash import CrashLab
 
 # Articles a batch of the "batches" runs commits ([ingest] commit_every_articles).
@@ -43,6 +46,9 @@ STEPS = {
     "batches": BATCH_STEPS,
     "compact": COMPACTION_STEPS,
     "upgrade": UPGRADE_STEPS,
+    # A write into an index whose copies' bands are kept by text id (the release before):
+    # it groups every article afresh in its own transaction.
+    "copies": WRITE_STEPS,
     "rebuild": GENERATION_STEPS,
     "first": GENERATION_STEPS,
 }
@@ -86,6 +92,9 @@ def main() -> None:
                 before = None if mode == "first" else "a"
                 if before:
                     lab.index_of(before, index_dir, before_segments=mode == "upgrade")
+                if mode == "copies":
+                    folder = index_dir / read_manifest(index_dir).folder
+                    as_written_before_rowid_bands(folder / "store.sqlite")
                 results.append(
                     run(
                         f"step {mode}",
