@@ -15,6 +15,10 @@ Candidate pairs come from locality-sensitive hashing of the signatures (bands of
 so grouping costs about one dictionary look-up per band per article, not a comparison of
 every pair. A story is named by its earliest-ingested article (the smallest rowid); the
 others are its copies. Both hash and signature are a few hundred bytes an article.
+
+(Over 600 lines, for a reason: the fingerprint, the band keys, the grouping one by one and
+in bulk, and the tables that keep them must agree to the bit, and a test checks each way of
+grouping against the others; they are read and changed together.)
 """
 
 from __future__ import annotations

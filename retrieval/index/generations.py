@@ -29,6 +29,10 @@ with one line saying how to rebuild it. A writer never builds on a damaged index
 
 No pickle anywhere: JSON, SQLite and FAISS's own binary format.
 
+(About 600 lines, for a reason: opening, following and the generation protocol of writing
+share the folder's layout and its rules of what may be removed when; the write in place,
+its checks and compaction have their own modules.)
+
 Crash tests set ``CITEBOT_TEST_KILL_AT`` to one of ``COMMIT_STEPS`` (``steps``) to have
 the writing process kill itself (SIGKILL) at that step; see tests/reliability/.
 """
