@@ -143,10 +143,20 @@ class IndexReader(ArticleReader, Protocol):
         limit: int,
         filters: SearchFilter | None = None,
         budget: int | None = None,
+        exact: bool = True,
     ) -> list[tuple[int, float]]:
         """BM25 over titles and chunk texts (chunk id, score), best first; with ``filters``,
         only chunks of the articles they admit; with a ``budget``, about that many matching
-        chunks ranked at most."""
+        chunks read at most (``exact``: the best of them ranked by BM25 over the whole
+        index, else by FTS5's bm25() of the terms kept within the budget)."""
+        ...
+
+    def keyword_scores(
+        self, question: str, chunk_ids: Iterable[int], budget: int | None
+    ) -> dict[int, float]:
+        """BM25 of ``chunk_ids`` over the whole index, as an unbounded ``keyword_search``
+        scores them (chunks no term matches left out); empty when a search within
+        ``budget`` reads every match anyway."""
         ...
 
     def admits_any(self, filters: SearchFilter) -> bool: ...

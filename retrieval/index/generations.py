@@ -183,8 +183,14 @@ class OpenIndex:
         limit: int,
         filters: SearchFilter | None = None,
         budget: int | None = None,
+        exact: bool = True,
     ) -> list[tuple[int, float]]:
-        return self.store.keyword_search(question, limit, filters, budget)
+        return self.store.keyword_search(question, limit, filters, budget, exact)
+
+    def keyword_scores(
+        self, question: str, chunk_ids: Iterable[int], budget: int | None
+    ) -> dict[int, float]:
+        return self.store.keyword_scores(question, chunk_ids, budget)
 
     def admits_any(self, filters: SearchFilter) -> bool:
         return self.store.admits_any(filters)

@@ -26,13 +26,18 @@ from ..errors import IndexDamagedError
 from ..records import PARAGRAPH_SEPARATOR, Article, ArticleRef, ArticleSummary, Chunk, SearchFilter
 from ..text import keyword_terms
 from .base import ChunkRow, IndexedArticle, WebResourceRow
+from .bm25 import Bm25
 from .filters import filter_condition, like_escaped, source_option
 from .keywords import KeywordBudget, KeywordPlan
 from .steps import discard_log
 
+# The keyword index's tokenizer, also what bm25.Bm25 tokenises chunk texts with.
+TOKENIZE = "porter unicode61 remove_diacritics 2"
+
 # ``day`` is the calendar day that ``date`` names (YYYY-MM-DD, see retrieval.dates), for
 # date filters; NULL when it names none.
-SCHEMA = """
+SCHEMA = (
+    """
 -- root: the source root the article was read from (absolute path or URL, as given), so
 -- pruning can tell which root an article belongs to. NULL in indexes written before it
 -- was recorded, until the article is found again.
@@ -69,7 +74,9 @@ CREATE TABLE IF NOT EXISTS sentences (
 );
 -- Titles are indexed beside each chunk's text so that a title match counts for BM25.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
-    title, body, tokenize = 'porter unicode61 remove_diacritics 2'
+    title, body, tokenize = '"""
+    + TOKENIZE
+    + """'
 );
 -- Paged documents (PDF): paragraphs from first_paragraph on (1-based) are on page `page`,
 -- up to the next row's first_paragraph.
@@ -94,10 +101,14 @@ CREATE TABLE IF NOT EXISTS web_resources (
     checked TEXT
 );
 """
+)
 
 # BM25 column weights: a term in the title says more about a chunk than one in its body.
 TITLE_WEIGHT = 2.0
 BODY_WEIGHT = 1.0
+# A budgeted keyword search takes this many times its limit of the best matches FTS5 ranks
+# within the budget, then ranks them by BM25 over the whole index (bm25.Bm25).
+RESCORED_MATCHES = 2
 
 _ARTICLE_COLUMNS = "id, title, text, source, url, date, author"
 
@@ -209,10 +220,14 @@ class Store:
         self._has_pages = "article_pages" in tables
         self._has_web = "web_resources" in tables
         self._keywords = KeywordBudget(self._db, remember=read_only)
+        self._bm25 = Bm25(
+            self._db, "chunks_fts", (TITLE_WEIGHT, BODY_WEIGHT), TOKENIZE, remember=read_only
+        )
         # Fingerprints of article bodies and the stories they group into.
         self.copies = CopiesTable(self._db, writable=not read_only)
 
     def close(self) -> None:
+        self._bm25.close()
         self._db.close()
         if self.unreadable:
             discard_log(self.path)
@@ -453,43 +468,70 @@ class Store:
         limit: int,
         filters: SearchFilter | None = None,
         budget: int | None = None,
+        exact: bool = True,
     ) -> list[tuple[int, float]]:
         """BM25 over titles and chunk texts: (chunk id, score), best first, higher is better.
 
         With ``filters``, only chunks of the articles they admit are ranked. With a
         ``budget``, BM25 ranks about that many matching chunks at most (see
-        ``keyword_plan``); None ranks every chunk that matches any term.
+        ``keyword_plan``); None ranks every chunk that matches any term. Within a budget,
+        FTS5's bm25() scores those matches with the plan's terms only, and ``exact`` ranks
+        the best RESCORED_MATCHES x ``limit`` of them again by BM25 of the whole question
+        over the whole index (``keyword_scores``).
         """
         terms = keyword_terms(question)
         if not terms:
             return []
         # An index of no more chunks than the budget ranks every term: BM25 cannot read more.
-        if budget is not None and self._keywords.sample().rows > budget:
+        bounded = self._keyword_bounded(budget)
+        if bounded:
+            assert budget is not None
             plan = self.keyword_plan(terms, budget)
         else:
             plan = KeywordPlan(tuple(terms))
         if not plan.terms:
             return []
         match = plan.match()
+        wanted = limit * RESCORED_MATCHES if bounded and exact else limit
         if not filters:
             rows = self._db.execute(
                 "SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts"
                 " WHERE chunks_fts MATCH ? AND rowid >= ? ORDER BY score DESC LIMIT ?",
-                (TITLE_WEIGHT, BODY_WEIGHT, match, plan.first_rowid, limit),
+                (TITLE_WEIGHT, BODY_WEIGHT, match, plan.first_rowid, wanted),
             )
-            return [(r[0], r[1]) for r in rows]
-        # The filter is checked on each matching chunk (two primary-key look-ups), so the
-        # cost follows the matches, as unfiltered ranking's does. The plan's window of
-        # newest matches is not applied: the chunks a filter admits may all be older.
-        admitted, values = self._admitted_articles(filters)
-        rows = self._db.execute(
-            "SELECT f.rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts f"
-            " JOIN chunks c ON c.id = f.rowid"
-            f" WHERE chunks_fts MATCH ? AND c.article_id IN ({admitted})"
-            " ORDER BY score DESC LIMIT ?",
-            (TITLE_WEIGHT, BODY_WEIGHT, match, *values, limit),
-        )
-        return [(r[0], r[1]) for r in rows]
+        else:
+            # The filter is checked on each matching chunk (two primary-key look-ups), so
+            # the cost follows the matches, as unfiltered ranking's does. The plan's window
+            # of newest matches is not applied: the chunks a filter admits may all be older.
+            admitted, values = self._admitted_articles(filters)
+            rows = self._db.execute(
+                "SELECT f.rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts f"
+                " JOIN chunks c ON c.id = f.rowid"
+                f" WHERE chunks_fts MATCH ? AND c.article_id IN ({admitted})"
+                " ORDER BY score DESC LIMIT ?",
+                (TITLE_WEIGHT, BODY_WEIGHT, match, *values, wanted),
+            )
+        found = [(r[0], r[1]) for r in rows]
+        if not (bounded and exact):
+            return found
+        scores = self._bm25.scores(terms, (i for i, _ in found))
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+    def keyword_scores(
+        self, question: str, chunk_ids: Iterable[int], budget: int | None
+    ) -> dict[int, float]:
+        """BM25 of ``chunk_ids`` for ``question`` over the whole index, as unbounded
+        ``keyword_search`` scores them (chunks no term matches left out): for chunks found
+        otherwise (the dense half) that a search within ``budget`` may not have read.
+        Empty when the index is within the budget: its keyword search read every match."""
+        terms = keyword_terms(question)
+        if not terms or not self._keyword_bounded(budget):
+            return {}
+        return self._bm25.scores(terms, chunk_ids)
+
+    def _keyword_bounded(self, budget: int | None) -> bool:
+        """Whether a keyword search within ``budget`` may leave matches unread."""
+        return budget is not None and self._keywords.sample().rows > budget
 
     def keyword_plan(self, terms: Sequence[str], budget: int) -> KeywordPlan:
         """Which terms BM25 ranks so that it reads about ``budget`` matching chunks at most
