@@ -70,9 +70,9 @@ def assert_equal_to_fts5(store: Store) -> None:
         expected = fts5_scores(store, question)
         found = exact_scores(store, question, all_ids(store))
         assert found.keys() == expected.keys(), question
-        assert list(found.values()) == pytest.approx(
-            [expected[i] for i in found], rel=1e-12
-        ), question
+        assert list(found.values()) == pytest.approx([expected[i] for i in found], rel=1e-12), (
+            question
+        )
 
 
 @pytest.fixture
