@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from retrieval.index.keywords import TERM_SAMPLE_ROWS
-from retrieval.index.store import SAME_SCORE, Store, distinct_scores
+from retrieval.index.store import Store
 from retrieval.records import Article, Chunk
 
 
@@ -192,12 +192,3 @@ def test_search_settings_pass_the_budget_to_keyword_search(tmp_path: Path) -> No
     finally:
         for opened in searchers.values():
             opened.close()
-
-
-def test_matches_that_score_alike_are_rescored_at_most_twice() -> None:
-    """Copies of one text score alike; they must not fill the matches ranked again."""
-    assert SAME_SCORE == 2
-    found = [(1, 5.0), (2, 5.0), (3, 5.0), (4, 5.0), (5, 4.0), (6, 3.0), (7, 3.0)]
-    assert distinct_scores(found, 4) == [1, 2, 5, 6]
-    # With room for more, those passed over come last.
-    assert distinct_scores(found, 6) == [1, 2, 5, 6, 7, 3]

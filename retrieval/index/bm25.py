@@ -237,11 +237,18 @@ class Bm25:
             self._frequencies[phrase] = found
         return found
 
-    def scores(self, terms: Sequence[str], ids: Iterable[int]) -> dict[int, float]:
+    def scores(
+        self, terms: Sequence[str], ids: Iterable[int], max_texts: int | None = None
+    ) -> dict[int, float]:
         """bm25() of the rows ``ids`` for the query of ``terms`` (each quoted, OR-ed),
         higher is better, as FTS5 scores them over the whole table; rows no term matches
-        are left out."""
-        wanted = sorted(set(ids))
+        are left out.
+
+        Rows of the same text (copies) score alike, and each text is tokenised once.
+        ``max_texts``: score the rows of the first that many distinct texts only (in the
+        order of ``ids``), and leave the others out.
+        """
+        wanted = list(dict.fromkeys(ids))
         if not wanted or not terms:
             return {}
         phrases = self.phrases(terms)
@@ -249,14 +256,28 @@ class Bm25:
         weights = [
             idf(totals.rows, self.frequency(t, p)) for t, p in zip(terms, phrases, strict=True)
         ]
-        marks = ", ".join("?" * len(wanted))
         columns = ", ".join(f"c{n}" for n in range(len(self._weights)))
-        rows = [
-            (r[0], r[1:])
+        texts = {
+            r[0]: tuple(r[1:])
             for r in self._db.execute(
-                f"SELECT id, {columns} FROM {self._table}_content WHERE id IN ({marks})", wanted
+                f"SELECT id, {columns} FROM {self._table}_content"
+                f" WHERE id IN ({', '.join('?' * len(wanted))})",
+                wanted,
             )
-        ]
+        }
+        # The first row of each text stands for its copies.
+        first_of: dict[tuple[str, ...], int] = {}
+        copy_of: dict[int, int] = {}
+        for row_id in wanted:
+            text = texts.get(row_id)
+            if text is None:
+                continue
+            if text not in first_of:
+                if max_texts is not None and len(first_of) >= max_texts:
+                    continue
+                first_of[text] = row_id
+            copy_of[row_id] = first_of[text]
+        rows = [(row_id, text) for text, row_id in first_of.items()]
         found = self._tokenizer.occurrences(rows, (t for p in phrases for t in p))
         frequencies: dict[int, list[float]] = {}
         for n, phrase in enumerate(phrases):
@@ -274,10 +295,10 @@ class Bm25:
             )
         }
         average = totals.average_length
-        scores = {}
+        scored = {}
         for doc, per_phrase in frequencies.items():
             norm = K1 * (1 - B + B * lengths.get(doc, 0) / average) if average else K1
-            scores[doc] = sum(
+            scored[doc] = sum(
                 w * f * (K1 + 1) / (f + norm) for w, f in zip(weights, per_phrase, strict=True) if f
             )
-        return scores
+        return {row_id: scored[first] for row_id, first in copy_of.items() if first in scored}

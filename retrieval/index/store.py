@@ -107,31 +107,12 @@ CREATE TABLE IF NOT EXISTS web_resources (
 TITLE_WEIGHT = 2.0
 BODY_WEIGHT = 1.0
 # A budgeted keyword search with exact scores takes the best RANKED_MATCHES x its limit
-# matches FTS5 ranks within the budget, keeps at most SAME_SCORE of those that score alike
-# (copies of one text score alike: at a million chunks, the copies of one BBC article
-# filled the whole list and pushed the answer out), RESCORED_MATCHES x its limit in all,
-# and ranks these by BM25 over the whole index (bm25.Bm25). Chosen on the scale
-# benchmark (docs/benchmarks.md).
+# matches FTS5 ranks within the budget, and ranks those of the first RESCORED_MATCHES x its
+# limit distinct texts (copies of a text score alike: at a million chunks the copies of one
+# BBC article filled the list and pushed the answer out) by BM25 over the whole index
+# (bm25.Bm25). Chosen on the scale benchmark (docs/benchmarks.md).
 RANKED_MATCHES = 20
-SAME_SCORE = 2
 RESCORED_MATCHES = 2
-
-
-def distinct_scores(found: Sequence[tuple[int, float]], count: int) -> list[int]:
-    """The first ``count`` chunk ids of ``found`` (best first), at most SAME_SCORE of any
-    one score (to 9 decimals) while others are left; then those passed over, in order."""
-    taken: dict[float, int] = {}
-    ids, passed = [], []
-    for chunk_id, score in found:
-        key = round(score, 9)
-        if taken.get(key, 0) < SAME_SCORE:
-            taken[key] = taken.get(key, 0) + 1
-            ids.append(chunk_id)
-            if len(ids) >= count:
-                return ids
-        else:
-            passed.append(chunk_id)
-    return ids + passed[: count - len(ids)]
 
 
 _ARTICLE_COLUMNS = "id, title, text, source, url, date, author"
@@ -538,7 +519,7 @@ class Store:
         found = [(r[0], r[1]) for r in rows]
         if not (bounded and exact):
             return found
-        scores = self._bm25.scores(terms, distinct_scores(found, limit * RESCORED_MATCHES))
+        scores = self._bm25.scores(terms, (i for i, _ in found), max_texts=limit * RESCORED_MATCHES)
         return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
     def keyword_scores(
