@@ -177,3 +177,28 @@ def test_keyword_scores_are_empty_within_the_budget(store_path: Path) -> None:
         assert over == pytest.approx(fts5_scores(reader, QUESTIONS[0]), rel=1e-12)
     finally:
         reader.close()
+
+
+def test_copies_of_a_text_score_alike_and_max_texts_counts_distinct_texts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    # Chunks 1-4: one text four times; 5: another; 6: a third.
+    for number, body in enumerate(["Harbour ferry news."] * 4 + ["Harbour."] + ["Ferry."]):
+        article = Article(f"a{number}", "Notes", body, "notes.jsonl")
+        store.add_article(article, str(number), [Chunk(article.id, 0, body, 0, len(body), 1, 1)])
+    store.commit()
+    store.close()
+    reader = Store(path, read_only=True)
+    try:
+        expected = fts5_scores(reader, "harbour ferry")
+        scores = exact_scores(reader, "harbour ferry", [1, 2, 3, 4, 5, 6])
+        assert scores == pytest.approx(expected, rel=1e-12)
+        # The first two distinct texts (in the order given): the copies and chunk 5.
+        terms = keyword_terms("harbour ferry")
+        two = reader._bm25.scores(terms, [1, 5, 2, 6, 3, 4], max_texts=2)
+        assert sorted(two) == [1, 2, 3, 4, 5]
+        assert two == pytest.approx({i: expected[i] for i in two}, rel=1e-12)
+    finally:
+        reader.close()
