@@ -111,11 +111,11 @@ class SearchSettings:
     # terms are taken rarest first, and more common ones are left out once their matches
     # would pass it (the rarest term is always kept). Bounds keyword search in large
     # indexes; in an index this small or smaller it rarely leaves a term out.
-    keyword_budget: int = 10_000
+    keyword_budget: int = 20_000
     # When the budget leaves matches unread: rank the best of those read and the dense
     # half's chunks by BM25 of every term over the whole index (exact term statistics),
     # as an unbounded search scores them. false ranks by FTS5's bm25() of the terms kept
-    # within the budget (a few ms faster, 4 points of hit@1 lower at 1M chunks).
+    # within the budget (faster by a few ms, lower hit@1 at 1M chunks: docs/benchmarks.md).
     exact_keyword_scores: bool = True
 
     def __post_init__(self) -> None:

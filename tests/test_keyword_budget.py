@@ -192,3 +192,14 @@ def test_search_settings_pass_the_budget_to_keyword_search(tmp_path: Path) -> No
     finally:
         for opened in searchers.values():
             opened.close()
+
+
+@pytest.mark.parametrize("budget", [40, 1000, None])
+def test_within_the_budget_exact_scores_change_nothing(store: Store, budget: int | None) -> None:
+    """An index of no more chunks than the budget: FTS5's own ranking of every match, as
+    before exact scores, and nothing to add for the dense half."""
+    for question in ["Did the council change the ferry?", "harbour wall", "winter ferry"]:
+        exact = store.keyword_search(question, 50, budget=budget)
+        assert exact == store.keyword_search(question, 50, budget=budget, exact=False)
+        assert exact == store.keyword_search(question, 50)
+        assert store.keyword_scores(question, range(1, 41), budget) == {}
