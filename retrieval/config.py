@@ -111,7 +111,7 @@ class SearchSettings:
     # terms are taken rarest first, and more common ones are left out once their matches
     # would pass it (the rarest term is always kept). Bounds keyword search in large
     # indexes; in an index this small or smaller it rarely leaves a term out.
-    keyword_budget: int = 20_000
+    keyword_budget: int = 15_000
     # When the budget leaves matches unread: rank the best of those read and the dense
     # half's chunks by BM25 of every term over the whole index (exact term statistics),
     # as an unbounded search scores them. false ranks by FTS5's bm25() of the terms kept

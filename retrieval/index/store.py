@@ -111,7 +111,7 @@ BODY_WEIGHT = 1.0
 # limit distinct texts (copies of a text score alike: at a million chunks the copies of one
 # BBC article filled the list and pushed the answer out) by BM25 over the whole index
 # (bm25.Bm25). Chosen on the scale benchmark (docs/benchmarks.md).
-RANKED_MATCHES = 20
+RANKED_MATCHES = 10
 RESCORED_MATCHES = 2
 
 
