@@ -114,6 +114,8 @@ def test_a_term_left_out_still_scores_the_matches_of_the_kept_ones(tmp_path: Pat
     assert [s for _, s in exact] == pytest.approx([s for _, s in unbounded[:2]], rel=1e-12)
     # Past RESCORE_FACTOR x the budget a term is too costly to count, and only left out.
     assert store.keyword_plan(["harbour", "council"], budget=2).rescoring == ()
+    # A search that ranks its matches again by exact BM25 counts fewer (31 > 3 x 5).
+    assert store.keyword_plan(["harbour", "council"], 5, rescore_factor=3).rescoring == ()
     store.close()
 
 

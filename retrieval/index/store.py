@@ -28,7 +28,7 @@ from ..text import keyword_terms
 from .base import ChunkRow, IndexedArticle, WebResourceRow
 from .bm25 import Bm25
 from .filters import filter_condition, like_escaped, source_option
-from .keywords import KeywordBudget, KeywordPlan
+from .keywords import CANDIDATE_RESCORE_FACTOR, RESCORE_FACTOR, KeywordBudget, KeywordPlan
 from .steps import discard_log
 
 # The keyword index's tokenizer, also what bm25.Bm25 tokenises chunk texts with.
@@ -491,7 +491,8 @@ class Store:
         bounded = self._keyword_bounded(budget)
         if bounded:
             assert budget is not None
-            plan = self.keyword_plan(terms, budget)
+            factor = CANDIDATE_RESCORE_FACTOR if exact else RESCORE_FACTOR
+            plan = self.keyword_plan(terms, budget, factor)
         else:
             plan = KeywordPlan(tuple(terms))
         if not plan.terms:
@@ -538,10 +539,12 @@ class Store:
         """Whether a keyword search within ``budget`` may leave matches unread."""
         return budget is not None and self._keywords.sample().rows > budget
 
-    def keyword_plan(self, terms: Sequence[str], budget: int) -> KeywordPlan:
+    def keyword_plan(
+        self, terms: Sequence[str], budget: int, rescore_factor: int = RESCORE_FACTOR
+    ) -> KeywordPlan:
         """Which terms BM25 ranks so that it reads about ``budget`` matching chunks at most
         (see ``keywords.KeywordBudget.plan``)."""
-        return self._keywords.plan(terms, budget)
+        return self._keywords.plan(terms, budget, rescore_factor)
 
     def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """About how many chunks each term occurs in (see ``keywords.KeywordBudget``)."""
