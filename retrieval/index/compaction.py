@@ -107,6 +107,7 @@ def compact(
         )
         db.execute("DELETE FROM segment_vectors")
         db.execute("DELETE FROM masked_chunks")
+        db.execute("PRAGMA incremental_vacuum").fetchall()  # a no-op unless Store(new=True)
         write_state(
             db,
             vectors_file=name,
