@@ -134,18 +134,22 @@ def main() -> None:
             )
         batch_seconds = time.perf_counter() - started
 
-        # First ingests (a new folder each) and rebuilds, in batches, killed at random.
+        # First ingests (a new folder each) and rebuilds, in batches, killed at random
+        # within the time an uninterrupted one takes (it embeds every article).
+        first = lab.crash(Path(scratch) / "first-timing", None, "b", commit_every=BATCH).seconds
+        index_dir = lab.index_of("a", Path(scratch) / "random-rebuild")
+        rebuilding = lab.crash(index_dir, "a", "b", rebuild=True, commit_every=BATCH).seconds
         started = time.perf_counter()
         for number in range(args.kills):
             index_dir = Path(scratch) / f"random-first-{number}"
-            moment = rng.uniform(0, duration)
+            moment = rng.uniform(0, first)
             results.append(
                 run("random first", None, index_dir, kill_after=moment, commit_every=BATCH)
             )
-        index_dir = lab.index_of("a", Path(scratch) / "random-rebuild")
+        index_dir = Path(scratch) / "random-rebuild"
         for number in range(args.kills):
-            before = "ab"[number % 2]
-            moment = rng.uniform(0, duration)
+            before = "ba"[number % 2]
+            moment = rng.uniform(0, rebuilding)
             results.append(
                 run(
                     "random rebuild",
@@ -158,7 +162,10 @@ def main() -> None:
             )
         new_seconds = time.perf_counter() - started
 
-    print(f"uninterrupted ingest (after imports): {duration * 1000:.0f} ms")
+    print(
+        f"uninterrupted ingest (after imports): {duration * 1000:.0f} ms; a first ingest"
+        f" {first * 1000:.0f} ms, a rebuild {rebuilding * 1000:.0f} ms (batches of {BATCH})"
+    )
     groups = ["random", "random batches", "random first", "random rebuild"]
     for name in [*(f"step {mode}" for mode in STEPS), *groups]:
         group = [r for r in results if r["name"] == name]
