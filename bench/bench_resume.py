@@ -63,7 +63,7 @@ def run(
             process.communicate()
             return time.perf_counter() - started, None
     seconds = time.perf_counter() - started
-    if process.returncode != 0:
+    if process.returncode not in (0, 2):  # 2: some files were skipped (reported)
         raise SystemExit(f"citebot ingest failed ({process.returncode}): {err[-2000:]}")
     return seconds, json.loads(out)
 

@@ -190,35 +190,41 @@ class StagedGeneration:
         store = None
         try:
             store = Store(folder / STORE_FILE)
-            db = store.connection
-            state = read_state(db, VECTORS_FILE)
-            path = folder / state.vectors_file
-            if state.vectors_file != STAGED_VECTORS or not (
-                state.check and state.check.matches(path)
-            ):
-                return "its vector file is not the staged one"
-            manifest = self.manifest
-            main = read_vectors(self.index_dir, path, manifest)
-            ids, vectors = read_segment(db, manifest.dimension)
-            # The staged copy of the vectors: the writer's vectors in memory from now on.
-            segment = VectorIndex.empty(manifest.dimension)
-            if len(ids):
-                segment.add(ids.tolist(), vectors)
-            chunks, keyword = verify_store(self.index_dir, store)
-            check_agreement(
-                self.index_dir, chunks, keyword, LiveVectors(main, read_masked(db), segment)
-            )
-            if len(main):
-                return "its main vector file is not empty"
+            problem, segment = self._check(store)
         except (sqlite3.Error, CitebotError, OSError, ValueError, RuntimeError) as exc:
+            problem, segment = f"it is damaged ({exc})", None
+        if problem is not None or segment is None:
             if store is not None:
                 store.close()
-            return f"it is damaged ({exc})"
+            return problem
         self._store, self._loaded = store, segment
-        self.holds_batches = bool(len(ids))
-        logger.info("resuming the rebuild left in %s (%d chunks staged)", folder, len(ids))
+        self.holds_batches = bool(len(segment))
+        logger.info("resuming the rebuild left in %s (%d chunks staged)", folder, len(segment))
         reached("resumed")
         return None
+
+    def _check(self, store: Store) -> tuple[str | None, VectorIndex | None]:
+        """The staged vectors, checked as an open checks an index (chunk rows = keyword rows
+        = staged vector ids, in full); or why they cannot be resumed."""
+        db = store.connection
+        manifest = self.manifest
+        state = read_state(db, VECTORS_FILE)
+        path = self.folder / state.vectors_file
+        if state.vectors_file != STAGED_VECTORS or not (state.check and state.check.matches(path)):
+            return "its vector file is not the staged one", None
+        main = read_vectors(self.index_dir, path, manifest)
+        if len(main):
+            return "its main vector file is not empty", None
+        ids, vectors = read_segment(db, manifest.dimension)
+        # The staged copy of the vectors: the writer's vectors in memory from now on.
+        segment = VectorIndex.empty(manifest.dimension)
+        if len(ids):
+            segment.add(ids.tolist(), vectors)
+        chunks, keyword = verify_store(self.index_dir, store)
+        check_agreement(
+            self.index_dir, chunks, keyword, LiveVectors(main, read_masked(db), segment)
+        )
+        return None, segment
 
     def _writer(self, vectors: VectorIndex) -> GenerationWriter:
         assert self._store is not None
