@@ -61,6 +61,8 @@ def user_message(client: discord.Client, error: BaseException) -> str:
 
 
 def _log(error: BaseException, where: str) -> None:
+    if isinstance(error, NotAnAdministrator):
+        return  # logged where it was decided (CitebotClient.may_administer), once
     if isinstance(error, CitebotError | app_commands.CheckFailure):
         logger.info("user error in %s: %s", where, error)
     else:

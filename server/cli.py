@@ -70,6 +70,7 @@ def serve_command(
     from retrieval import metrics
 
     from . import ServerError, memory
+    from .accesslog import AccessLogger
     from .app import make_app
     from .corpora import Corpora
     from .security import Keys, check_binding, is_loopback
@@ -103,12 +104,11 @@ def serve_command(
     metrics.enable()
     corpora = Corpora(served, lambda s: runtime.make_embedder(s), default=main)
     app = make_app(corpora, settings.serve, keys, follow_seconds=settings.bot.follow_seconds)
-    # aiohttp's access log line names no key: the Authorization header is not in its format.
     web.run_app(
         app,
         host=host,
         port=port,
         shutdown_timeout=settings.serve.request_timeout_seconds,
         print=lambda _: click.echo(f"citebot serve on http://{host}:{port}/", err=True),
-        access_log_format='%a "%r" %s %b %Tfs',
+        access_log_class=AccessLogger,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -48,9 +49,10 @@ async def test_reindex_is_hidden_from_members_without_manage_server(simcord_bot,
 
 
 async def test_reindex_is_refused_at_run_time_when_a_server_shows_it_to_everyone(
-    simcord_env, simcord_bot, world
+    simcord_env, simcord_bot, world, caplog
 ) -> None:
     channel, _, helper, user, _ = world
+    caplog.set_level(logging.INFO, logger="bot")
     command = await fetched(simcord_bot, "reindex")
     generation = simcord_bot.holder.generation
     for member in (user, helper):
@@ -62,6 +64,10 @@ async def test_reindex_is_refused_at_run_time_when_a_server_shows_it_to_everyone
     assert simcord_bot.holder.generation == generation
     # Refused by the admin commands' one check, reported through the tree's error handler.
     assert [type(e) for e in simcord_env.errors] == [NotAnAdministrator] * 2
+    # Each refusal is logged once, naming the user (not again as a "user error").
+    for member in (user, helper):
+        lines = [r.getMessage() for r in caplog.records if str(member.id) in r.getMessage()]
+        assert lines == [f"refused reindex to user {member.id}"]
 
 
 @pytest.mark.usefixtures("simcord_env")

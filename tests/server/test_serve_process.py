@@ -82,6 +82,21 @@ def served(index: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[
     log.close()
     text = (tmp_path / "serve.log").read_text()
     assert ADMIN not in text  # the key is never logged
+    assert "zanzibarquestion" not in text  # nor a question asked
+
+
+def test_the_access_log_names_the_path_not_the_question(
+    served: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    base, process = served
+    query = urllib.parse.urlencode({"q": "What did zanzibarquestion say?"})
+    status, _ = call(base, "GET", f"/v1/search?{query}")
+    assert status == 200
+    process.terminate()
+    process.wait(30)
+    text = (tmp_path / "serve.log").read_text()
+    assert '"GET /v1/search" 200' in text
+    assert "zanzibarquestion" not in text
 
 
 def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
