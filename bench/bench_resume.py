@@ -2,7 +2,7 @@
 
     nice .venv/bin/python bench/bench_resume.py ../shared/corpus/bbc-news --files 2000
 
-Takes the first FILES files of the corpus (sorted by path, linked into a scratch folder)
+Takes the first FILES files of the corpus (sorted by path, copied into a scratch folder)
 and, each `citebot ingest --json` in a process of its own, with the default settings
 (batches of `[ingest] commit_every_articles` = 500):
 
@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -112,7 +113,7 @@ def main() -> None:
         for path in files:
             target = folder / path.relative_to(args.corpus)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(path)
+            shutil.copyfile(path, target)  # (ingest does not follow links)
         print(f"corpus: {len(files)} files of {args.corpus}")
 
         def line(

@@ -86,6 +86,7 @@ from .steps import (
     VECTORS_FILE,
     discard_log,
     now,
+    numbered_folders,
     reached,
     remove_vector_files,
 )
@@ -556,12 +557,7 @@ def _heal(
 
 
 def _generation_folders(index_dir: Path) -> dict[int, Path]:
-    found = {}
-    for path in index_dir.glob(f"{GENERATION_PREFIX}*"):
-        number = path.name[len(GENERATION_PREFIX) :]
-        if number.isdigit():
-            found[int(number)] = path
-    return found
+    return numbered_folders(index_dir, GENERATION_PREFIX)
 
 
 def _remove_generations(index_dir: Path, keep: set[int]) -> None:

@@ -53,6 +53,7 @@ from .steps import (
     VECTORS_FILE,
     fsync,
     now,
+    numbered_folders,
     reached,
     remove_vector_files,
     write_atomically,
@@ -76,12 +77,7 @@ _SAME = ("model", "dimension", "chunking", "backend", "quantization", "model_sha
 
 
 def staging_folders(index_dir: Path) -> dict[int, Path]:
-    found = {}
-    for path in index_dir.glob(f"{STAGING_PREFIX}*"):
-        number = path.name[len(STAGING_PREFIX) :]
-        if number.isdigit():
-            found[int(number)] = path
-    return found
+    return numbered_folders(index_dir, STAGING_PREFIX)
 
 
 def leftover_staging(index_dir: Path, *, keep_resumable: bool) -> list[Path]:

@@ -111,6 +111,16 @@ def write_atomically(path: Path, text: str) -> None:
     fsync(path.parent)
 
 
+def numbered_folders(index_dir: Path, prefix: str) -> dict[int, Path]:
+    """The folders ``PREFIXNNNNNN`` of an index folder, by number."""
+    found = {}
+    for path in index_dir.glob(f"{prefix}*"):
+        number = path.name[len(prefix) :]
+        if number.isdigit():
+            found[int(number)] = path
+    return found
+
+
 def remove_vector_files(folder: Path, keep: set[str | None]) -> None:
     """Remove the main vector files of ``folder`` other than those in ``keep``."""
     for path in folder.glob("vectors*.faiss"):

@@ -58,6 +58,15 @@ def expected_state(mode: str, step: str) -> str:
     return "after" if step == "committed" else "before"
 
 
+def index_for(lab: CrashLab, tmp_path: Path, mode: str, **copy: bool) -> tuple[Path, str | None]:
+    """Where a crash of ``mode`` writes, and what it holds before ("a"; none: first)."""
+    index_dir = tmp_path / "index"
+    before = None if mode == "first" else "a"
+    if before:
+        lab.index_of(before, index_dir, **copy)
+    return index_dir, before
+
+
 @pytest.fixture(scope="module")
 def small_lab(tmp_path_factory: pytest.TempPathFactory) -> CrashLab:
     return CrashLab(tmp_path_factory.mktemp("crash-lab-small"), articles=40)
@@ -79,10 +88,7 @@ CASES = [
 def test_kill_at_each_commit_step(
     small_lab: CrashLab, tmp_path: Path, mode: str, step: str
 ) -> None:
-    index_dir = tmp_path / "index"
-    before = None if mode == "first" else "a"
-    if before:
-        small_lab.index_of(before, index_dir, before_segments=mode == "upgrade")
+    index_dir, before = index_for(small_lab, tmp_path, mode, before_segments=mode == "upgrade")
 
     outcome = small_lab.crash(
         index_dir, before, "b", kill_at=step, rebuild=mode == "rebuild", compact=mode == "compact"
@@ -113,10 +119,7 @@ FIRST_PUBLISHED = ("first-batch-published", *BATCH_STEPS)
 def test_kill_at_each_batch_step_of_a_new_generation(
     small_lab: CrashLab, tmp_path: Path, mode: str, step: str
 ) -> None:
-    index_dir = tmp_path / "index"
-    before = None if mode == "first" else "a"
-    if before:
-        small_lab.index_of(before, index_dir)
+    index_dir, before = index_for(small_lab, tmp_path, mode)
     if step == "resumed":  # a rebuild killed after a batch, then the one resuming it
         small_lab.crash(
             index_dir,
@@ -191,10 +194,8 @@ APPROXIMATE_CASES = [
 def test_kill_at_each_commit_step_of_an_approximate_index(
     approximate_lab: CrashLab, tmp_path: Path, mode: str, step: str
 ) -> None:
-    index_dir = tmp_path / "index"
-    before = None if mode == "first" else "a"
+    index_dir, before = index_for(approximate_lab, tmp_path, mode)
     if before:
-        approximate_lab.index_of(before, index_dir)
         assert vector_kind(index_dir) == APPROXIMATE
 
     outcome = approximate_lab.crash(index_dir, before, "b", kill_at=step, compact=mode == "compact")
