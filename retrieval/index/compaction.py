@@ -107,7 +107,6 @@ def compact(
         )
         db.execute("DELETE FROM segment_vectors")
         db.execute("DELETE FROM masked_chunks")
-        db.execute("PRAGMA incremental_vacuum").fetchall()  # a no-op unless Store(new=True)
         write_state(
             db,
             vectors_file=name,
@@ -119,6 +118,7 @@ def compact(
         )
         store.commit()
         reached("compacted")
+        store.release_free_pages()  # the segment's (a store created by this release)
     finally:
         store.close()
     remove_vector_files(folder, keep={name, state.vectors_file})

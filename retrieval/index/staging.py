@@ -306,7 +306,6 @@ class StagedGeneration:
         vectors.write(self.folder / VECTORS_FILE)
         db = store.connection
         db.execute("DELETE FROM segment_vectors")  # the staged copy, now in the main file
-        db.execute("PRAGMA incremental_vacuum").fetchall()
         write_state(
             db,
             vectors_file=VECTORS_FILE,
@@ -316,6 +315,7 @@ class StagedGeneration:
             trained_fit=vectors.trained_fit,
         )
         store.commit()
+        store.release_free_pages()
         store.close()
         self._store = None
         reached("vectors-written")

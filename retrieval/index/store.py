@@ -229,6 +229,12 @@ class Store:
     def rollback(self) -> None:
         self._db.rollback()
 
+    def release_free_pages(self) -> None:
+        """Give the file system back the pages freed by deletes committed so far (a store
+        created with ``new``; a no-op for others), in a transaction of its own. Run by
+        ``executescript``, which steps the pragma to its end (``execute`` frees one page)."""
+        self._db.executescript("PRAGMA incremental_vacuum;")
+
     @property
     def connection(self) -> sqlite3.Connection:
         """The SQLite connection, for the tables of ``segments`` (in the same transaction)."""

@@ -319,3 +319,17 @@ def test_a_rebuild_made_another_way_or_damaged_starts_over(lab: CrashLab, tmp_pa
     assert (report.unchanged, report.chunks_embedded) == (0, 3 * BATCH)
     check_consistent(index_dir)
     assert leftovers(index_dir) == []
+
+
+def test_a_rebuild_gives_back_the_pages_of_its_staged_vectors(
+    lab: CrashLab, tmp_path: Path
+) -> None:
+    index_dir = lab.index_of("a", tmp_path / "index")
+    ingest([lab.corpora["b"]], batched(index_dir), FakeEmbedder(), rebuild=True)
+    folder = index_dir / read_manifest(index_dir).folder
+    db = sqlite3.connect(folder / "store.sqlite")
+    try:
+        assert db.execute("SELECT count(*) FROM segment_vectors").fetchone()[0] == 0
+        assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    finally:
+        db.close()
