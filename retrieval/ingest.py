@@ -110,6 +110,9 @@ class IngestReport:
     copies: int = 0
     # Batches committed before the end of the run ([ingest] commit_every_articles).
     batches: int = 0
+    # Articles a rebuild cut short had already written, kept by this one (not embedded
+    # again; counted in ``unchanged`` too).
+    resumed: int = 0
     skipped: list[Problem] = field(default_factory=list)
     sources: list[SourceReport] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
@@ -292,12 +295,14 @@ def _ingest(
 
         # Decided once every source has been read; a refusal discards what was written.
         found = set(reader.found)
+        resumed = False
         if lock.previous is None and indexed:
             # A new generation holds what was read: what a resumed rebuild had staged and
             # did not read again goes (not a removal: the old index is replaced as a whole).
             stale = [i for i in indexed if i not in found]
             for article_id in stale:
                 index.delete_article(article_id)
+            resumed = True
             logger.info("a resumed rebuild: %d staged articles not read again", len(stale))
             indexed = {}
         if prune:
@@ -336,6 +341,8 @@ def _ingest(
     report.added = sum(s.added for s in report.sources)
     report.updated = sum(s.updated for s in report.sources)
     report.unchanged = sum(s.unchanged for s in report.sources)
+    # A resumed rebuild's unchanged articles are those it found staged as they are now.
+    report.resumed = report.unchanged if resumed else 0
     report.seconds = time.perf_counter() - started
     logger.info(
         "ingested %d files: %d added, %d updated, %d unchanged, %d removed, %d chunks in %.1fs",

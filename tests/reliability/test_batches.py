@@ -280,6 +280,7 @@ def test_a_rebuild_that_fails_after_two_batches_is_resumed(lab: CrashLab, tmp_pa
     check_consistent(index_dir)
     report = ingest([NotesSource(3 * BATCH)], batched(index_dir), FakeEmbedder(), rebuild=True)
     assert (report.unchanged, report.added) == (2 * BATCH, BATCH)
+    assert report.resumed == 2 * BATCH  # said to the user: the rebuild was resumed
     assert set(articles_of(index_dir) or {}) == {f"note-{n}" for n in range(3 * BATCH)}
     assert report.chunks_embedded == BATCH  # one chunk a note
     check_consistent(index_dir)
@@ -304,7 +305,7 @@ def test_a_rebuild_made_another_way_or_damaged_starts_over(lab: CrashLab, tmp_pa
         ingest([FailingSource(2 * BATCH + 2)], batched(index_dir), FakeEmbedder(), rebuild=True)
     other = replace(batched(index_dir), chunking=ChunkSettings(max_tokens=128))
     report = ingest([NotesSource(3 * BATCH)], other, FakeEmbedder(), rebuild=True)
-    assert (report.unchanged, report.chunks_embedded) == (0, 3 * BATCH)
+    assert (report.unchanged, report.chunks_embedded, report.resumed) == (0, 3 * BATCH, 0)
     check_consistent(index_dir)
     assert leftovers(index_dir) == []
 
@@ -316,7 +317,7 @@ def test_a_rebuild_made_another_way_or_damaged_starts_over(lab: CrashLab, tmp_pa
     db.commit()
     db.close()
     report = ingest([NotesSource(3 * BATCH)], batched(index_dir), FakeEmbedder(), rebuild=True)
-    assert (report.unchanged, report.chunks_embedded) == (0, 3 * BATCH)
+    assert (report.unchanged, report.chunks_embedded, report.resumed) == (0, 3 * BATCH, 0)
     check_consistent(index_dir)
     assert leftovers(index_dir) == []
 
