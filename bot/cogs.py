@@ -99,11 +99,7 @@ class Questions(commands.Cog):
         # The cooldown comes first, so no reply of any kind escapes it; the cheap checks
         # (the question, the filters against the index database) answer at once;
         # everything else comes after the acknowledgement.
-        if not await self.may_ask(interaction):
-            return
-        wait = self.bot.cooldown.retry_after(interaction.user.id)
-        if wait:
-            await send(interaction, content=cooldown_message(wait))
+        if not await self.may_ask_now(interaction):
             return
         corpus = self.bot.corpus_at(interaction.guild_id, interaction.channel)
         try:
@@ -147,22 +143,23 @@ class Questions(commands.Cog):
         except NoArticlesError:
             return []
 
-    async def may_ask(self, interaction: discord.Interaction) -> bool:
-        """The server's "roles that may ask"; a refusal is said privately."""
-        if self.bot.may_ask(interaction.guild_id, interaction.user):
-            return True
-        await send(interaction, content=NOT_ASKER)
-        return False
+    async def may_ask_now(self, interaction: discord.Interaction) -> bool:
+        """The server's "roles that may ask", then the asker's cooldown; a refusal is said
+        privately."""
+        if not self.bot.may_ask(interaction.guild_id, interaction.user):
+            await send(interaction, content=NOT_ASKER)
+            return False
+        wait = self.bot.cooldown.retry_after(interaction.user.id)
+        if wait:
+            await send(interaction, content=cooldown_message(wait))
+            return False
+        return True
 
     async def find_sources(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
         """Right-click a message → "Find sources": its text as the question, answered privately."""
-        if not await self.may_ask(interaction):
-            return
-        wait = self.bot.cooldown.retry_after(interaction.user.id)
-        if wait:
-            await send(interaction, content=cooldown_message(wait))
+        if not await self.may_ask_now(interaction):
             return
         text = message.content or " ".join(
             part for embed in message.embeds for part in (embed.title, embed.description) if part

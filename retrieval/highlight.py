@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .questions import content_terms
+from .questions import content_terms, without_set_aside
 from .records import PARAGRAPH_SEPARATOR
 from .text import sentence_spans, stem, words
 
@@ -222,8 +222,9 @@ def best_sentences(
     spans = sentence_spans(text) if spans is None else spans
     if not spans:
         return 0, len(text)
-    # Words about the text ("the author says") are not looked for (retrieval.questions).
-    terms = content_terms(question)
+    # Words about the text ("the author says") are not looked for, nor those of a clause
+    # setting things aside ("Beyond defence and trade, ..."): retrieval.questions.
+    terms = content_terms(without_set_aside(question))
     sentence_terms = terms_by_sentence(text, spans, terms)
     count = len(spans)
     weight = {t: math.log(1 + count / (1 + sum(t in s for s in sentence_terms))) for t in terms}

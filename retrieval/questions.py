@@ -109,6 +109,28 @@ def content_terms(question: str) -> set[str]:
     return set(question_terms(question).content)
 
 
+# A clause that sets things aside ("Beyond defence and trade, where should ...?", "... at
+# besides Kennedy Space Center?"): the answer is about something else, so the highlight
+# neither looks for its words nor compares meaning with them. Opening the question, it
+# runs to the comma. Inside it ("besides", "other than", "except": not "beyond", which is
+# as often a place: "What lies beyond the belt?") it is a name or a number ("Which
+# countries besides France signed?", "the only divisor besides 1 that ..."), or up to four
+# words that end the question ("What else does it offer besides lessons?").
+_SETS_ASIDE = r"besides|apart\s+from|aside\s+from|other\s+than|except(?:\s+for)?|excluding"
+_NAME_RUN = r"(?:the\s+)?[A-Z0-9][\w'’.-]*(?:\s+(?:(?:of|the|and|de|von)\s+)*[A-Z0-9][\w'’.-]*)*"
+_SET_ASIDE = re.compile(
+    rf"^\s*(?i:beyond|in\s+addition\s+to|{_SETS_ASIDE})\s[^,?!;]+,"
+    rf"|\b(?i:{_SETS_ASIDE})\s+(?:{_NAME_RUN}(?![\w'’])|[^\s,?!;]+(?:\s+[^\s,?!;]+){{0,3}}"
+    r"(?=[?!.]*\s*$))"
+)
+
+
+def without_set_aside(question: str) -> str:
+    """``question`` without the clauses that set things aside ("Beyond defence and trade,
+    where ...?" becomes ", where ...?"): what its answer is about."""
+    return re.sub(r"\s+(?=[?!.;])", "", " ".join(_SET_ASIDE.sub(" ", question).split()))
+
+
 @dataclass(frozen=True)
 class WholeArticleQuestion:
     """A question about one article as a whole, and the words that may name the article."""

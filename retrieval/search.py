@@ -43,6 +43,7 @@ from .questions import (
     pick_article,
     specific_terms,
     whole_article,
+    without_set_aside,
     without_text_references,
 )
 from .records import (
@@ -351,11 +352,14 @@ class Searcher:
                 timings,
                 filters,
             )
+        # The highlight's meaning leaves out what the question sets aside ("Beyond trade, ...").
+        focus = without_set_aside(question)
+        focus_vector = vector if focus == question else self.embedder.embed([focus])[0]
         passages = [
             replace(
                 self._passage(
                     question,
-                    vector,
+                    focus_vector,
                     rank,
                     group,
                     articles[group.article_id],

@@ -9,7 +9,7 @@ import re
 _ABBREVIATIONS = frozenset(
     """
     mr mrs ms dr prof sr jr st mt vs etc inc ltd co corp gov gen col lt sgt rep sen jan
-    feb mar apr jun jul aug sep sept oct nov dec e.g i.e u.s u.k u.n a.m p.m fig approx
+    feb mar apr jun jul aug sep sept oct nov dec e.g i.e u.s u.k u.n a.m p.m fig approx al
     """.split()
 )
 

@@ -21,6 +21,7 @@ from retrieval.highlight import (
 )
 from retrieval.index.store import Store
 from retrieval.ingest import ingest
+from retrieval.questions import without_set_aside
 from retrieval.search import Searcher
 from retrieval.text import keyword_terms, sentence_spans, stem, words
 from tests.fakes import FakeEmbedder, FakeSpanEmbedder
@@ -328,3 +329,75 @@ def test_sentence_meaning_maps_passage_sentences_to_stored_ones() -> None:
     local = sentence_spans(text)
     assert sentence_meaning(question, local, 10, [first, second]) == pytest.approx([1.0, 0.0, 0.6])
     assert sentence_meaning(question, local, 10, [first]) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "rest"),
+    [
+        (
+            "Beyond defence and trade, where should the two countries cooperate more?",
+            "where should the two countries cooperate more?",
+        ),
+        (
+            "What other location did Apollo 1 test at besides Kennedy Space Center?",
+            "What other location did Apollo 1 test at?",
+        ),
+        (
+            "What is the only divisor besides 1 that a prime number can have?",
+            "What is the only divisor that a prime number can have?",
+        ),
+        # Inside a question: a name or a number, or words that end it; not its verb.
+        ("Which countries besides France signed the treaty?", "Which countries signed the treaty?"),
+        (
+            "What else does the orchestra offer besides lessons?",
+            "What else does the orchestra offer?",
+        ),
+        # "beyond" inside a question is as often a place: kept.
+        ("What lies beyond the Kuiper belt?", "What lies beyond the Kuiper belt?"),
+        ("Who founded the orchestra?", "Who founded the orchestra?"),
+    ],
+)
+def test_a_clause_setting_things_aside_is_taken_out(question: str, rest: str) -> None:
+    assert without_set_aside(question) == rest
+
+
+SET_ASIDE_TEXT = (
+    "The orchestra gives concerts and tours abroad. "  # the words set aside
+    "The orchestra members teach children at the depot."  # the answer
+)
+
+
+def test_words_of_a_clause_setting_things_aside_are_not_looked_for() -> None:
+    question = "Beyond concerts and tours, what does the orchestra teach?"
+    assert (
+        highlighted(SET_ASIDE_TEXT, best_sentences(question, SET_ASIDE_TEXT))
+        == "The orchestra members teach children at the depot."
+    )
+
+
+def test_search_compares_meaning_without_the_clause_setting_things_aside(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("Orchestra notes\n\n" + SET_ASIDE_TEXT)
+    embedder = FakeSpanEmbedder(dimension=1024)
+    settings = Settings(index_dir=tmp_path / "index")
+    ingest([tmp_path / "notes.txt"], settings, embedder)
+    searcher = Searcher.open(settings, embedder).with_settings(
+        min_confidence=0.0, highlight_meaning_weight=1.0
+    )
+    question = "Beyond concerts and tours abroad, whom does the orchestra teach?"
+    passage = searcher.search(question).passages[0]
+    assert passage.highlight == "The orchestra members teach children at the depot."
+
+
+def test_on_the_sample_articles_what_a_question_sets_aside_is_not_its_highlight(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(index_dir=tmp_path / "index")
+    embedder = FakeSpanEmbedder()
+    ingest([CORPUS], settings, embedder)
+    searcher = Searcher.open(settings, embedder).with_settings(min_confidence=0.0)
+    plain = searcher.search("What does the orchestra do in the depot on Thursday evenings?")
+    assert plain.passages[0].highlight.startswith("Rehearsals now take place every Thursday")
+    question = "Beyond rehearsals on Thursday evenings, what does the orchestra do in the depot?"
+    passage = searcher.search(question).passages[0]
+    assert "Rehearsals" not in passage.highlight
+    assert passage.text[passage.highlight_start : passage.highlight_end] == passage.highlight

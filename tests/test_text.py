@@ -40,6 +40,11 @@ from retrieval.text import keyword_terms, sentence_spans, split_sentences, stem,
             ["the end. lower case does not start a sentence."],
         ),
         ("In 2023. 2024 was better.", ["In 2023.", "2024 was better."]),
+        # A citation is one sentence: "et al." ends none (XQuAD's "Jones et al. 1998, ...").
+        (
+            "It was backed by Jones et al. 1998 and Briffa 2000. It held.",
+            ["It was backed by Jones et al. 1998 and Briffa 2000.", "It held."],
+        ),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:

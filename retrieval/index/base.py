@@ -216,7 +216,7 @@ class IndexReader(ArticleReader, Protocol):
 class IndexWriter(ArticleReader, Protocol):
     """The next generation, while ingest writes it: nothing is visible to readers until
     the ``WriteLock.next_generation`` block that gave it ends and commits, or until
-    ``commit_batch`` commits what was written so far."""
+    ``commit_batch`` commits what was written so far (but for a rebuild)."""
 
     def add_article(
         self, article: Article, content_hash: str, chunks: Sequence[Chunk], root: str | None
@@ -246,9 +246,10 @@ class IndexWriter(ArticleReader, Protocol):
         ...
 
     def commit_batch(self) -> bool:
-        """Commit what was written so far, if anything, and go on in a new transaction:
-        readers see it, and a crash afterwards keeps it. Whether a batch was committed;
-        a new generation (a new index, a rebuild) is committed only as a whole (False)."""
+        """Commit what was written so far, if anything, and go on in a new transaction: a
+        crash afterwards keeps it. Whether a batch was committed. Readers see it, but for
+        a rebuild's: it stays out of sight until the rebuild ends, and the next rebuild
+        may resume from it (for the local backend, see ``staging``)."""
         ...
 
 

@@ -169,8 +169,12 @@ def _ref(row: sqlite3.Row) -> ArticleRef:
 class Store:
     """Articles and chunks in one SQLite file. Not thread-safe: callers serialise access."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, new: bool = False) -> None:
+        """``new``: a store being created, whose free pages (the staged vectors of a new
+        generation, a compacted segment) are given back to the file system by
+        ``PRAGMA incremental_vacuum``."""
         self.path = path
+        self._new = new
         # Set by a reader that found the file damaged: see discard_log.
         self.unreadable = False
         try:
@@ -193,6 +197,8 @@ class Store:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         else:
             self._db = sqlite3.connect(path, check_same_thread=False)
+            if self._new:  # only before the first table is created
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             # Write-ahead log: a write commits in place while readers keep reading the
             # snapshot they started from (see segments).
             self._db.execute("PRAGMA journal_mode = WAL")
@@ -242,6 +248,12 @@ class Store:
 
     def rollback(self) -> None:
         self._db.rollback()
+
+    def release_free_pages(self) -> None:
+        """Give the file system back the pages freed by deletes committed so far (a store
+        created with ``new``; a no-op for others), in a transaction of its own. Run by
+        ``executescript``, which steps the pragma to its end (``execute`` frees one page)."""
+        self._db.executescript("PRAGMA incremental_vacuum;")
 
     @property
     def connection(self) -> sqlite3.Connection:

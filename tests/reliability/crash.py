@@ -251,14 +251,15 @@ class CrashLab:
             return "after"
         if before and held == self.expected[before]:
             return "before"
-        if before and self.is_partial(held, before, after):
+        if self.is_partial(held, before, after):
             return "partial"
         raise AssertionError("the index holds neither the old nor the new articles")
 
-    def is_partial(self, held: dict[str, str], before: str, after: str) -> bool:
+    def is_partial(self, held: dict[str, str], before: str | None, after: str) -> bool:
         """What a write committed in batches may leave: every old article still there
-        (removals come only at the end), each article as it was or as it is now."""
-        old, new = self.expected[before], self.expected[after]
+        (removals come only at the end), each article as it was or as it is now (a first
+        ingest: some of the new articles)."""
+        old, new = self.expected[before] if before else {}, self.expected[after]
         return set(old) <= set(held) and all(
             text in (old.get(article_id), new.get(article_id)) for article_id, text in held.items()
         )
@@ -309,10 +310,11 @@ class CrashLab:
         check_consistent(index_dir)
         return Outcome(killed, self.state(index_dir, before, after), found, seconds)
 
-    def recover(self, index_dir: Path, version: str) -> None:
-        """The next ingest succeeds, holds ``version``, and leaves nothing behind."""
+    def recover(self, index_dir: Path, version: str, *, rebuild: bool = False) -> None:
+        """The next ingest (a rebuild: one that resumes or removes what a killed rebuild
+        staged) succeeds, holds ``version``, and leaves nothing behind."""
         settings = self.settings.with_index(index_dir)
-        ingest([self.corpora[version]], settings, FakeEmbedder(), prune=True)
+        ingest([self.corpora[version]], settings, FakeEmbedder(), prune=True, rebuild=rebuild)
         check_consistent(index_dir)
         assert self.state(index_dir, None, version) == "after"
         assert leftovers(index_dir) == []
