@@ -1,8 +1,9 @@
 """Crash benchmark: kill -9 an ingest at every named step (of a write in place, of a
 compaction, of the upgrade of an index written before segments, of the write that groups
 the copies of an index with the release before's bands afresh, of a first ingest and of a
-rebuild, of a batch of a write committed in batches) and at N random moments, without
-and with batches.
+rebuild, of a batch of a write committed in batches, of the batches of a first ingest and
+of a rebuild) and at N random moments: writes in place without and with batches, first
+ingests and rebuilds with batches.
 
     .venv/bin/python bench/bench_crash.py --kills 50
 
@@ -10,7 +11,9 @@ Uses the crash lab of tests/reliability (an ingest subprocess with the fake embe
 200 JSON Lines articles, each run adding, updating and pruning). After each kill it
 checks that the index opens, that FAISS ids = SQLite chunk ids = FTS rows (compared in
 full), that it holds the old or the new articles, and that the next ingest succeeds and
-leaves nothing behind. Prints one line per kind of run and the share that passed.
+leaves nothing behind (after a rebuild, the next ingest is a rebuild: it resumes or
+removes what the killed one staged). Prints one line per kind of run and the share that
+passed.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests pac
 from retrieval.index import (
     BATCH_STEPS,
     COMPACTION_STEPS,
+    FIRST_BATCH_STEPS,
     GENERATION_STEPS,
+    STAGING_STEPS,
     UPGRADE_STEPS,
     WRITE_STEPS,
     read_manifest,
@@ -51,7 +56,10 @@ STEPS = {
     "copies": WRITE_STEPS,
     "rebuild": GENERATION_STEPS,
     "first": GENERATION_STEPS,
+    "first batches": (*FIRST_BATCH_STEPS, "manifest-staged", *BATCH_STEPS),
+    "rebuild batches": STAGING_STEPS,
 }
+BATCHED = ("batches", "first batches", "rebuild batches")
 
 
 def main() -> None:
@@ -76,9 +84,13 @@ def main() -> None:
             result: dict[str, Any] = {"name": name, "killed": False, "ok": False, "state": "?"}
             result["left"] = ()
             try:
+                if crash.pop("staged_before", False):  # a killed rebuild, to resume
+                    lab.crash(
+                        index_dir, before, after, **{**crash, "kill_at": "staging-batch-committed"}
+                    )
                 outcome = lab.crash(index_dir, before, after, **crash)
                 result.update(killed=outcome.killed, state=outcome.state, left=outcome.leftovers)
-                lab.recover(index_dir, after)
+                lab.recover(index_dir, after, rebuild=crash.get("rebuild", False))
                 result["ok"] = True
             except Exception as exc:  # a failed check is a result to count, not a crash
                 result["error"] = f"{type(exc).__name__}: {exc}"
@@ -89,7 +101,7 @@ def main() -> None:
         for mode, steps in STEPS.items():
             for step in steps:
                 index_dir = Path(scratch) / f"step-{mode}-{step}"
-                before = None if mode == "first" else "a"
+                before = None if mode.startswith("first") else "a"
                 if before:
                     lab.index_of(before, index_dir, before_segments=mode == "upgrade")
                 if mode == "copies":
@@ -101,9 +113,10 @@ def main() -> None:
                         before,
                         index_dir,
                         kill_at=step,
-                        rebuild=mode == "rebuild",
+                        rebuild=mode.startswith("rebuild"),
                         compact=mode == "compact",
-                        commit_every=BATCH if mode == "batches" else None,
+                        commit_every=BATCH if mode in BATCHED else None,
+                        staged_before=step == "resumed",
                     )
                 )
         step_seconds = time.perf_counter() - started
@@ -130,22 +143,54 @@ def main() -> None:
             )
         batch_seconds = time.perf_counter() - started
 
-    print(f"uninterrupted ingest (after imports): {duration * 1000:.0f} ms")
-    for name in [*(f"step {mode}" for mode in STEPS), "random", "random batches"]:
+        # First ingests (a new folder each) and rebuilds, in batches, killed at random
+        # within the time an uninterrupted one takes (it embeds every article).
+        first = lab.crash(Path(scratch) / "first-timing", None, "b", commit_every=BATCH).seconds
+        index_dir = lab.index_of("a", Path(scratch) / "random-rebuild")
+        rebuilding = lab.crash(index_dir, "a", "b", rebuild=True, commit_every=BATCH).seconds
+        started = time.perf_counter()
+        for number in range(args.kills):
+            index_dir = Path(scratch) / f"random-first-{number}"
+            moment = rng.uniform(0, first)
+            results.append(
+                run("random first", None, index_dir, kill_after=moment, commit_every=BATCH)
+            )
+        index_dir = Path(scratch) / "random-rebuild"
+        for number in range(args.kills):
+            before = "ba"[number % 2]
+            moment = rng.uniform(0, rebuilding)
+            results.append(
+                run(
+                    "random rebuild",
+                    before,
+                    index_dir,
+                    kill_after=moment,
+                    commit_every=BATCH,
+                    rebuild=True,
+                )
+            )
+        new_seconds = time.perf_counter() - started
+
+    print(
+        f"uninterrupted ingest (after imports): {duration * 1000:.0f} ms; a first ingest"
+        f" {first * 1000:.0f} ms, a rebuild {rebuilding * 1000:.0f} ms (batches of {BATCH})"
+    )
+    groups = ["random", "random batches", "random first", "random rebuild"]
+    for name in [*(f"step {mode}" for mode in STEPS), *groups]:
         group = [r for r in results if r["name"] == name]
         ok = sum(r["ok"] for r in group)
         killed = sum(r["killed"] for r in group)
         states = Counter(r["state"] for r in group)
         healed = sum(bool(r["left"]) for r in group if r["ok"])
         print(
-            f"{name:14} runs {len(group):3}  killed {killed:3}  passed {ok:3}/{len(group)}"
+            f"{name:20} runs {len(group):3}  killed {killed:3}  passed {ok:3}/{len(group)}"
             f" ({ok / len(group):.0%})  old/new/none/partial {states['before']}"
             f"/{states['after']}/{states['none']}/{states['partial']}"
             f"  left something to heal {healed}"
         )
     print(
         f"time: steps {step_seconds:.1f}s, random {random_seconds:.1f}s,"
-        f" random batches {batch_seconds:.1f}s"
+        f" random batches {batch_seconds:.1f}s, random first + rebuild {new_seconds:.1f}s"
     )
     for failure in (r for r in results if not r["ok"]):
         print(f"FAILED {failure['name']}: {failure['error']}")

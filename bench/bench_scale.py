@@ -16,6 +16,8 @@ close to its original as a real chunk is to its nearest neighbour in the seed (m
 cosine, measured). The index is written by the library's writer through the store's own
 API (a bulk loader: no reading, chunking or embedding), and its vector index is built as
 ingest builds it (VectorIndex.adapted with the default settings); `Searcher` opens it.
+--index measures the questions on an index built before (a copy of --work's index, or
+the lead's shared one), without building it again.
 
 Reported, each beside its baseline from the same run:
   - build time: the store, and the approximate vector index (training and adding)
@@ -25,9 +27,11 @@ Reported, each beside its baseline from the same run:
   - ANN recall@10 against exact search of the same float vectors, for the questions'
     own vectors, at several vectors_per_question with their dense-search latency;
   - warm questions through `Searcher.search`, p50/p99 of each part (embedding, dense,
-    keyword, assembling) and end to end, with the defaults (approximate vectors, keyword
-    budget) against the same without the budget and against exact vectors with BM25 over
-    every match; hit@k of each on the labelled questions;
+    keyword, the dense half's BM25, assembling) and end to end, with the defaults
+    (approximate vectors, keyword budget, exact BM25 of the candidates) against the
+    budget of 10,000 ranked by FTS5 as before exact scores, that budget with exact
+    scores, no budget, and exact vectors with BM25 over every match; hit@k of each on
+    the labelled questions (the approximate set-ups share one index and its vectors);
   - the same questions over the seed index (BBC size, exact): end to end and without
     the embedding.
 """
@@ -69,6 +73,8 @@ COMPARED = (8_000, 16_000, 32_000, 64_000, 128_000, 256_000)
 THRESHOLD_SIZES = (10_000, 25_000, 50_000, 100_000, 200_000)
 # BM25 over every chunk any term matches: the keyword half before the budget.
 NO_BUDGET = 10**12
+# The keyword budget before exact scores (the default then).
+BUDGET_BEFORE = 10_000
 WARM_UP = 10
 
 
@@ -343,14 +349,17 @@ def print_latencies(results: dict[str, dict[str, object]]) -> None:
         "embed_ms",
         "dense_ms",
         "keyword_ms",
+        "keyword_dense_ms",
         "assemble_ms",
         "non-embedding",
         "CPU, this thread",
     ]
-    print(f"  {'':34s}" + "".join(f"{p:>18s}" for p in [*parts, "end to end"]))
+    print(f"  {'':46s}" + "".join(f"{p:>18s}" for p in [*parts, "end to end"]))
     for name, result in results.items():
-        cells = [percentiles(result["parts"][p]) for p in parts] + [percentiles(result["total"])]
-        print(f"  {name:34s}" + "".join(f"{a:8.1f} /{b:7.1f}" + "  " for a, b in cells))
+        # A part a set-up does not have (the dense half's BM25 without exact scores) is 0.
+        cells = [percentiles(result["parts"].get(p, [0.0])) for p in parts]
+        cells.append(percentiles(result["total"]))
+        print(f"  {name:46s}" + "".join(f"{a:8.1f} /{b:7.1f}" + "  " for a, b in cells))
 
 
 def main() -> None:
@@ -367,6 +376,12 @@ def main() -> None:
         "--cosine", type=float, help="of a copy to its original (default: measured)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--index",
+        type=Path,
+        help="an index this benchmark built before (e.g. a copy of --work's index): measure"
+        " the questions only, without building (no exact-vector baseline)",
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
 
@@ -377,12 +392,50 @@ def main() -> None:
     labelled = {
         json.loads(line)["id"] for line in args.articles.read_text().splitlines() if line.strip()
     }
-    cosine = args.cosine or nearest_neighbour_cosine(seed.vectors.vectors()[1])
-    print(f"copies: cosine {cosine:.3f} to their original (real chunks to their nearest neighbour)")
 
+    questions = load_questions(args.questions)
+    summary: dict[str, object] = {}
+    exact: VectorIndex | None = None
+    if args.index:
+        index_dir = args.index
+        chunks = open_index(index_dir, embedder.name).store.counts()[1]
+        print(f"\nindex of {chunks:,} chunks at {index_dir} (built before)")
+    else:
+        index_dir, chunks, exact = build_and_measure(
+            args, seed, embedder, seed_rows, labelled, questions, summary
+        )
+    results = measure_questions(index_dir, chunks, exact, seed, embedder, questions)
+    if args.json:
+        summary.update(
+            chunks=chunks,
+            latency={
+                name: {
+                    "total": percentiles(r["total"]),
+                    **{p: percentiles(v) for p, v in r["parts"].items()},
+                }
+                for name, r in results.items()
+            },
+            quality={name: hits(r["ranks"]) for name, r in results.items()},
+        )
+        args.json.write_text(json.dumps(summary, indent=2))
+
+
+def build_and_measure(
+    args: argparse.Namespace,
+    seed: OpenIndex,
+    embedder: Embedder,
+    seed_rows: list[tuple[Article, list[Chunk], np.ndarray]],
+    labelled: set[str],
+    questions: list[LabelledQuestion],
+    summary: dict[str, object],
+) -> tuple[Path, int, VectorIndex]:
+    """Build the index; report its build, sizes, recall and the threshold (into ``summary``
+    too); returns its folder, its chunks and the exact index of the same vectors."""
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     index_dir = args.work / "index"
+    cosine = args.cosine or nearest_neighbour_cosine(seed.vectors.vectors()[1])
+    print(f"copies: cosine {cosine:.3f} to their original (real chunks to their nearest neighbour)")
     built = build(index_dir, seed, embedder, seed_rows, labelled, args.chunks, cosine)
     chunks = built["chunks"]
     exact: VectorIndex = built["exact"]
@@ -412,7 +465,6 @@ def main() -> None:
     )
     exact_file.unlink()
 
-    questions = load_questions(args.questions)
     vectors = embedder.embed([q.question for q in questions])
     recall = recall_at_10(approximate, exact, vectors)
     print(
@@ -446,47 +498,57 @@ def main() -> None:
     print(
         f"\nopening the index with its checks (ids walked in every list): {min(opens):.2f} s (best of 3)"
     )
+    summary.update(
+        chunks=chunks,
+        cosine=cosine,
+        build={k: v for k, v in built.items() if isinstance(v, float | int)},
+        sizes=sizes,
+        store_bytes=store_size,
+        recall=recall,
+        threshold=threshold,
+        open_seconds=min(opens),
+    )
+    return index_dir, chunks, exact
 
+
+def measure_questions(
+    index_dir: Path,
+    chunks: int,
+    exact: VectorIndex | None,
+    seed: OpenIndex,
+    embedder: Embedder,
+    questions: list[LabelledQuestion],
+) -> dict[str, dict[str, object]]:
+    """Warm questions through each set-up in turn: latency of each part, and quality."""
     settings = Settings(index_dir=index_dir)
     searcher = Searcher.open(settings, embedder).with_settings(min_confidence=-1.0)
-    baseline = Searcher(replace(searcher.index, vectors=exact), embedder, searcher.settings)
-    baseline = baseline.with_settings(keyword_budget=NO_BUDGET)
+    budget = searcher.settings.keyword_budget
+    # The defaults before exact scores: FTS5 ranks the matches of the terms kept within
+    # a budget of 10,000; and exact scores within that budget.
+    before = searcher.with_settings(keyword_budget=BUDGET_BEFORE, exact_keyword_scores=False)
+    exact_before = searcher.with_settings(keyword_budget=BUDGET_BEFORE)
     # The keyword budget's share of any difference: the default's vectors, BM25 unbounded.
     unbounded = searcher.with_settings(keyword_budget=NO_BUDGET)
     small = Searcher(seed, embedder, searcher.settings)
-    results = run_questions(
-        {
-            f"{chunks:,}: approximate + budget *": searcher,
-            f"{chunks:,}: approximate + no budget": unbounded,
-            f"{chunks:,}: exact + no budget": baseline,
-            f"{seed.store.counts()[1]:,} (seed): exact + budget": small,
-        },
-        questions,
-    )
+    setups = {
+        f"{chunks:,}: budget {budget:,}, exact BM25 *": searcher,
+        f"{chunks:,}: budget {BUDGET_BEFORE:,}, FTS5 ranks (before)": before,
+        f"{chunks:,}: budget {BUDGET_BEFORE:,}, exact BM25": exact_before,
+        f"{chunks:,}: no budget": unbounded,
+    }
+    if exact is not None:
+        baseline = Searcher(replace(searcher.index, vectors=exact), embedder, searcher.settings)
+        setups[f"{chunks:,}: exact vectors + no budget"] = baseline.with_settings(
+            keyword_budget=NO_BUDGET
+        )
+    setups[f"{seed.store.counts()[1]:,} (seed): exact + budget"] = small
+    results = run_questions(setups, questions)
     print(f"\nwarm questions ({len(questions)}, after {WARM_UP} to warm up), p50 / p99 ms:")
     print_latencies(results)
     print("\nquality of the same answers (labelled questions, 'not covered' off):")
     for name, result in results.items():
-        print(f"  {name:34s} {hits(result['ranks'])}")
-    if args.json:
-        summary = {
-            "chunks": chunks,
-            "cosine": cosine,
-            "build": {k: v for k, v in built.items() if isinstance(v, float | int)},
-            "sizes": sizes,
-            "store_bytes": store_size,
-            "recall": recall,
-            "threshold": threshold,
-            "open_seconds": min(opens),
-            "latency": {
-                name: {
-                    "total": percentiles(r["total"]),
-                    **{p: percentiles(v) for p, v in r["parts"].items()},
-                }
-                for name, r in results.items()
-            },
-        }
-        args.json.write_text(json.dumps(summary, indent=2))
+        print(f"  {name:46s} {hits(result['ranks'])}")
+    return results
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""When a long write into an existing index commits what it has written so far (see
-``ingest`` and ``IndexWriter.commit_batch``)."""
+"""When a long write commits what it has written so far (see ``ingest`` and
+``IndexWriter.commit_batch``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ class Batches:
     """When a long write commits what it has: after ``[ingest] commit_every_articles`` new
     or changed articles, or ``commit_every_seconds``, whichever comes first (0: never)."""
 
-    def __init__(self, settings: Settings, *, in_place: bool) -> None:
-        self.articles = settings.ingest.commit_every_articles if in_place else 0
-        self.seconds = settings.ingest.commit_every_seconds if in_place else 0.0
+    def __init__(self, settings: Settings) -> None:
+        self.articles = settings.ingest.commit_every_articles
+        self.seconds = settings.ingest.commit_every_seconds
         self.pending = 0
         self._since = time.monotonic()
 

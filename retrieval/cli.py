@@ -260,6 +260,11 @@ def ingest(
             f" in {report.seconds:.1f}s ({report.articles / seconds:.1f} articles/s,"
             f" {report.chunks_embedded / seconds:.1f} chunks/s)"
         )
+        if report.resumed:
+            click.echo(
+                f"resumed the rebuild that was cut short: {report.resumed} articles it had"
+                " written were kept, not embedded again"
+            )
         if report.copies:
             click.echo(
                 f"{report.copies} articles are copies of another (`citebot articles"

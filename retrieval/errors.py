@@ -71,3 +71,18 @@ class UrlRefused(FetchError):
 
     def __init__(self, reason: str, url: str = "") -> None:
         super().__init__(url, reason)
+
+
+def one_line(error: BaseException | str, limit: int = 200) -> str:
+    """An error's message (or any text) on one line of at most ``limit`` characters."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unreadable(error: BaseException) -> str:
+    """The reason shown for a document that an unexpected error stopped: what is wrong
+    with it where that is known, else the error's kind and message on one line."""
+    if isinstance(error, UnicodeError):
+        # e.g. a character reference to a lone surrogate (&#55296;), which is no text.
+        return "cannot be read: it holds characters that are not valid text"
+    return f"cannot be read: {type(error).__name__}: {one_line(error)}"

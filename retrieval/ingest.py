@@ -110,6 +110,9 @@ class IngestReport:
     copies: int = 0
     # Batches committed before the end of the run ([ingest] commit_every_articles).
     batches: int = 0
+    # Articles a rebuild cut short had already written, kept by this one (not embedded
+    # again; counted in ``unchanged`` too).
+    resumed: int = 0
     skipped: list[Problem] = field(default_factory=list)
     sources: list[SourceReport] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
@@ -165,12 +168,13 @@ def ingest(
     those of a root that could not be read (see ``prune_plan``); a prune that would
     remove more than ``[ingest] max_prune_share`` of the index raises
     PruneRefusedError, leaving the index unchanged, unless ``force``. With
-    ``rebuild``, the index starts empty (for a new model or schema). A write into an
-    existing index commits the articles written so far in batches (``[ingest]
-    commit_every_articles`` / ``commit_every_seconds``); removals, the web sources' state
-    and the stories of copies are committed at the end, so a run cut short removes
-    nothing. A new index or a rebuild becomes visible only once everything has been
-    written; an ingest that changes nothing writes no new generation. ``remove`` names articles to delete in the same
+    ``rebuild``, the index starts empty (for a new model or schema). Every write commits
+    the articles written so far in batches (``[ingest] commit_every_articles`` /
+    ``commit_every_seconds``); removals, the web sources' state and the stories of copies
+    are committed at the end, so a run cut short removes nothing. A first ingest's first
+    batch creates the index; a rebuild's batches stay out of sight (the old index is read
+    until the rebuild ends) and a rebuild cut short is resumed by the next one (see
+    ``index.staging``); an ingest that changes nothing writes nothing. ``remove`` names articles to delete in the same
     write (an explicit removal, as the push API's DELETE: no prune safeguard applies);
     an article both read and named there is kept.
     """
@@ -251,18 +255,16 @@ def _ingest(
     ) as index:
         # Each article read is looked up by id in what was committed, so a write of one
         # article never reads every indexed article (9 s at a million chunks); a prune
-        # needs them all (a new index has none).
+        # needs them all (a new index has none; a resumed rebuild, those it staged).
         indexed = index.indexed_articles() if prune or lock.previous is None else {}
         lookup = indexed.get if prune or lock.previous is None else lock.previous.indexed_article
         chunker = Chunker(settings.chunking, embedder.count_tokens, embedder.max_tokens)
         prefix = settings.chunking.title_prefix
         # Three stages at once: a thread reads and chunks (_Reader), this one writes the
         # store, another embeds (_Embedding). Nothing is visible before a commit, so a
-        # failure anywhere discards what was written since the last one: a long write in
-        # place commits in batches (Batches), the rest once the removals are decided.
-        # A new index or a rebuild (nothing committed to build on) is a new generation,
-        # committed only as a whole: no batches.
-        batches = Batches(settings, in_place=lock.previous is not None)
+        # failure anywhere discards what was written since the last one: a long write
+        # commits in batches (Batches), the rest once the removals are decided.
+        batches = Batches(settings)
         with (
             Progress(show_progress) as progress,
             _Reader(sources, settings, lookup, chunker, report) as reader,
@@ -293,6 +295,16 @@ def _ingest(
 
         # Decided once every source has been read; a refusal discards what was written.
         found = set(reader.found)
+        resumed = False
+        if lock.previous is None and indexed:
+            # A new generation holds what was read: what a resumed rebuild had staged and
+            # did not read again goes (not a removal: the old index is replaced as a whole).
+            stale = [i for i in indexed if i not in found]
+            for article_id in stale:
+                index.delete_article(article_id)
+            resumed = True
+            logger.info("a resumed rebuild: %d staged articles not read again", len(stale))
+            indexed = {}
         if prune:
             _confirm_gone(sources, indexed, found, reader.outcomes, report)
         gone = prune_plan(indexed, found, reader.outcomes) if prune else []
@@ -329,6 +341,8 @@ def _ingest(
     report.added = sum(s.added for s in report.sources)
     report.updated = sum(s.updated for s in report.sources)
     report.unchanged = sum(s.unchanged for s in report.sources)
+    # A resumed rebuild's unchanged articles are those it found staged as they are now.
+    report.resumed = report.unchanged if resumed else 0
     report.seconds = time.perf_counter() - started
     logger.info(
         "ingested %d files: %d added, %d updated, %d unchanged, %d removed, %d chunks in %.1fs",

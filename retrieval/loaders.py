@@ -24,7 +24,7 @@ from typing import Any
 
 from .article_split import split_articles
 from .config import IngestSettings
-from .errors import LoadError
+from .errors import LoadError, one_line
 from .files import (
     HTML_SUFFIXES,
     JSON_SUFFIXES,
@@ -268,9 +268,9 @@ def _front_matter(text: str, limits: IngestSettings) -> tuple[dict[str, Any], st
     try:
         meta = yaml.load(match.group(1), Loader=_front_matter_loader())
     except yaml.YAMLError as exc:
-        raise LoadError(f"bad front matter: {_one_line(exc)}") from None
+        raise LoadError(f"bad front matter: {one_line(exc)}") from None
     except (ValueError, RecursionError) as exc:  # an int too long to convert; deep nesting
-        raise LoadError(f"bad front matter: {_one_line(exc)}") from None
+        raise LoadError(f"bad front matter: {one_line(exc)}") from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
@@ -446,14 +446,9 @@ def _parse_json(text: str, limits: IngestSettings) -> Any:
     except RecursionError:
         raise LoadError(_too_deep(limits)) from None
     except ValueError as exc:  # an integer of more digits than Python converts
-        raise LoadError(f"invalid JSON: {_one_line(exc)}") from None
+        raise LoadError(f"invalid JSON: {one_line(exc)}") from None
     _check_depth(value, limits)
     return value
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _load_json(source: SourceFile, text: str, limits: IngestSettings) -> Loaded:

@@ -319,6 +319,9 @@ class Searcher:
         keyword = keyword_search.result()
         lap("keyword_wait_ms")
         settings = self.settings
+        if settings.exact_keyword_scores:
+            keyword = self._with_dense_scores(keywords, keyword, dense, candidates)
+            lap("keyword_dense_ms")
         with self._store_lock:
             ranked = fuse(dense, keyword, settings)
             rows = self.index.chunks(c.chunk_id for c in ranked)
@@ -475,10 +478,34 @@ class Searcher:
         started = time.perf_counter()
         with self._store_lock:
             found = self.index.keyword_search(
-                question, limit, filters, self.settings.keyword_budget
+                question,
+                limit,
+                filters,
+                self.settings.keyword_budget,
+                self.settings.exact_keyword_scores,
             )
         timings["keyword_ms"] = (time.perf_counter() - started) * 1000
         return found
+
+    def _with_dense_scores(
+        self,
+        question: str,
+        keyword: list[tuple[int, float]],
+        dense: Sequence[tuple[int, float]],
+        limit: int,
+    ) -> list[tuple[int, float]]:
+        """The keyword ranking with the dense half's chunks that a budgeted keyword search
+        did not read, scored by BM25 over the whole index as an unbounded search scores
+        them: together, the ranking unbounded BM25 gives over these candidates."""
+        read = {chunk_id for chunk_id, _ in keyword}
+        with self._store_lock:
+            scores = self.index.keyword_scores(
+                question, [i for i, _ in dense if i not in read], self.settings.keyword_budget
+            )
+        if not scores:
+            return keyword
+        merged = [*keyword, *scores.items()]
+        return sorted(merged, key=lambda item: (-item[1], item[0]))[:limit]
 
     def _dense(
         self, vector: np.ndarray, limit: int, filters: SearchFilter

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from .config import IngestSettings
-from .errors import LoadError
+from .errors import LoadError, unreadable
 from .files import SourceFile
 from .loaders import Loaded, load_file
 from .records import Problem
@@ -105,12 +105,7 @@ def load_safely(file: Document | SourceFile, limits: IngestSettings) -> Loaded |
         return Problem(file.name, "nested too deeply to read")
     except Exception as exc:  # any bug or library error is this file's problem only
         logger.debug("reading %s failed", file.name, exc_info=True)
-        return Problem(file.name, f"cannot be read: {type(exc).__name__}: {_one_line(exc)}")
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return Problem(file.name, unreadable(exc))
 
 
 def _memory_message(limits: IngestSettings) -> str:

@@ -103,11 +103,19 @@ def test_a_term_left_out_still_scores_the_matches_of_the_kept_ones(tmp_path: Pat
     store = Store(path, read_only=True)
     plan = store.keyword_plan(["harbour", "council"], budget=5)
     assert plan.terms == ("harbour",) and plan.rescoring == ("council",)
-    results = store.keyword_search("harbour council", 10, budget=5)
+    results = store.keyword_search("harbour council", 10, budget=5, exact=False)
     # Only the kept term's matches are ranked, the one holding "council" too first.
     assert [chunk_id for chunk_id, _ in results] == [with_council, short]
+    # Ranked by BM25 over the whole index, they come in unbounded BM25's order: "council",
+    # in 31 of 32 chunks, weighs next to nothing, and the shorter chunk wins.
+    exact = store.keyword_search("harbour council", 10, budget=5)
+    unbounded = store.keyword_search("harbour council", 10)
+    assert [i for i, _ in exact] == [i for i, _ in unbounded[:2]] == [short, with_council]
+    assert [s for _, s in exact] == pytest.approx([s for _, s in unbounded[:2]], rel=1e-12)
     # Past RESCORE_FACTOR x the budget a term is too costly to count, and only left out.
     assert store.keyword_plan(["harbour", "council"], budget=2).rescoring == ()
+    # A search that ranks its matches again by exact BM25 counts fewer (31 > 3 x 5).
+    assert store.keyword_plan(["harbour", "council"], 5, rescore_factor=3).rescoring == ()
     store.close()
 
 
@@ -153,18 +161,47 @@ def test_search_settings_pass_the_budget_to_keyword_search(tmp_path: Path) -> No
     ingest([CORPUS], settings, FakeEmbedder())
     # In the test corpus "ferry" is in 3 chunks, "council" in 4 and "members" in 5.
     question = "council members ferry"
-    searchers = {
-        budget: Searcher.open(
-            with_search(settings, fusion="keyword", min_confidence=0.0, keyword_budget=budget),
-            FakeEmbedder(),
+
+    def searcher(budget: int, exact: bool) -> Searcher:
+        changed = with_search(
+            settings,
+            fusion="keyword",
+            min_confidence=0.0,
+            keyword_budget=budget,
+            exact_keyword_scores=exact,
         )
-        for budget in (3, 12)
+        return Searcher.open(changed, FakeEmbedder())
+
+    searchers = {
+        (budget, exact): searcher(budget, exact)
+        for budget in (3, 12, 10**9)
+        for exact in (False, True)
     }
     try:
-        within = searchers[3].search(question, k=10).passages
+        # Ranked by FTS5 within the budget: only the kept term's matches.
+        within = searchers[3, False].search(question, k=10).passages
         assert within and {p.article.id for p in within} == {"ferry"}
-        wider = searchers[12].search(question, k=10).passages
+        wider = searchers[12, False].search(question, k=10).passages
         assert {p.article.id for p in wider} > {"ferry"}
+        # Exact scores: the dense half's chunks (here every chunk of the small corpus) are
+        # scored too, so the budget changes nothing (scores up to floating-point rounding).
+        unbounded = searchers[10**9, True].search(question, k=10).passages
+        for budget in (3, 12):
+            exact = searchers[budget, True].search(question, k=10).passages
+            assert [p.chunk_ids for p in exact] == [p.chunk_ids for p in unbounded]
+            assert [p.score for p in exact] == pytest.approx([p.score for p in unbounded])
+        assert {p.article.id for p in unbounded} > {"ferry"}
     finally:
-        for searcher in searchers.values():
-            searcher.close()
+        for opened in searchers.values():
+            opened.close()
+
+
+@pytest.mark.parametrize("budget", [40, 1000, None])
+def test_within_the_budget_exact_scores_change_nothing(store: Store, budget: int | None) -> None:
+    """An index of no more chunks than the budget: FTS5's own ranking of every match, as
+    before exact scores, and nothing to add for the dense half."""
+    for question in ["Did the council change the ferry?", "harbour wall", "winter ferry"]:
+        exact = store.keyword_search(question, 50, budget=budget)
+        assert exact == store.keyword_search(question, 50, budget=budget, exact=False)
+        assert exact == store.keyword_search(question, 50)
+        assert store.keyword_scores(question, range(1, 41), budget) == {}

@@ -143,10 +143,20 @@ class IndexReader(ArticleReader, Protocol):
         limit: int,
         filters: SearchFilter | None = None,
         budget: int | None = None,
+        exact: bool = True,
     ) -> list[tuple[int, float]]:
         """BM25 over titles and chunk texts (chunk id, score), best first; with ``filters``,
         only chunks of the articles they admit; with a ``budget``, about that many matching
-        chunks ranked at most."""
+        chunks read at most (``exact``: the best of them ranked by BM25 over the whole
+        index, else by FTS5's bm25() of the terms kept within the budget)."""
+        ...
+
+    def keyword_scores(
+        self, question: str, chunk_ids: Iterable[int], budget: int | None
+    ) -> dict[int, float]:
+        """BM25 of ``chunk_ids`` over the whole index, as an unbounded ``keyword_search``
+        scores them (chunks no term matches left out); empty when a search within
+        ``budget`` reads every match anyway."""
         ...
 
     def admits_any(self, filters: SearchFilter) -> bool: ...
@@ -211,7 +221,7 @@ class IndexReader(ArticleReader, Protocol):
 class IndexWriter(ArticleReader, Protocol):
     """The next generation, while ingest writes it: nothing is visible to readers until
     the ``WriteLock.next_generation`` block that gave it ends and commits, or until
-    ``commit_batch`` commits what was written so far."""
+    ``commit_batch`` commits what was written so far (but for a rebuild)."""
 
     def add_article(
         self, article: Article, content_hash: str, chunks: Sequence[Chunk], root: str | None
@@ -241,9 +251,10 @@ class IndexWriter(ArticleReader, Protocol):
         ...
 
     def commit_batch(self) -> bool:
-        """Commit what was written so far, if anything, and go on in a new transaction:
-        readers see it, and a crash afterwards keeps it. Whether a batch was committed;
-        a new generation (a new index, a rebuild) is committed only as a whole (False)."""
+        """Commit what was written so far, if anything, and go on in a new transaction: a
+        crash afterwards keeps it. Whether a batch was committed. Readers see it, but for
+        a rebuild's: it stays out of sight until the rebuild ends, and the next rebuild
+        may resume from it (for the local backend, see ``staging``)."""
         ...
 
 

@@ -118,6 +118,7 @@ def compact(
         )
         store.commit()
         reached("compacted")
+        store.release_free_pages()  # the segment's (a store created by this release)
     finally:
         store.close()
     remove_vector_files(folder, keep={name, state.vectors_file})

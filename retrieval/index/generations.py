@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import shutil
 import sqlite3
@@ -62,7 +61,6 @@ from .checks import (
     Sums,
     check_agreement,
     check_sums,
-    id_summary,
     kept_id_sums,
     live_sums,
     open_store,
@@ -86,26 +84,22 @@ from .manifest import (
     damaged,
     read_manifest,
 )
-from .segments import SCHEMA as SEGMENT_SCHEMA
 from .segments import (
-    FileCheck,
     LiveVectors,
     SegmentState,
     read_masked,
     read_segment,
     read_state,
-    start_id_sums,
 )
-from .segments import write_state as write_segment_state
+from .staging import StagedGeneration, leftover_staging
 from .steps import (
     STORE_FILE,
     VECTORS_FILE,
     discard_log,
-    fsync,
     now,
+    numbered_folders,
     reached,
     remove_vector_files,
-    write_atomically,
 )
 from .store import Store
 from .vectors import VectorIndex
@@ -117,7 +111,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = ".lock"
-STAGING_PREFIX = ".staging-"
 
 
 @dataclass
@@ -200,8 +193,14 @@ class OpenIndex:
         limit: int,
         filters: SearchFilter | None = None,
         budget: int | None = None,
+        exact: bool = True,
     ) -> list[tuple[int, float]]:
-        return self.store.keyword_search(question, limit, filters, budget)
+        return self.store.keyword_search(question, limit, filters, budget, exact)
+
+    def keyword_scores(
+        self, question: str, chunk_ids: Iterable[int], budget: int | None
+    ) -> dict[int, float]:
+        return self.store.keyword_scores(question, chunk_ids, budget)
 
     def admits_any(self, filters: SearchFilter) -> bool:
         return self.store.admits_any(filters)
@@ -397,8 +396,12 @@ class GenerationLock:
         current: int | None,
         manifest: Manifest | None,
         backend: str = "torch",
+        *,
+        rebuild: bool = False,
     ) -> None:
         self.index_dir = index_dir
+        # A rebuild resumes the staged generation a killed rebuild left (``staging``).
+        self.rebuild = rebuild
         self.model = model
         self.backend = backend
         # The generation the manifest names (0: none; None: unreadable, when rebuilding).
@@ -460,67 +463,44 @@ class GenerationLock:
         artifact: OnnxModel | None,
         vector_settings: VectorSettings,
     ) -> Iterator[GenerationWriter]:
-        """Build the next generation in a staging folder; commit by replacing the manifest."""
+        """Build the next generation in a staging folder, in batches (``staging``): a first
+        ingest publishes it at its first batch, a rebuild at its end (resuming the staged
+        generation a killed rebuild left, if it was made the same way)."""
         index_dir = self.index_dir
         # Past every folder left over (after a rebuild over an unreadable manifest, too), so
         # no folder a reader may hold is ever reused.
         generation = max([self.current or 0, *_generation_folders(index_dir)]) + 1
-        staging = index_dir / f"{STAGING_PREFIX}{generation:06d}"
-        final = index_dir / f"{GENERATION_PREFIX}{generation:06d}"
-        staging.mkdir()
-        store: Store | None = None
-        committed = False
+        manifest = Manifest(
+            model=self.model,
+            dimension=dimension,
+            chunking=asdict(chunking),
+            generation=generation,
+            created=now(),
+            updated=now(),
+            backend=self.backend,
+            quantization=artifact.quantization if artifact else None,
+            model_sha256=artifact.sha256 if artifact else None,
+        )
+        staged = None
+        if self.rebuild:
+            staged = StagedGeneration.resumed(index_dir, manifest, vector_settings, artifact)
         try:
-            store = Store(staging / STORE_FILE)
-            store.connection.executescript(SEGMENT_SCHEMA)
-            start_id_sums(store.connection)
-            reached("staged")
-            writer = GenerationWriter(store, VectorIndex.empty(dimension))
+            if staged is not None:
+                writer = staged.resume()
+            else:
+                staged = StagedGeneration(
+                    index_dir, manifest, vector_settings, artifact, publish_early=not self.rebuild
+                )
+                writer = staged.create()
             yield writer
-            store.commit()
-            reached("store-written")
-            vectors = writer.vectors.adapted(vector_settings)
-            vectors.write(staging / VECTORS_FILE)
-            write_segment_state(
-                store.connection,
-                vectors_file=VECTORS_FILE,
-                version=0,
-                updated=now(),
-                check=FileCheck.of(staging / VECTORS_FILE, id_summary(vectors.ids()), vectors),
-                trained_fit=vectors.trained_fit,
-            )
-            store.commit()
-            store.close()
-            reached("vectors-written")
-            if artifact is not None:
-                artifact.copy_to(staging)
-            for path in staging.iterdir():
-                fsync(path)
-            reached("synced")
-            manifest = Manifest(
-                model=self.model,
-                dimension=dimension,
-                chunking=asdict(chunking),
-                generation=generation,
-                created=now(),
-                updated=now(),
-                backend=self.backend,
-                quantization=artifact.quantization if artifact else None,
-                model_sha256=artifact.sha256 if artifact else None,
-            )
-            staging.replace(final)
-            reached("renamed")
-            write_atomically(index_dir / MANIFEST, json.dumps(asdict(manifest), indent=2) + "\n")
-            committed = True
-            reached("committed")
+            staged.finish()
         except BaseException:
-            if store is not None:
-                store.close()
-            shutil.rmtree(staging, ignore_errors=True)
-            if not committed:
-                shutil.rmtree(final, ignore_errors=True)
+            if staged is not None:
+                staged.abandon()
             raise
-        _remove_generations(index_dir, keep={generation, generation - 1})
+        _remove_generations(
+            index_dir, keep={staged.manifest.generation, staged.manifest.generation - 1}
+        )
         reached("cleaned")
 
 
@@ -553,11 +533,13 @@ def lock_for_writing(
             check_model(manifest, model, index_dir, backend)
             # Checked before healing, so a writer refused for damage changes nothing.
             checked = check_for_writing(index_dir, manifest)
-        _heal(index_dir, current, checked.state if checked else None)
+        # A rebuild's staged batches stay for the next rebuild (a first ingest has none).
+        keep_staged = rebuild or bool(current)
+        _heal(index_dir, current, checked.state if checked else None, keep_staged)
         if manifest is not None and checked is not None:
             manifest = settle(index_dir, manifest, checked)
         reached("healed")
-        lock = GenerationLock(index_dir, model, current, manifest, backend)
+        lock = GenerationLock(index_dir, model, current, manifest, backend, rebuild=rebuild)
         try:
             yield lock
         finally:
@@ -577,14 +559,17 @@ def _current_generation(index_dir: Path, *, strict: bool) -> int | None:
         return None
 
 
-def _heal(index_dir: Path, current: int | None, state: SegmentState | None) -> None:
-    """Remove what an interrupted writer left: staging folders, a half-written manifest,
+def _heal(
+    index_dir: Path, current: int | None, state: SegmentState | None, keep_staged: bool
+) -> None:
+    """Remove what an interrupted writer left: staging folders (with ``keep_staged``, but
+    for one a rebuild may resume), a half-written manifest,
     generation folders no manifest named, and main vector files the store does not name (a
     compaction killed before its commit). The current generation and the one before it stay
     (a reader may still be opening it), and the main vector file named and the one before
     it; with an unreadable manifest, every generation stays. An uncommitted write to the
     store needs nothing: SQLite ignores it."""
-    leftovers = list(index_dir.glob(f"{STAGING_PREFIX}*"))
+    leftovers = leftover_staging(index_dir, keep_resumable=keep_staged)
     if current is not None:
         leftovers += [p for n, p in _generation_folders(index_dir).items() if n > current]
     for path in leftovers:
@@ -599,12 +584,7 @@ def _heal(index_dir: Path, current: int | None, state: SegmentState | None) -> N
 
 
 def _generation_folders(index_dir: Path) -> dict[int, Path]:
-    found = {}
-    for path in index_dir.glob(f"{GENERATION_PREFIX}*"):
-        number = path.name[len(GENERATION_PREFIX) :]
-        if number.isdigit():
-            found[int(number)] = path
-    return found
+    return numbered_folders(index_dir, GENERATION_PREFIX)
 
 
 def _remove_generations(index_dir: Path, keep: set[int]) -> None:

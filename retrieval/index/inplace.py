@@ -86,6 +86,43 @@ class CommittedArticles:
         return self._store.web_resources()
 
 
+class Commits:
+    """The commits of a write on a live store: batches while it goes on, then the last.
+    Each bumps the store's commit counter (readers follow it) with the rows, segment
+    vectors and masks written since the one before, in one SQLite transaction."""
+
+    def __init__(self, store: Store, since: int = 0) -> None:
+        self.store = store
+        # The connection's change count at the last commit (``since``: what opening the
+        # store wrote and committed itself).
+        self._committed = since
+        # Whether this write has committed anything yet.
+        self.any = False
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was written since the last commit."""
+        return self.store.connection.total_changes != self._committed
+
+    def commit(self, written: str, done: str) -> None:
+        """Commit, with the crash-test steps ``written`` (before) and ``done`` (after)."""
+        db = self.store.connection
+        state = read_state(db, VECTORS_FILE)
+        write_state(db, version=state.version + 1, updated=now())
+        reached(written)
+        self.store.commit()
+        self._committed = db.total_changes
+        self.any = True
+        reached(done)
+
+    def commit_batch(self) -> bool:
+        """Commit what was written since the last commit, if anything (a batch)."""
+        if not self.changed:
+            return False
+        self.commit("batch-written", "batch-committed")
+        return True
+
+
 @contextlib.contextmanager
 def write_in_place(
     index_dir: Path, manifest: Manifest, settings: VectorSettings
@@ -95,40 +132,28 @@ def write_in_place(
     writer's ``commit_batch`` commits what was written so far and goes on in a new
     transaction (a long ingest, in batches)."""
     store = Store(index_dir / manifest.folder / STORE_FILE)
-    db = store.connection
     log_size = _size(store.path.with_name(store.path.name + "-wal"))
-    # The connection's change count when the last batch was committed (0: none was).
-    committed = 0
-
-    def commit(written: str, done: str) -> None:
-        nonlocal committed
-        state = read_state(db, VECTORS_FILE)
-        write_state(db, version=state.version + 1, updated=now())
-        reached(written)
-        store.commit()
-        committed = db.total_changes
-        reached(done)
-
-    def commit_batch() -> bool:
-        if db.total_changes == committed:
-            return False
-        commit("batch-written", "batch-committed")
-        return True
-
+    commits = Commits(store)
     try:
-        db.executescript(SEGMENT_SCHEMA)
-        yield GenerationWriter(store, SegmentWriter(db), commit_batch)
-        if db.total_changes == committed:
-            store.rollback()
-            if not committed:
-                logger.info("nothing changed: %s stays as it is", index_dir)
-                return
-        else:
-            commit("written", "committed")
-            restart_log(store, log_size)
+        store.connection.executescript(SEGMENT_SCHEMA)
+        yield GenerationWriter(store, SegmentWriter(store.connection), commits.commit_batch)
+        if not finish_in_place(commits):
+            logger.info("nothing changed: %s stays as it is", index_dir)
+            return
+        restart_log(store, log_size)
     finally:
         store.close()  # an uncommitted transaction is rolled back
     compact(index_dir, manifest, settings)
+
+
+def finish_in_place(commits: Commits) -> bool:
+    """The last commit of a write in place (none if nothing changed since the last batch);
+    whether the write committed anything at all."""
+    if commits.changed:
+        commits.commit("written", "committed")
+    else:
+        commits.store.rollback()
+    return commits.any
 
 
 # The write-ahead log is started afresh (and cut back to nothing) each time a write takes

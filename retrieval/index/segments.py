@@ -278,6 +278,12 @@ class SegmentWriter:
                     "INSERT OR IGNORE INTO masked_chunks (chunk_id) VALUES (?)", (chunk_id,)
                 )
 
+    def discard(self, ids: Sequence[int]) -> None:
+        """Remove ids from the segment only (a staged generation has no main file to mask)."""
+        self._db.executemany(
+            "DELETE FROM segment_vectors WHERE chunk_id = ?", [(int(i),) for i in ids]
+        )
+
 
 class LiveVectors:
     """What a reader searches: the main vector file without its masked ids, beside the

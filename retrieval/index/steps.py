@@ -20,7 +20,7 @@ VECTORS_FILE = "vectors.faiss"
 GENERATION_STEPS = (
     "locked",  # the writer lock is held
     "healed",  # leftovers of an earlier crash are removed
-    "staged",  # the staging folder holds a new, empty store
+    "staged",  # the staging folder holds a new, empty store (and staging.json)
     "store-written",  # the new store's rows are committed
     "vectors-written",  # the new vectors are written, and the store names them
     "synced",  # the staging folder's files are on disk
@@ -41,6 +41,20 @@ BATCH_STEPS = (
     "batch-written",  # a batch's rows, segment vectors and masks written, not committed
     "batch-committed",  # the batch's transaction committed; the write goes on
 )
+# A first ingest commits in batches too (see staging): its first batch publishes the new
+# generation, and later batches are those of a write in place (BATCH_STEPS):
+FIRST_BATCH_STEPS = (
+    "first-batch-written",  # the first batch is written in the staging folder, not committed
+    "first-batch-committed",  # ... committed there, not yet published
+    "first-batch-renamed",  # the staging folder is renamed to its generation folder
+    "first-batch-published",  # the manifest names it: the index exists, holding the batch
+)
+# A rebuild commits its batches inside its staging folder, unpublished (see staging):
+STAGING_STEPS = (
+    "staging-batch-written",  # a batch written in the staging folder, not committed
+    "staging-batch-committed",  # ... committed there; the old index is still the one read
+    "resumed",  # the next rebuild checked the staged generation and goes on from it
+)
 # A compaction (see compaction):
 COMPACTION_STEPS = (
     "compaction-written",  # the new main vector file is written and on disk
@@ -53,7 +67,15 @@ UPGRADE_STEPS = (
     "upgraded",  # the manifest has the new schema version
 )
 COMMIT_STEPS = tuple(
-    dict.fromkeys(GENERATION_STEPS + WRITE_STEPS + BATCH_STEPS + COMPACTION_STEPS + UPGRADE_STEPS)
+    dict.fromkeys(
+        GENERATION_STEPS
+        + WRITE_STEPS
+        + BATCH_STEPS
+        + FIRST_BATCH_STEPS
+        + STAGING_STEPS
+        + COMPACTION_STEPS
+        + UPGRADE_STEPS
+    )
 )
 KILL_AT_ENV = "CITEBOT_TEST_KILL_AT"
 
@@ -87,6 +109,16 @@ def write_atomically(path: Path, text: str) -> None:
     reached("manifest-staged")
     os.replace(temporary, path)
     fsync(path.parent)
+
+
+def numbered_folders(index_dir: Path, prefix: str) -> dict[int, Path]:
+    """The folders ``PREFIXNNNNNN`` of an index folder, by number."""
+    found = {}
+    for path in index_dir.glob(f"{prefix}*"):
+        number = path.name[len(prefix) :]
+        if number.isdigit():
+            found[int(number)] = path
+    return found
 
 
 def remove_vector_files(folder: Path, keep: set[str | None]) -> None:

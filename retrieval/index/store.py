@@ -26,13 +26,18 @@ from ..errors import IndexDamagedError
 from ..records import PARAGRAPH_SEPARATOR, Article, ArticleRef, ArticleSummary, Chunk, SearchFilter
 from ..text import keyword_terms
 from .base import ChunkRow, IndexedArticle, WebResourceRow
+from .bm25 import Bm25
 from .filters import filter_condition, like_escaped, source_option
-from .keywords import KeywordBudget, KeywordPlan
+from .keywords import CANDIDATE_RESCORE_FACTOR, RESCORE_FACTOR, KeywordBudget, KeywordPlan
 from .steps import discard_log
+
+# The keyword index's tokenizer, also what bm25.Bm25 tokenises chunk texts with.
+TOKENIZE = "porter unicode61 remove_diacritics 2"
 
 # ``day`` is the calendar day that ``date`` names (YYYY-MM-DD, see retrieval.dates), for
 # date filters; NULL when it names none.
-SCHEMA = """
+SCHEMA = (
+    """
 -- root: the source root the article was read from (absolute path or URL, as given), so
 -- pruning can tell which root an article belongs to. NULL in indexes written before it
 -- was recorded, until the article is found again.
@@ -69,7 +74,9 @@ CREATE TABLE IF NOT EXISTS sentences (
 );
 -- Titles are indexed beside each chunk's text so that a title match counts for BM25.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
-    title, body, tokenize = 'porter unicode61 remove_diacritics 2'
+    title, body, tokenize = '"""
+    + TOKENIZE
+    + """'
 );
 -- Paged documents (PDF): paragraphs from first_paragraph on (1-based) are on page `page`,
 -- up to the next row's first_paragraph.
@@ -94,10 +101,19 @@ CREATE TABLE IF NOT EXISTS web_resources (
     checked TEXT
 );
 """
+)
 
 # BM25 column weights: a term in the title says more about a chunk than one in its body.
 TITLE_WEIGHT = 2.0
 BODY_WEIGHT = 1.0
+# A budgeted keyword search with exact scores takes the best RANKED_MATCHES x its limit
+# matches FTS5 ranks within the budget, and ranks those of the first RESCORED_MATCHES x its
+# limit distinct texts (copies of a text score alike: at a million chunks the copies of one
+# BBC article filled the list and pushed the answer out) by BM25 over the whole index
+# (bm25.Bm25). Chosen on the scale benchmark (docs/benchmarks.md).
+RANKED_MATCHES = 10
+RESCORED_MATCHES = 2
+
 
 _ARTICLE_COLUMNS = "id, title, text, source, url, date, author"
 
@@ -153,8 +169,12 @@ def _ref(row: sqlite3.Row) -> ArticleRef:
 class Store:
     """Articles and chunks in one SQLite file. Not thread-safe: callers serialise access."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False, new: bool = False) -> None:
+        """``new``: a store being created, whose free pages (the staged vectors of a new
+        generation, a compacted segment) are given back to the file system by
+        ``PRAGMA incremental_vacuum``."""
         self.path = path
+        self._new = new
         # Set by a reader that found the file damaged: see discard_log.
         self.unreadable = False
         try:
@@ -177,6 +197,8 @@ class Store:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         else:
             self._db = sqlite3.connect(path, check_same_thread=False)
+            if self._new:  # only before the first table is created
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             # Write-ahead log: a write commits in place while readers keep reading the
             # snapshot they started from (see segments).
             self._db.execute("PRAGMA journal_mode = WAL")
@@ -209,10 +231,14 @@ class Store:
         self._has_pages = "article_pages" in tables
         self._has_web = "web_resources" in tables
         self._keywords = KeywordBudget(self._db, remember=read_only)
+        self._bm25 = Bm25(
+            self._db, "chunks_fts", (TITLE_WEIGHT, BODY_WEIGHT), TOKENIZE, remember=read_only
+        )
         # Fingerprints of article bodies and the stories they group into.
         self.copies = CopiesTable(self._db, writable=not read_only)
 
     def close(self) -> None:
+        self._bm25.close()
         self._db.close()
         if self.unreadable:
             discard_log(self.path)
@@ -222,6 +248,12 @@ class Store:
 
     def rollback(self) -> None:
         self._db.rollback()
+
+    def release_free_pages(self) -> None:
+        """Give the file system back the pages freed by deletes committed so far (a store
+        created with ``new``; a no-op for others), in a transaction of its own. Run by
+        ``executescript``, which steps the pragma to its end (``execute`` frees one page)."""
+        self._db.executescript("PRAGMA incremental_vacuum;")
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -453,48 +485,78 @@ class Store:
         limit: int,
         filters: SearchFilter | None = None,
         budget: int | None = None,
+        exact: bool = True,
     ) -> list[tuple[int, float]]:
         """BM25 over titles and chunk texts: (chunk id, score), best first, higher is better.
 
         With ``filters``, only chunks of the articles they admit are ranked. With a
         ``budget``, BM25 ranks about that many matching chunks at most (see
-        ``keyword_plan``); None ranks every chunk that matches any term.
+        ``keyword_plan``); None ranks every chunk that matches any term. Within a budget,
+        FTS5's bm25() scores those matches with the plan's terms only, and ``exact`` ranks
+        the best of them (see RANKED_MATCHES) again by BM25 of the whole question over the
+        whole index (``keyword_scores``).
         """
         terms = keyword_terms(question)
         if not terms:
             return []
         # An index of no more chunks than the budget ranks every term: BM25 cannot read more.
-        if budget is not None and self._keywords.sample().rows > budget:
-            plan = self.keyword_plan(terms, budget)
+        bounded = self._keyword_bounded(budget)
+        if bounded:
+            assert budget is not None
+            factor = CANDIDATE_RESCORE_FACTOR if exact else RESCORE_FACTOR
+            plan = self.keyword_plan(terms, budget, factor)
         else:
             plan = KeywordPlan(tuple(terms))
         if not plan.terms:
             return []
         match = plan.match()
+        wanted = limit * RANKED_MATCHES if bounded and exact else limit
         if not filters:
             rows = self._db.execute(
                 "SELECT rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts"
                 " WHERE chunks_fts MATCH ? AND rowid >= ? ORDER BY score DESC LIMIT ?",
-                (TITLE_WEIGHT, BODY_WEIGHT, match, plan.first_rowid, limit),
+                (TITLE_WEIGHT, BODY_WEIGHT, match, plan.first_rowid, wanted),
             )
-            return [(r[0], r[1]) for r in rows]
-        # The filter is checked on each matching chunk (two primary-key look-ups), so the
-        # cost follows the matches, as unfiltered ranking's does. The plan's window of
-        # newest matches is not applied: the chunks a filter admits may all be older.
-        admitted, values = self._admitted_articles(filters)
-        rows = self._db.execute(
-            "SELECT f.rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts f"
-            " JOIN chunks c ON c.id = f.rowid"
-            f" WHERE chunks_fts MATCH ? AND c.article_id IN ({admitted})"
-            " ORDER BY score DESC LIMIT ?",
-            (TITLE_WEIGHT, BODY_WEIGHT, match, *values, limit),
-        )
-        return [(r[0], r[1]) for r in rows]
+        else:
+            # The filter is checked on each matching chunk (two primary-key look-ups), so
+            # the cost follows the matches, as unfiltered ranking's does. The plan's window
+            # of newest matches is not applied: the chunks a filter admits may all be older.
+            admitted, values = self._admitted_articles(filters)
+            rows = self._db.execute(
+                "SELECT f.rowid, -bm25(chunks_fts, ?, ?) AS score FROM chunks_fts f"
+                " JOIN chunks c ON c.id = f.rowid"
+                f" WHERE chunks_fts MATCH ? AND c.article_id IN ({admitted})"
+                " ORDER BY score DESC LIMIT ?",
+                (TITLE_WEIGHT, BODY_WEIGHT, match, *values, wanted),
+            )
+        found = [(r[0], r[1]) for r in rows]
+        if not (bounded and exact):
+            return found
+        scores = self._bm25.scores(terms, (i for i, _ in found), max_texts=limit * RESCORED_MATCHES)
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
-    def keyword_plan(self, terms: Sequence[str], budget: int) -> KeywordPlan:
+    def keyword_scores(
+        self, question: str, chunk_ids: Iterable[int], budget: int | None
+    ) -> dict[int, float]:
+        """BM25 of ``chunk_ids`` for ``question`` over the whole index, as unbounded
+        ``keyword_search`` scores them (chunks no term matches left out): for chunks found
+        otherwise (the dense half) that a search within ``budget`` may not have read.
+        Empty when the index is within the budget: its keyword search read every match."""
+        terms = keyword_terms(question)
+        if not terms or not self._keyword_bounded(budget):
+            return {}
+        return self._bm25.scores(terms, chunk_ids)
+
+    def _keyword_bounded(self, budget: int | None) -> bool:
+        """Whether a keyword search within ``budget`` may leave matches unread."""
+        return budget is not None and self._keywords.sample().rows > budget
+
+    def keyword_plan(
+        self, terms: Sequence[str], budget: int, rescore_factor: int = RESCORE_FACTOR
+    ) -> KeywordPlan:
         """Which terms BM25 ranks so that it reads about ``budget`` matching chunks at most
         (see ``keywords.KeywordBudget.plan``)."""
-        return self._keywords.plan(terms, budget)
+        return self._keywords.plan(terms, budget, rescore_factor)
 
     def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """About how many chunks each term occurs in (see ``keywords.KeywordBudget``)."""

@@ -10,13 +10,14 @@ import numpy as np
 
 from ..records import Article, Chunk
 from .base import IndexedArticle, WebResourceRow
+from .segments import SegmentWriter
 from .store import Store
 
 
 @dataclass
 class GenerationWriter:
     """A write in progress (an ``IndexWriter``); committed when the ``next_generation``
-    block ends.
+    block ends, and in batches before (``commit_batch``).
 
     ``vectors`` adds and removes vectors by chunk id: the live segment of a write in place
     (``segments.SegmentWriter``), or the VectorIndex of a new generation, which may be
@@ -26,9 +27,11 @@ class GenerationWriter:
 
     store: Store
     vectors: Any  # VectorIndex | SegmentWriter
-    # Commits what was written so far, if anything (a write in place); None: a new
-    # generation, committed only as a whole.
+    # Commits what was written so far, if anything; None: committed only as a whole.
     batch_commit: Callable[[], bool] | None = None
+    # A staged generation keeps ``vectors`` in memory and a copy of them in its store's
+    # segment table, committed with each batch (so a batch survives a crash: ``staging``).
+    staged: SegmentWriter | None = None
 
     def commit_batch(self) -> bool:
         return self.batch_commit() if self.batch_commit is not None else False
@@ -39,13 +42,18 @@ class GenerationWriter:
         return self.store.add_article(article, content_hash, chunks, root)
 
     def delete_article(self, article_id: str) -> None:
-        self.vectors.remove(self.store.delete_article(article_id))
+        removed = self.store.delete_article(article_id)
+        self.vectors.remove(removed)
+        if self.staged is not None:
+            self.staged.discard(removed)
 
     def set_root(self, article_ids: Iterable[str], root: str) -> None:
         self.store.set_root(article_ids, root)
 
     def add_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         self.vectors.add(list(ids), vectors)
+        if self.staged is not None:
+            self.staged.add(list(ids), vectors)
 
     def add_sentence_vectors(
         self, chunk_id: int, spans: Sequence[tuple[int, int]], vectors: np.ndarray

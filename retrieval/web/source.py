@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from ..addresses import UrlPolicy
 from ..config import Settings
-from ..errors import CitebotError, FetchError, LoadError
+from ..errors import CitebotError, FetchError, LoadError, unreadable
 from ..index import ArticleReader, IndexWriter, backend_of
 from ..loaders import Loaded
 from ..records import Article, Problem
@@ -265,7 +265,7 @@ class _Crawl:
                 yield from self._visit(visit, children)
             except Exception as exc:  # a bug or a library's error costs only this URL
                 logger.debug("reading %s failed", visit.link.url, exc_info=True)
-                reason = f"cannot be read: {type(exc).__name__}: {_one_line(str(exc))}"
+                reason = unreadable(exc)
                 yield from self._fail(visit, reason)
             stack.extend(reversed(children))
 
@@ -534,11 +534,6 @@ def _shown(url: str) -> str:
     """A URL as a problem names it: printable, one line, not too long."""
     text = "".join(c if c.isprintable() else "\ufffd" for c in printable(url))
     return text if len(text) <= 200 else text[:199] + "…"
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _with_listing(article: Article, link: Link) -> Article:

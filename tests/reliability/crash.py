@@ -23,6 +23,8 @@ from pathlib import Path
 from retrieval.config import Settings, VectorSettings
 from retrieval.errors import IndexNotFoundError
 from retrieval.index import KILL_AT_ENV, MANIFEST, VectorIndex, open_index, read_manifest
+from retrieval.index.keywords import quoted
+from retrieval.index.store import BODY_WEIGHT, TITLE_WEIGHT, Store
 from retrieval.ingest import ingest
 from tests.fakes import FakeEmbedder
 
@@ -124,6 +126,30 @@ def check_consistent(index_dir: Path) -> None:
     assert len(vectors) == len(set(vectors)), "a segment id that the main file holds too"
     assert set(vectors) == set(chunks) == set(keyword), "FAISS, SQLite and FTS differ"
     assert chunks, "an index from these corpora has chunks"
+    check_keyword_statistics(folder / "store.sqlite")
+
+
+def check_keyword_statistics(path: Path) -> None:
+    """BM25 from the index's term statistics (retrieval.index.bm25, as a budgeted keyword
+    search ranks) equals FTS5's bm25() over every chunk, for a question of common words."""
+    store = Store(path, read_only=True)
+    try:
+        terms = list(WORDS[:8])
+        match = " OR ".join(quoted(t) for t in terms)
+        expected = dict(
+            store.connection.execute(
+                "SELECT rowid, -bm25(chunks_fts, ?, ?) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                (TITLE_WEIGHT, BODY_WEIGHT, match),
+            ).fetchall()
+        )
+        ids = [r[0] for r in store.connection.execute("SELECT id FROM chunks")]
+        found = store.keyword_scores(" ".join(terms), ids, budget=0)
+        assert found.keys() == expected.keys(), "BM25 statistics: other chunks match"
+        assert all(
+            abs(found[i] - expected[i]) <= 1e-9 * max(1.0, abs(expected[i])) for i in found
+        ), "BM25 from the index's statistics differs from FTS5's bm25()"
+    finally:
+        store.close()
 
 
 def as_written_before_segments(index_dir: Path) -> None:
@@ -225,14 +251,15 @@ class CrashLab:
             return "after"
         if before and held == self.expected[before]:
             return "before"
-        if before and self.is_partial(held, before, after):
+        if self.is_partial(held, before, after):
             return "partial"
         raise AssertionError("the index holds neither the old nor the new articles")
 
-    def is_partial(self, held: dict[str, str], before: str, after: str) -> bool:
+    def is_partial(self, held: dict[str, str], before: str | None, after: str) -> bool:
         """What a write committed in batches may leave: every old article still there
-        (removals come only at the end), each article as it was or as it is now."""
-        old, new = self.expected[before], self.expected[after]
+        (removals come only at the end), each article as it was or as it is now (a first
+        ingest: some of the new articles)."""
+        old, new = self.expected[before] if before else {}, self.expected[after]
         return set(old) <= set(held) and all(
             text in (old.get(article_id), new.get(article_id)) for article_id, text in held.items()
         )
@@ -283,10 +310,11 @@ class CrashLab:
         check_consistent(index_dir)
         return Outcome(killed, self.state(index_dir, before, after), found, seconds)
 
-    def recover(self, index_dir: Path, version: str) -> None:
-        """The next ingest succeeds, holds ``version``, and leaves nothing behind."""
+    def recover(self, index_dir: Path, version: str, *, rebuild: bool = False) -> None:
+        """The next ingest (a rebuild: one that resumes or removes what a killed rebuild
+        staged) succeeds, holds ``version``, and leaves nothing behind."""
         settings = self.settings.with_index(index_dir)
-        ingest([self.corpora[version]], settings, FakeEmbedder(), prune=True)
+        ingest([self.corpora[version]], settings, FakeEmbedder(), prune=True, rebuild=rebuild)
         check_consistent(index_dir)
         assert self.state(index_dir, None, version) == "after"
         assert leftovers(index_dir) == []

@@ -1,7 +1,9 @@
 """A long ingest commits in batches ([ingest] commit_every_articles): a kill or a failure
 after a batch keeps what that batch committed (searchable, FAISS = SQLite = FTS), removes
 nothing, and the next run completes it without duplicating anything; a reader following
-the index sees a batch before the run ends."""
+the index sees a batch before the run ends. A first ingest's first batch creates the
+index; a rebuild's batches stay out of sight until it ends, and the next rebuild resumes
+them."""
 
 from __future__ import annotations
 
@@ -12,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.config import IngestSettings, Settings
+from retrieval.config import ChunkSettings, IngestSettings, Settings
 from retrieval.errors import PruneRefusedError
 from retrieval.index import BATCH_STEPS, read_manifest
 from retrieval.ingest import ingest
 from retrieval.search import Searcher
-from tests.fakes import FailingSource, FakeEmbedder
-from tests.reliability.crash import CrashLab, articles_of, check_consistent
+from tests.fakes import FailingSource, FakeEmbedder, NotesSource
+from tests.reliability.crash import CrashLab, articles_of, check_consistent, leftovers
 
 BATCH = 5
 
@@ -189,8 +191,146 @@ def test_a_run_in_batches_reports_and_holds_what_one_commit_would(
     assert in_batches.changes == whole.changes
 
 
-def test_a_new_index_is_committed_as_a_whole(lab: CrashLab, tmp_path: Path) -> None:
+def test_a_first_ingest_that_fails_before_its_first_batch_leaves_no_index(
+    tmp_path: Path,
+) -> None:
+    index_dir = tmp_path / "new"
+    with pytest.raises(RuntimeError, match="the source broke"):
+        ingest([FailingSource(BATCH - 1)], batched(index_dir), FakeEmbedder())
+    assert articles_of(index_dir) is None
+    assert leftovers(index_dir) == []
+
+
+def test_a_first_ingest_that_fails_keeps_its_batches(tmp_path: Path) -> None:
     index_dir = tmp_path / "new"
     with pytest.raises(RuntimeError, match="the source broke"):
         ingest([FailingSource(2 * BATCH + 2)], batched(index_dir), FakeEmbedder())
-    assert articles_of(index_dir) is None
+    check_consistent(index_dir)
+    # The first batch created the index, the second was committed in place.
+    assert set(articles_of(index_dir) or {}) == {f"note-{n}" for n in range(2 * BATCH)}
+    assert leftovers(index_dir) == []
+    report = ingest([NotesSource(2 * BATCH + 2)], batched(index_dir), FakeEmbedder())
+    assert (report.added, report.unchanged) == (2, 2 * BATCH)
+
+
+def test_a_first_ingest_killed_after_two_batches_keeps_them(lab: CrashLab, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    # The first batch publishes the index ("first-batch-*"); the second is a batch in place.
+    outcome = lab.crash(index_dir, None, "b", kill_at="batch-committed", commit_every=BATCH)
+    assert outcome.killed and outcome.state == "partial"
+    held = articles_of(index_dir) or {}
+    assert len(held) == 2 * BATCH
+    some = sorted(held)[0]
+    searcher = Searcher.open(Settings(index_dir=index_dir), FakeEmbedder())
+    try:
+        title = searcher.article(some).title
+        assert some in {p.article.id for p in searcher.search(title, k=5).passages}
+    finally:
+        searcher.close()
+
+    # The next run embeds only what was not committed, and ends as a fresh index of "b".
+    committed = chunk_count(index_dir)
+    report = ingest([lab.corpora["b"]], batched(index_dir), FakeEmbedder(), prune=True)
+    assert report.unchanged == 2 * BATCH
+    assert report.added == len(lab.expected["b"]) - 2 * BATCH
+    assert report.chunks_embedded == chunk_count(lab.folder / "reference-b") - committed
+    assert articles_of(index_dir) == lab.expected["b"]
+    check_consistent(index_dir)
+    assert leftovers(index_dir) == []
+
+
+def staged_chunks(index_dir: Path) -> int:
+    (folder,) = index_dir.glob(".staging-*")
+    db = sqlite3.connect(folder / "store.sqlite")
+    try:
+        return int(db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_killed_rebuild_keeps_the_old_index_and_the_next_rebuild_resumes_it(
+    lab: CrashLab, tmp_path: Path
+) -> None:
+    index_dir = lab.index_of("a", tmp_path / "index")
+    outcome = lab.crash(
+        index_dir, "a", "b", kill_at="staging-batch-committed", rebuild=True, commit_every=BATCH
+    )
+    assert outcome.killed and outcome.state == "before"  # readers still see the old index
+    staged = staged_chunks(index_dir)
+    assert staged > 0
+    # An ordinary write meanwhile changes the old index and keeps the staged rebuild.
+    ingest([lab.corpora["b"]], batched(index_dir, every=0), FakeEmbedder())
+    assert staged_chunks(index_dir) == staged
+
+    report = ingest(
+        [lab.corpora["b"]], batched(index_dir), FakeEmbedder(), rebuild=True, prune=True
+    )
+    assert report.unchanged == BATCH
+    assert report.chunks_embedded == chunk_count(lab.folder / "reference-b") - staged
+    assert articles_of(index_dir) == lab.expected["b"]
+    check_consistent(index_dir)
+    assert leftovers(index_dir) == []
+
+
+def test_a_rebuild_that_fails_after_two_batches_is_resumed(lab: CrashLab, tmp_path: Path) -> None:
+    index_dir = lab.index_of("a", tmp_path / "index")
+    with pytest.raises(RuntimeError, match="the source broke"):
+        ingest([FailingSource(2 * BATCH + 2)], batched(index_dir), FakeEmbedder(), rebuild=True)
+    assert articles_of(index_dir) == lab.expected["a"]
+    check_consistent(index_dir)
+    report = ingest([NotesSource(3 * BATCH)], batched(index_dir), FakeEmbedder(), rebuild=True)
+    assert (report.unchanged, report.added) == (2 * BATCH, BATCH)
+    assert report.resumed == 2 * BATCH  # said to the user: the rebuild was resumed
+    assert set(articles_of(index_dir) or {}) == {f"note-{n}" for n in range(3 * BATCH)}
+    assert report.chunks_embedded == BATCH  # one chunk a note
+    check_consistent(index_dir)
+    assert leftovers(index_dir) == []
+
+
+def test_a_resumed_rebuild_holds_only_what_it_read(lab: CrashLab, tmp_path: Path) -> None:
+    index_dir = lab.index_of("a", tmp_path / "index")
+    lab.crash(
+        index_dir, "a", "b", kill_at="staging-batch-committed", rebuild=True, commit_every=BATCH
+    )
+    # Rebuilt from "a" instead: what was staged from "b" is kept only where it is the same.
+    ingest([lab.corpora["a"]], batched(index_dir), FakeEmbedder(), rebuild=True, prune=True)
+    assert articles_of(index_dir) == lab.expected["a"]
+    assert chunk_count(index_dir) == chunk_count(lab.folder / "reference-a")
+    check_consistent(index_dir)
+
+
+def test_a_rebuild_made_another_way_or_damaged_starts_over(lab: CrashLab, tmp_path: Path) -> None:
+    index_dir = lab.index_of("a", tmp_path / "index")
+    with pytest.raises(RuntimeError, match="the source broke"):
+        ingest([FailingSource(2 * BATCH + 2)], batched(index_dir), FakeEmbedder(), rebuild=True)
+    other = replace(batched(index_dir), chunking=ChunkSettings(max_tokens=128))
+    report = ingest([NotesSource(3 * BATCH)], other, FakeEmbedder(), rebuild=True)
+    assert (report.unchanged, report.chunks_embedded, report.resumed) == (0, 3 * BATCH, 0)
+    check_consistent(index_dir)
+    assert leftovers(index_dir) == []
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        ingest([FailingSource(2 * BATCH + 2)], batched(index_dir), FakeEmbedder(), rebuild=True)
+    (folder,) = index_dir.glob(".staging-*")
+    db = sqlite3.connect(folder / "store.sqlite")
+    db.execute("DELETE FROM chunks_fts WHERE rowid = (SELECT min(id) FROM chunks)")
+    db.commit()
+    db.close()
+    report = ingest([NotesSource(3 * BATCH)], batched(index_dir), FakeEmbedder(), rebuild=True)
+    assert (report.unchanged, report.chunks_embedded, report.resumed) == (0, 3 * BATCH, 0)
+    check_consistent(index_dir)
+    assert leftovers(index_dir) == []
+
+
+def test_a_rebuild_gives_back_the_pages_of_its_staged_vectors(
+    lab: CrashLab, tmp_path: Path
+) -> None:
+    index_dir = lab.index_of("a", tmp_path / "index")
+    ingest([lab.corpora["b"]], batched(index_dir), FakeEmbedder(), rebuild=True)
+    folder = index_dir / read_manifest(index_dir).folder
+    db = sqlite3.connect(folder / "store.sqlite")
+    try:
+        assert db.execute("SELECT count(*) FROM segment_vectors").fetchone()[0] == 0
+        assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    finally:
+        db.close()

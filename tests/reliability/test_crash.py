@@ -1,5 +1,6 @@
 """kill -9 during ingest: at every named step of a write in place, of a compaction, of an
-upgrade and of a new generation's commit, and at random moments. After each crash the index opens, FAISS = SQLite = FTS, it holds the old or
+upgrade, of a new generation's commit and of the batches of a first ingest and of a
+rebuild, and at random moments. After each crash the index opens, FAISS = SQLite = FTS, it holds the old or
 the new articles (never a mix), and the next ingest succeeds and cleans up.
 
 CITEBOT_CRASH_KILLS sets the number of random moments (default 8; the issue's target
@@ -18,8 +19,11 @@ import pytest
 from retrieval.duplicates import BANDS_LAYOUT, fingerprint, group_stories
 from retrieval.index import (
     APPROXIMATE,
+    BATCH_STEPS,
     COMPACTION_STEPS,
+    FIRST_BATCH_STEPS,
     GENERATION_STEPS,
+    STAGING_STEPS,
     UPGRADE_STEPS,
     WRITE_STEPS,
     open_index,
@@ -57,6 +61,15 @@ def expected_state(mode: str, step: str) -> str:
     return "after" if step == "committed" else "before"
 
 
+def index_for(lab: CrashLab, tmp_path: Path, mode: str, **copy: bool) -> tuple[Path, str | None]:
+    """Where a crash of ``mode`` writes, and what it holds before ("a"; none: first)."""
+    index_dir = tmp_path / "index"
+    before = None if mode == "first" else "a"
+    if before:
+        lab.index_of(before, index_dir, **copy)
+    return index_dir, before
+
+
 @pytest.fixture(scope="module")
 def small_lab(tmp_path_factory: pytest.TempPathFactory) -> CrashLab:
     return CrashLab(tmp_path_factory.mktemp("crash-lab-small"), articles=40)
@@ -78,10 +91,7 @@ CASES = [
 def test_kill_at_each_commit_step(
     small_lab: CrashLab, tmp_path: Path, mode: str, step: str
 ) -> None:
-    index_dir = tmp_path / "index"
-    before = None if mode == "first" else "a"
-    if before:
-        small_lab.index_of(before, index_dir, before_segments=mode == "upgrade")
+    index_dir, before = index_for(small_lab, tmp_path, mode, before_segments=mode == "upgrade")
 
     outcome = small_lab.crash(
         index_dir, before, "b", kill_at=step, rebuild=mode == "rebuild", compact=mode == "compact"
@@ -94,8 +104,46 @@ def test_kill_at_each_commit_step(
     if mode == "upgrade":
         upgraded = step == UPGRADE_STEPS[-1]
         assert read_manifest(index_dir).schema_version == (2 if upgraded else 1)
-    small_lab.recover(index_dir, "b")
+    small_lab.recover(index_dir, "b", rebuild=mode == "rebuild")
     assert read_manifest(index_dir).schema_version == 2
+
+
+# Batches of 5 of the 40 articles: a first ingest publishes its first batch, then commits
+# in place; a rebuild commits inside its staging folder, and the next rebuild resumes it.
+BATCH = 5
+BATCH_CASES = [
+    *[("first", step) for step in (*FIRST_BATCH_STEPS, "manifest-staged", *BATCH_STEPS)],
+    *[("rebuild", step) for step in STAGING_STEPS],
+]
+FIRST_PUBLISHED = ("first-batch-published", *BATCH_STEPS)
+
+
+@pytest.mark.parametrize(("mode", "step"), BATCH_CASES)
+def test_kill_at_each_batch_step_of_a_new_generation(
+    small_lab: CrashLab, tmp_path: Path, mode: str, step: str
+) -> None:
+    index_dir, before = index_for(small_lab, tmp_path, mode)
+    if step == "resumed":  # a rebuild killed after a batch, then the one resuming it
+        small_lab.crash(
+            index_dir,
+            before,
+            "b",
+            kill_at="staging-batch-committed",
+            rebuild=True,
+            commit_every=BATCH,
+        )
+
+    outcome = small_lab.crash(
+        index_dir, before, "b", kill_at=step, rebuild=mode == "rebuild", commit_every=BATCH
+    )
+
+    assert outcome.killed, f"the ingest never reached {step!r}"
+    if mode == "rebuild":  # the old index is read until the rebuild ends
+        assert outcome.state == "before"
+        assert any(name.startswith(".staging-") for name in outcome.leftovers)
+    else:  # the index exists from the first batch on
+        assert outcome.state == ("partial" if step in FIRST_PUBLISHED else "none")
+    small_lab.recover(index_dir, "b", rebuild=mode == "rebuild")
 
 
 def _copies_layout(index_dir: Path) -> tuple[str | None, set[str], dict[str, str]]:
@@ -195,10 +243,8 @@ APPROXIMATE_CASES = [
 def test_kill_at_each_commit_step_of_an_approximate_index(
     approximate_lab: CrashLab, tmp_path: Path, mode: str, step: str
 ) -> None:
-    index_dir = tmp_path / "index"
-    before = None if mode == "first" else "a"
+    index_dir, before = index_for(approximate_lab, tmp_path, mode)
     if before:
-        approximate_lab.index_of(before, index_dir)
         assert vector_kind(index_dir) == APPROXIMATE
 
     outcome = approximate_lab.crash(index_dir, before, "b", kill_at=step, compact=mode == "compact")
