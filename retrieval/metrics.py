@@ -32,6 +32,8 @@ STAGES = {
     "embed": "embed_ms",
     "vectors": "dense_ms",
     "keywords": "keyword_ms",
+    # BM25 over the whole index for the dense half's chunks ([search] exact_keyword_scores).
+    "dense_bm25": "keyword_dense_ms",
     "passages": "assemble_ms",
 }
 # 2.5 ms to 2.5 s: a warm question takes milliseconds, a cold or huge one seconds.

@@ -67,7 +67,7 @@ async def test_serve_metrics_count_questions_requests_and_the_index(
 
     durations = families["citebot_search_duration_seconds"]
     stages = {labels["stage"] for labels, _ in samples(durations)}
-    assert stages == {"embed", "vectors", "keywords", "passages", "total"}
+    assert stages == {"embed", "vectors", "keywords", "dense_bm25", "passages", "total"}
     buckets = samples(durations, "citebot_search_duration_seconds_bucket")
     bounds = sorted({float(labels["le"]) for labels, _ in buckets if labels["le"] != "+Inf"})
     assert bounds[0] == 0.0025 and bounds[-1] == 2.5
