@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests pac
 
 from retrieval.index import (
     BATCH_STEPS,
+    BATCHED_FIRST_INGEST_STEPS,
     COMPACTION_STEPS,
-    FIRST_BATCH_STEPS,
     GENERATION_STEPS,
     STAGING_STEPS,
     UPGRADE_STEPS,
@@ -56,7 +56,7 @@ STEPS = {
     "copies": WRITE_STEPS,
     "rebuild": GENERATION_STEPS,
     "first": GENERATION_STEPS,
-    "first batches": (*FIRST_BATCH_STEPS, "manifest-staged", *BATCH_STEPS),
+    "first batches": BATCHED_FIRST_INGEST_STEPS,
     "rebuild batches": STAGING_STEPS,
 }
 BATCHED = ("batches", "first batches", "rebuild batches")

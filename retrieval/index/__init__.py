@@ -31,6 +31,7 @@ from .generations import (
 from .manifest import MANIFEST, SCHEMA_VERSION, Manifest, check_model, read_manifest
 from .steps import (
     BATCH_STEPS,
+    BATCHED_FIRST_INGEST_STEPS,
     COMMIT_STEPS,
     COMPACTION_STEPS,
     FIRST_BATCH_STEPS,
@@ -47,6 +48,7 @@ from .writer import GenerationWriter
 
 __all__ = [
     "APPROXIMATE",
+    "BATCHED_FIRST_INGEST_STEPS",
     "BATCH_STEPS",
     "COMMIT_STEPS",
     "COMPACTION_STEPS",

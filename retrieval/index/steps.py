@@ -49,6 +49,9 @@ FIRST_BATCH_STEPS = (
     "first-batch-renamed",  # the staging folder is renamed to its generation folder
     "first-batch-published",  # the manifest names it: the index exists, holding the batch
 )
+# Every step a first ingest in batches passes, in order: its first batch published, then
+# (the manifest written along) the batches of a write in place.
+BATCHED_FIRST_INGEST_STEPS = (*FIRST_BATCH_STEPS, "manifest-staged", *BATCH_STEPS)
 # A rebuild commits its batches inside its staging folder, unpublished (see staging):
 STAGING_STEPS = (
     "staging-batch-written",  # a batch written in the staging folder, not committed

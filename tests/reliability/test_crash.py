@@ -20,8 +20,8 @@ from retrieval.duplicates import BANDS_LAYOUT, fingerprint, group_stories
 from retrieval.index import (
     APPROXIMATE,
     BATCH_STEPS,
+    BATCHED_FIRST_INGEST_STEPS,
     COMPACTION_STEPS,
-    FIRST_BATCH_STEPS,
     GENERATION_STEPS,
     STAGING_STEPS,
     UPGRADE_STEPS,
@@ -112,7 +112,7 @@ def test_kill_at_each_commit_step(
 # in place; a rebuild commits inside its staging folder, and the next rebuild resumes it.
 BATCH = 5
 BATCH_CASES = [
-    *[("first", step) for step in (*FIRST_BATCH_STEPS, "manifest-staged", *BATCH_STEPS)],
+    *[("first", step) for step in BATCHED_FIRST_INGEST_STEPS],
     *[("rebuild", step) for step in STAGING_STEPS],
 ]
 FIRST_PUBLISHED = ("first-batch-published", *BATCH_STEPS)
