@@ -239,7 +239,7 @@ class Searcher:
         """A searcher over what is committed now, with this one's model and settings,
         sharing what has not changed (the main vector file, already read and checked):
         following a write costs what the write changed."""
-        return Searcher(self.index.reopened(), self.embedder, self.settings)
+        return Searcher(self.index.reopened(self._store_lock), self.embedder, self.settings)
 
     def close(self) -> None:
         self._keyword_thread.shutdown()

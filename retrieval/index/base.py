@@ -113,8 +113,9 @@ class IndexReader(ArticleReader, Protocol):
         """False once a newer generation was committed; CitebotError if that cannot be read."""
         ...
 
-    def reopened(self) -> IndexReader:
-        """The index as committed now, sharing what has not changed (cheaper than an open)."""
+    def reopened(self, busy: AbstractContextManager[object] | None = None) -> IndexReader:
+        """The index as committed now, sharing what has not changed (cheaper than an open);
+        ``busy`` is held while this one is read for it (the lock its users hold)."""
         ...
 
     @property

@@ -197,6 +197,35 @@ class Bm25:
         self._totals = totals
         return totals
 
+    def row_tokens(self, ids: Sequence[int]) -> set[str]:
+        """Every token of the rows ``ids`` (all columns); rows not in the table add none."""
+        if not ids:
+            return set()
+        columns = ", ".join(f"c{n}" for n in range(len(self._weights)))
+        texts = [
+            text
+            for row in self._db.execute(
+                f"SELECT {columns} FROM {self._table}_content"
+                f" WHERE id IN ({', '.join('?' * len(ids))})",
+                list(ids),
+            )
+            for text in row
+            if text
+        ]
+        return {token for tokens in self._tokenizer.tokens(texts) for token in tokens}
+
+    def carry_from(self, earlier: Bm25, changed: set[str]) -> None:
+        """Keep what ``earlier`` (this table at an earlier committed state) has counted, but
+        for the phrases holding a ``changed`` token (one of a row added or removed since):
+        only such a row changes how many rows hold a phrase. A phrase's tokens never
+        change. (Copies of the dicts, so ``earlier`` may go on being used meanwhile.)"""
+        self._phrases = earlier._phrases.copy()
+        self._frequencies = {
+            phrase: found
+            for phrase, found in earlier._frequencies.copy().items()
+            if changed.isdisjoint(phrase)
+        }
+
     def phrases(self, terms: Sequence[str]) -> list[tuple[str, ...]]:
         """The tokens of each term, as FTS5 reads the quoted term in a query."""
         unknown = [t for t in dict.fromkeys(terms) if t not in self._phrases]

@@ -10,7 +10,7 @@ store's own SQLite connection.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # Term counts for keyword_plan: exact in an index of up to TERM_SAMPLE_ROWS chunks, else
@@ -120,6 +120,14 @@ class KeywordBudget:
                 t for t in present if t not in kept and counts[t] <= rescore_factor * budget
             )
         return KeywordPlan(tuple(kept), first_rowid, rescoring)
+
+    def carry_from(self, earlier: KeywordBudget, unchanged: Callable[[str], bool]) -> None:
+        """Keep the term counts of ``earlier`` (this table at an earlier committed state) for
+        the terms ``unchanged`` says no row added or removed since holds. The sample is
+        drawn again (the rows changed)."""
+        self._term_counts = {
+            term: count for term, count in earlier._term_counts.copy().items() if unchanged(term)
+        }
 
     def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """About how many chunks each term occurs in: exact up to TERM_SAMPLE_ROWS chunks,

@@ -562,6 +562,27 @@ class Store:
         """About how many chunks each term occurs in (see ``keywords.KeywordBudget``)."""
         return self._keywords.term_counts(terms)
 
+    def follow_from(self, earlier: Store, added: Sequence[int], removed: Sequence[int]) -> None:
+        """Take over what ``earlier`` (a read-only snapshot of this store, committed before
+        this one's) has counted for keyword search, given the chunks ``added`` and
+        ``removed`` between the two; then count what every question needs (the totals,
+        the term sample) now rather than in the first question.
+
+        Following a write would otherwise forget every term's counts, and a common term
+        costs ~17 ms to count again at a million chunks. What the changed chunks' tokens
+        touch is counted again, so scores stay those of FTS5's bm25() (tests/test_bm25.py).
+        ``earlier`` is only read; its owner keeps others from using it meanwhile.
+        """
+        changed = self._bm25.row_tokens(added) | earlier._bm25.row_tokens(removed)
+        self._bm25.carry_from(earlier._bm25, changed)
+
+        def unchanged(term: str) -> bool:
+            return changed.isdisjoint(self._bm25.phrases([term])[0])
+
+        self._keywords.carry_from(earlier._keywords, unchanged)
+        self._keywords.sample()
+        self._bm25.totals()
+
     # -- filters -------------------------------------------------------------------
 
     def _admitted_articles(self, filters: SearchFilter) -> tuple[str, list[object]]:
