@@ -210,8 +210,9 @@ class IndexReader(ArticleReader, Protocol):
         has copies; articles without copies are left out."""
         ...
 
-    def story_members(self, stories: Iterable[str]) -> dict[str, list[str]]:
-        """The article ids of each story, in ingest order."""
+    def story_heads(self, stories: Iterable[str], first: int) -> dict[str, tuple[list[str], int]]:
+        """The first ``first`` article ids of each story, in ingest order, and how many the
+        story has."""
         ...
 
     def duplicate_groups(self) -> list[list[str]]:

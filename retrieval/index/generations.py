@@ -273,8 +273,8 @@ class OpenIndex:
     def stories(self, article_ids: Iterable[str]) -> dict[str, str]:
         return self.store.copies.stories(article_ids)
 
-    def story_members(self, stories: Iterable[str]) -> dict[str, list[str]]:
-        return self.store.copies.members(stories)
+    def story_heads(self, stories: Iterable[str], first: int) -> dict[str, tuple[list[str], int]]:
+        return self.store.copies.heads(stories, first)
 
     def duplicate_groups(self) -> list[list[str]]:
         return self.store.copies.groups()
