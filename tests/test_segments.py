@@ -419,5 +419,7 @@ def test_a_searcher_following_a_write_keeps_the_keyword_counts_it_did_not_touch(
     assert counted == {p[0] for p in newer.index.store._bm25.phrases(sorted(changed))}
     recounted = {s.split('"')[1] for s in statements if "rowid BETWEEN" in s}
     assert recounted == changed  # the term counts of keyword plans, likewise
+    # Nor is the sample of rows drawn again (0.3 s at a million chunks).
+    assert not [s for s in statements if "min(id), max(id) FROM chunks_fts_docsize" in s]
     searcher.close()
     newer.close()

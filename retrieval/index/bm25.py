@@ -214,17 +214,21 @@ class Bm25:
         ]
         return {token for tokens in self._tokenizer.tokens(texts) for token in tokens}
 
-    def carry_from(self, earlier: Bm25, changed: set[str]) -> None:
-        """Keep what ``earlier`` (this table at an earlier committed state) has counted, but
-        for the phrases holding a ``changed`` token (one of a row added or removed since):
-        only such a row changes how many rows hold a phrase. A phrase's tokens never
-        change. (Copies of the dicts, so ``earlier`` may go on being used meanwhile.)"""
-        self._phrases = earlier._phrases.copy()
-        self._frequencies = {
-            phrase: found
-            for phrase, found in earlier._frequencies.copy().items()
-            if changed.isdisjoint(phrase)
-        }
+    def counted(self) -> tuple[dict[str, tuple[str, ...]], dict[tuple[str, ...], int]]:
+        """Copies of what it has counted: each term's phrase, and rows holding each phrase."""
+        return self._phrases.copy(), self._frequencies.copy()
+
+    def carry_from(
+        self,
+        counted: tuple[dict[str, tuple[str, ...]], dict[tuple[str, ...], int]],
+        changed: set[str],
+    ) -> None:
+        """Take over what this table at an earlier committed state had ``counted``, but for
+        the phrases holding a ``changed`` token (one of a row added or removed since): only
+        such a row changes how many rows hold a phrase. A phrase's tokens never change."""
+        phrases, frequencies = counted
+        self._phrases = phrases
+        self._frequencies = {p: n for p, n in frequencies.items() if changed.isdisjoint(p)}
 
     def phrases(self, terms: Sequence[str]) -> list[tuple[str, ...]]:
         """The tokens of each term, as FTS5 reads the quoted term in a query."""

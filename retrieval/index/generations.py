@@ -164,7 +164,8 @@ class OpenIndex:
             try:
                 added, removed = newer.vectors.changes_since(self.vectors)
                 with busy or contextlib.nullcontext():
-                    newer.store.follow_from(self.store, added, removed)
+                    counted = self.store.keyword_counts(removed)
+                newer.store.follow_from(counted, added)
             except BaseException:
                 newer.close()
                 raise
