@@ -340,3 +340,13 @@ def test_a_search_leaves_the_thread_count_of_every_thread_as_it_was() -> None:
         watcher.join()
     assert faiss.omp_get_max_threads() == before
     assert seen and set(seen) == {before}
+
+
+def test_the_lists_searched_can_be_set_within_the_lists_there_are() -> None:
+    index = approximate_index(1000, nprobe=2)
+    index.nprobe = 10**6
+    assert index.nprobe == index.lists
+    index.nprobe = 0
+    assert index.nprobe == 1
+    with pytest.raises(ValueError):
+        VectorIndex.empty(8).nprobe = 3

@@ -158,6 +158,12 @@ class VectorIndex:
         """Lists searched per question (0 for the exact index)."""
         return int(self._ivf.nprobe) if self._ivf is not None else 0
 
+    @nprobe.setter
+    def nprobe(self, lists: int) -> None:
+        if self._ivf is None:
+            raise ValueError("the exact index searches every vector")
+        self._ivf.nprobe = max(1, min(lists, self.lists))
+
     def describe(self) -> str:
         if self._ivf is None:
             return EXACT
