@@ -329,8 +329,9 @@ class Searcher:
             ranked = fuse(dense, keyword, settings)
             rows = self.index.chunks(c.chunk_id for c in ranked)
             groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
-            groups, copies, copy_counts = self._one_per_story(groups)
+            groups, shown = self._one_per_story(groups)
             page = groups[offset : offset + k]
+            copies, copy_counts = self._copies(page, shown)
             articles = self.index.articles_by_id(g.article_id for g in groups[:1] + page)
             # The copies are only named: their citations, not their texts.
             named = self.index.article_refs(c for g in page for c in copies.get(g.article_id, ()))
@@ -378,25 +379,33 @@ class Searcher:
             question, True, tuple(passages), (), confidence, offset, timings, filters, caveat
         )
 
-    def _one_per_story(
-        self, groups: list[_Group]
-    ) -> tuple[list[_Group], dict[str, list[str]], dict[str, int]]:
+    def _one_per_story(self, groups: list[_Group]) -> tuple[list[_Group], dict[str, str]]:
         """The passages with those of copies of an article listed before them left out (one
-        result per story: see retrieval.duplicates); each kept article's first
-        COPIES_LISTED copies, and how many it has."""
+        result per story: see retrieval.duplicates), and the story of each kept article
+        that has copies."""
         stories = self.index.stories(g.article_id for g in groups)
         if not stories:
-            return groups, {}, {}
+            return groups, {}
         keep, shown = one_per_story([g.article_id for g in groups], stories)
         kept = [g for g, kept in zip(groups, keep, strict=True) if kept]
+        return kept, {article_id: story for story, article_id in shown.items()}
+
+    def _copies(
+        self, page: list[_Group], story_of: dict[str, str]
+    ) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """The first COPIES_LISTED copies of each article on the page that has copies, and
+        how many it has (only the page's: a question ranks four times as many)."""
+        stories = {story_of[g.article_id]: g.article_id for g in page if g.article_id in story_of}
+        if not stories:
+            return {}, {}
         # One more than listed: the article itself may be among the first.
-        heads = self.index.story_heads(shown, COPIES_LISTED + 1)
+        heads = self.index.story_heads(stories, COPIES_LISTED + 1)
         copies, counts = {}, {}
-        for story, article_id in shown.items():
+        for story, article_id in stories.items():
             members, total = heads.get(story, ([], 1))
             copies[article_id] = [m for m in members if m != article_id][:COPIES_LISTED]
             counts[article_id] = total - 1
-        return kept, copies, counts
+        return copies, counts
 
     def _caveat(
         self, question: str, passages: Sequence[Passage], articles: dict[str, Article]
