@@ -202,7 +202,7 @@ def passage_citation(passage: Passage) -> str:
             f"*{escape(shorten(c.title, 120))}* ({escape(shorten(c.source, 80))})"
             for c in passage.copies[:COPIES_NAMED]
         )
-        more = len(passage.copies) - COPIES_NAMED
+        more = passage.copy_count - COPIES_NAMED
         cited += f"\nalso in: {named}" + (f" and {more} more" if more > 0 else "")
     return cited
 

@@ -41,6 +41,8 @@ def _block(passage: Passage, color: bool, full: bool) -> str:
         head += f"\n    {link}"
     if passage.copies:
         head += "\n    also in: " + "; ".join(f"{c.title} ({c.source})" for c in passage.copies)
+        if (more := passage.copy_count - len(passage.copies)) > 0:
+            head += f" and {more} more"
     body = "\n".join("    " + line for line in marked_passage(passage, color, full).split("\n"))
     return f"{head}\n{body}"
 

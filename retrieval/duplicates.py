@@ -592,19 +592,23 @@ class CopiesTable:
         )
         return {r[0]: r[1] for r in rows}
 
-    def members(self, stories: Iterable[str]) -> dict[str, list[str]]:
-        """The article ids of each story, in ingest order."""
+    def heads(self, stories: Iterable[str], first: int) -> dict[str, tuple[list[str], int]]:
+        """The first ``first`` article ids of each story, in ingest order, and how many it
+        has: what an answer names costs the same for a story of 3 articles or of 300."""
         ids = list(dict.fromkeys(stories))
         if not self.present or not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        found: dict[str, list[str]] = {}
-        for story, article_id in self._db.execute(
-            f"SELECT c.story, c.article_id FROM article_copies c JOIN articles a"
-            f" ON a.id = c.article_id WHERE c.story IN ({marks}) ORDER BY a.rowid",
-            ids,
+        found: dict[str, tuple[list[str], int]] = {}
+        for story, article_id, total in self._db.execute(
+            "SELECT story, article_id, total FROM (SELECT c.story, c.article_id,"
+            " row_number() OVER (PARTITION BY c.story ORDER BY a.rowid) AS n,"
+            " count(*) OVER (PARTITION BY c.story) AS total FROM article_copies c"
+            f" JOIN articles a ON a.id = c.article_id WHERE c.story IN ({marks}))"
+            " WHERE n <= ? ORDER BY story, n",
+            [*ids, first],
         ):
-            found.setdefault(story, []).append(article_id)
+            found.setdefault(story, ([], total))[0].append(article_id)
         return found
 
     def groups(self) -> list[list[str]]:

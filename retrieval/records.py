@@ -208,14 +208,18 @@ class Passage:
     # page (see retrieval.links).
     link: str | None = None
     # Other articles telling the same story (copies of this passage's article), named
-    # under it as "also in: ..." rather than shown as results of their own.
+    # under it as "also in: ..." rather than shown as results of their own: the first few
+    # in ingest order (retrieval.search.COPIES_LISTED), and how many there are in all.
     copies: tuple[ArticleRef, ...] = ()
+    copy_count: int = 0
 
     def __post_init__(self) -> None:
         if self.context_end < 0:
             object.__setattr__(self, "context_end", len(self.text))
         if self.context_paragraphs is None:
             object.__setattr__(self, "context_paragraphs", self.paragraphs)
+        if self.copy_count < len(self.copies):
+            object.__setattr__(self, "copy_count", len(self.copies))
 
     def trimmed(self) -> tuple[str, int, int]:
         """The trimmed view as shown, with "…" where it cuts, and the highlight's offsets in it."""
@@ -250,6 +254,7 @@ class Passage:
             "context_cut": list(self.context_cut),
             "context_paragraphs": list(self.context_paragraphs or self.paragraphs),
             "copies": [asdict(a) for a in self.copies],
+            "copy_count": self.copy_count,
         }
 
 

@@ -47,6 +47,7 @@ _PASSAGE = {
         "context_cut",
         "context_paragraphs",
         "copies",
+        "copy_count",
     ],
     "properties": {
         "rank": {"type": "integer", "minimum": 1},
@@ -66,8 +67,13 @@ _PASSAGE = {
         "context_paragraphs": _SPAN,
         "copies": {
             "type": "array",
-            "description": "Other articles telling the same story.",
+            "description": "Other articles telling the same story: the first 10, in ingest order.",
             "items": {"$ref": "#/components/schemas/ArticleRef"},
+        },
+        "copy_count": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "How many other articles tell the same story, named or not.",
         },
     },
 }

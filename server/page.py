@@ -129,6 +129,8 @@ def _cite_link(passage: Passage) -> str:
 
 def _result(passage: Passage) -> str:
     copies = "; ".join(f"{_article_link(c.title, c.url)} ({e(c.source)})" for c in passage.copies)
+    if copies and (more := passage.copy_count - len(passage.copies)) > 0:
+        copies += f" and {more} more"
     return (
         f'<article class="result" aria-labelledby="r{passage.rank}">'
         f'<h2 id="r{passage.rank}">[{passage.rank}] {e(citation(passage, passage.context_paragraphs))}</h2>'

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import retrieval.search
+from retrieval.answer_text import render_answer
 from retrieval.cli import Runtime, cli
 from retrieval.duplicates import fingerprint, group_stories, similarity
 from retrieval.ingest import ingest
@@ -103,6 +105,45 @@ def test_the_copies_named_are_not_read_in_full(copied: Path, tmp_path: Path) -> 
     assert len(named) == 2
     whole = [s for s in statements if " text" in s and "FROM articles" in s]
     assert whole and not [s for s in whole for i in named if f"'{i}'" in s]
+    searcher.close()
+
+
+def test_a_story_names_its_first_copies_and_counts_the_rest(
+    copied: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A story told by 150 articles (the million-chunk benchmark's) cost 12 ms a question
+    to name every copy: an answer names the first COPIES_LISTED, in ingest order, and
+    says how many there are."""
+    monkeypatch.setattr(retrieval.search, "COPIES_LISTED", 1)
+    settings = build_index(tmp_path / "index", [copied])
+    searcher = Searcher.open(settings, FakeEmbedder()).with_settings(min_confidence=0.0)
+    answer = searcher.search("How many crossings will the winter ferry make a day?", k=5)
+    ferry = next(p for p in answer.passages if p.article.id.startswith("ferry"))
+    first = next(i for i in ("ferry-corrected", "ferry-syndicated") if i != ferry.article.id)
+    assert [c.id for c in ferry.copies] == [first]  # the first ingested of the others
+    assert ferry.copy_count == 2
+    data = answer.to_dict()["results"][answer.passages.index(ferry)]
+    assert (len(data["copies"]), data["copy_count"]) == (1, 2)
+    assert f"also in: {ferry.copies[0].title} (" in render_answer(answer, color=False)
+    assert "and 1 more" in render_answer(answer, color=False)
+    searcher.close()
+
+
+def test_copies_are_looked_up_for_the_page_only(copied: Path, tmp_path: Path) -> None:
+    """A question ranks four times the page; naming the copies of articles off the page
+    cost a look-up each (a story of 150 articles: a millisecond)."""
+    settings = build_index(tmp_path / "index", [copied])
+    searcher = Searcher.open(settings, FakeEmbedder()).with_settings(min_confidence=0.0)
+    question = "How many crossings will the winter ferry make a day?"
+    answer = searcher.search(question, k=20)
+    rank = max(p.rank for p in answer.passages if p.article.id.startswith("ferry"))
+    connection = searcher.index.store.connection  # type: ignore[attr-defined]
+    statements: list[str] = []
+    connection.set_trace_callback(statements.append)
+    later = searcher.search(question, k=5, offset=rank)  # the page after the story's result
+    connection.set_trace_callback(None)
+    assert later.passages and not any(p.copies for p in later.passages)
+    assert not [s for s in statements if "row_number()" in s]
     searcher.close()
 
 

@@ -81,8 +81,9 @@ def test_the_approximate_index_finds_what_the_exact_one_finds() -> None:
 
 def test_lists_grow_with_the_square_root_of_the_size_and_hold_enough_vectors() -> None:
     assert lists_for(1) == lists_for(50) == 1
-    assert lists_for(1_000_000) == 2000
-    assert lists_for(250_000) == 1000
+    assert lists_for(1_000_000) == 8000
+    assert lists_for(250_000) == 4000
+    assert lists_for(50_000) == 50_000 // 39  # bounded by the vectors a list needs
     for count in (10, 100, 1000, 5000, 50_000):
         assert count >= 39 * lists_for(count) or lists_for(count) == 1
 
@@ -339,3 +340,13 @@ def test_a_search_leaves_the_thread_count_of_every_thread_as_it_was() -> None:
         watcher.join()
     assert faiss.omp_get_max_threads() == before
     assert seen and set(seen) == {before}
+
+
+def test_the_lists_searched_can_be_set_within_the_lists_there_are() -> None:
+    index = approximate_index(1000, nprobe=2)
+    index.nprobe = 10**6
+    assert index.nprobe == index.lists
+    index.nprobe = 0
+    assert index.nprobe == 1
+    with pytest.raises(ValueError):
+        VectorIndex.empty(8).nprobe = 3

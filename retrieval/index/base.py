@@ -113,8 +113,9 @@ class IndexReader(ArticleReader, Protocol):
         """False once a newer generation was committed; CitebotError if that cannot be read."""
         ...
 
-    def reopened(self) -> IndexReader:
-        """The index as committed now, sharing what has not changed (cheaper than an open)."""
+    def reopened(self, busy: AbstractContextManager[object] | None = None) -> IndexReader:
+        """The index as committed now, sharing what has not changed (cheaper than an open);
+        ``busy`` is held while this one is read for it (the lock its users hold)."""
         ...
 
     @property
@@ -209,8 +210,9 @@ class IndexReader(ArticleReader, Protocol):
         has copies; articles without copies are left out."""
         ...
 
-    def story_members(self, stories: Iterable[str]) -> dict[str, list[str]]:
-        """The article ids of each story, in ingest order."""
+    def story_heads(self, stories: Iterable[str], first: int) -> dict[str, tuple[list[str], int]]:
+        """The first ``first`` article ids of each story, in ingest order, and how many the
+        story has."""
         ...
 
     def duplicate_groups(self) -> list[list[str]]:

@@ -197,6 +197,39 @@ class Bm25:
         self._totals = totals
         return totals
 
+    def row_tokens(self, ids: Sequence[int]) -> set[str]:
+        """Every token of the rows ``ids`` (all columns); rows not in the table add none."""
+        if not ids:
+            return set()
+        columns = ", ".join(f"c{n}" for n in range(len(self._weights)))
+        texts = [
+            text
+            for row in self._db.execute(
+                f"SELECT {columns} FROM {self._table}_content"
+                f" WHERE id IN ({', '.join('?' * len(ids))})",
+                list(ids),
+            )
+            for text in row
+            if text
+        ]
+        return {token for tokens in self._tokenizer.tokens(texts) for token in tokens}
+
+    def counted(self) -> tuple[dict[str, tuple[str, ...]], dict[tuple[str, ...], int]]:
+        """Copies of what it has counted: each term's phrase, and rows holding each phrase."""
+        return self._phrases.copy(), self._frequencies.copy()
+
+    def carry_from(
+        self,
+        counted: tuple[dict[str, tuple[str, ...]], dict[tuple[str, ...], int]],
+        changed: set[str],
+    ) -> None:
+        """Take over what this table at an earlier committed state had ``counted``, but for
+        the phrases holding a ``changed`` token (one of a row added or removed since): only
+        such a row changes how many rows hold a phrase. A phrase's tokens never change."""
+        phrases, frequencies = counted
+        self._phrases = phrases
+        self._frequencies = {p: n for p, n in frequencies.items() if changed.isdisjoint(p)}
+
     def phrases(self, terms: Sequence[str]) -> list[tuple[str, ...]]:
         """The tokens of each term, as FTS5 reads the quoted term in a query."""
         unknown = [t for t in dict.fromkeys(terms) if t not in self._phrases]

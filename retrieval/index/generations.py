@@ -47,6 +47,7 @@ import sqlite3
 import time
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -153,10 +154,22 @@ class OpenIndex:
         folder = self.path / self.manifest.folder
         return not log_restart_asked(folder / STORE_FILE, self.opened_ns)
 
-    def reopened(self) -> OpenIndex:
+    def reopened(self, busy: AbstractContextManager[object] | None = None) -> OpenIndex:
         """This index as committed now; the main vector file is shared while the store
-        still names it, so following a write costs what the write changed."""
-        return open_index(self.path, self.manifest.model, self.manifest.backend, reuse=self)
+        still names it, and so are the keyword counts the changed chunks do not touch
+        (``Store.follow_from``): following a write costs what the write changed.
+        ``busy``: held while this index is read for them (its users' lock)."""
+        newer = open_index(self.path, self.manifest.model, self.manifest.backend, reuse=self)
+        if newer.vectors.main is self.vectors.main:
+            try:
+                added, removed = newer.vectors.changes_since(self.vectors)
+                with busy or contextlib.nullcontext():
+                    counted = self.store.keyword_counts(removed)
+                newer.store.follow_from(counted, added)
+            except BaseException:
+                newer.close()
+                raise
+        return newer
 
     # -- the IndexReader protocol: the vectors' part, then the store's -------------------
 
@@ -261,8 +274,8 @@ class OpenIndex:
     def stories(self, article_ids: Iterable[str]) -> dict[str, str]:
         return self.store.copies.stories(article_ids)
 
-    def story_members(self, stories: Iterable[str]) -> dict[str, list[str]]:
-        return self.store.copies.members(stories)
+    def story_heads(self, stories: Iterable[str], first: int) -> dict[str, tuple[list[str], int]]:
+        return self.store.copies.heads(stories, first)
 
     def duplicate_groups(self) -> list[list[str]]:
         return self.store.copies.groups()

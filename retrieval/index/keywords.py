@@ -10,7 +10,7 @@ store's own SQLite connection.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # Term counts for keyword_plan: exact in an index of up to TERM_SAMPLE_ROWS chunks, else
@@ -120,6 +120,28 @@ class KeywordBudget:
                 t for t in present if t not in kept and counts[t] <= rescore_factor * budget
             )
         return KeywordPlan(tuple(kept), first_rowid, rescoring)
+
+    def counted(self) -> tuple[dict[str, int], TermSample | None]:
+        """Copies of what it has counted: the term counts, and the sample."""
+        return self._term_counts.copy(), self._sample
+
+    def carry_from(
+        self,
+        counted: tuple[dict[str, int], TermSample | None],
+        unchanged: Callable[[str], bool],
+        rows_added: int,
+    ) -> None:
+        """Take over what this table at an earlier committed state had ``counted``: the
+        counts of the terms ``unchanged`` says no row added or removed since holds, and the
+        sample with ``rows_added`` more rows (fewer if negative), as long as the table
+        stays on the same side of TERM_SAMPLE_ROWS (counted exactly, or estimated). Drawing
+        the sample again reads every row's size: 0.3 s at a million chunks."""
+        counts, sample = counted
+        self._term_counts = {term: n for term, n in counts.items() if unchanged(term)}
+        if sample is not None:
+            rows = sample.rows + rows_added
+            if (rows <= TERM_SAMPLE_ROWS) == (sample.rows <= TERM_SAMPLE_ROWS):
+                self._sample = TermSample(rows, sample.ranges, sample.scale)
 
     def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """About how many chunks each term occurs in: exact up to TERM_SAMPLE_ROWS chunks,

@@ -326,6 +326,23 @@ class LiveVectors:
             np.concatenate([vectors[kept], segment_vectors]),
         )
 
+    def changes_since(self, earlier: LiveVectors) -> tuple[list[int], list[int]]:
+        """The chunk ids added and removed between ``earlier`` and this state of the same
+        main file. A chunk id can be used again once its chunk is removed (SQLite gives a
+        new row the highest id plus one), so an id in both segments whose vector differs
+        counts as removed and added."""
+        earlier_ids, earlier_vectors = earlier.segment.vectors()
+        ids, vectors = self.segment.vectors()
+        _, mine, theirs = np.intersect1d(ids, earlier_ids, assume_unique=True, return_indices=True)
+        differs = ~np.all(vectors[mine] == earlier_vectors[theirs], axis=1)
+        reused = ids[mine][differs]
+        added = np.union1d(np.setdiff1d(ids, earlier_ids), reused)
+        removed = np.union1d(
+            np.union1d(np.setdiff1d(earlier_ids, ids), reused),
+            np.setdiff1d(self.masked, earlier.masked),
+        )
+        return added.tolist(), removed.tolist()
+
     def search(
         self, vector: np.ndarray, limit: int, among: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:

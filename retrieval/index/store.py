@@ -28,7 +28,13 @@ from ..text import keyword_terms
 from .base import ChunkRow, IndexedArticle, WebResourceRow
 from .bm25 import Bm25
 from .filters import filter_condition, like_escaped, source_option
-from .keywords import CANDIDATE_RESCORE_FACTOR, RESCORE_FACTOR, KeywordBudget, KeywordPlan
+from .keywords import (
+    CANDIDATE_RESCORE_FACTOR,
+    RESCORE_FACTOR,
+    KeywordBudget,
+    KeywordPlan,
+    TermSample,
+)
 from .steps import discard_log
 
 # The keyword index's tokenizer, also what bm25.Bm25 tokenises chunk texts with.
@@ -125,6 +131,17 @@ REQUIRED_TABLES = ("articles", "chunks", "chunks_fts")
 # and sum but differ almost never share it. Ids below 3 billion keep it within int64.
 ID_HASH_FACTOR = 2654435761
 ID_HASH_MODULUS = 4294967291
+
+
+@dataclass(frozen=True)
+class KeywordCounts:
+    """What a read-only store counted for keyword search, handed to the next snapshot a
+    reader follows to (``Store.keyword_counts``, ``Store.follow_from``)."""
+
+    removed_tokens: frozenset[str]
+    removed: int
+    bm25: tuple[dict[str, tuple[str, ...]], dict[tuple[str, ...], int]]
+    budget: tuple[dict[str, int], TermSample | None]
 
 
 @dataclass(frozen=True)
@@ -561,6 +578,36 @@ class Store:
     def term_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """About how many chunks each term occurs in (see ``keywords.KeywordBudget``)."""
         return self._keywords.term_counts(terms)
+
+    def keyword_counts(self, removed: Sequence[int]) -> KeywordCounts:
+        """What this read-only store has counted for keyword search, for the next snapshot
+        a reader follows to (``follow_from``), with the tokens of the chunks ``removed``
+        by the writes in between (read here: they are gone from the newer snapshot)."""
+        return KeywordCounts(
+            frozenset(self._bm25.row_tokens(removed)),
+            len(removed),
+            self._bm25.counted(),
+            self._keywords.counted(),
+        )
+
+    def follow_from(self, earlier: KeywordCounts, added: Sequence[int]) -> None:
+        """Take over what an earlier snapshot of this store had counted for keyword search
+        (``keyword_counts``), given the chunks ``added`` since; then count what every
+        question needs (the totals) now rather than in the first question.
+
+        Following a write would otherwise forget every term's counts (a common term costs
+        ~17 ms to count again at a million chunks) and the term sample (0.3 s). What the
+        changed chunks' tokens touch is counted again, so scores stay those of FTS5's
+        bm25() (tests/test_segments.py).
+        """
+        changed = self._bm25.row_tokens(added) | earlier.removed_tokens
+        self._bm25.carry_from(earlier.bm25, changed)
+
+        def unchanged(term: str) -> bool:
+            return changed.isdisjoint(self._bm25.phrases([term])[0])
+
+        self._keywords.carry_from(earlier.budget, unchanged, len(added) - earlier.removed)
+        self._bm25.totals()
 
     # -- filters -------------------------------------------------------------------
 
