@@ -17,6 +17,9 @@ from types import TracebackType
 
 # A handler never sleeps longer than this, so a slow route cannot hold up the test run.
 MAX_DELAY = 3.0
+# How long ``hits_to`` waits for the handlers still answering its path (a hanging route's
+# handler is not waited for longer).
+HANDLER_WAIT = 2.0
 
 
 @dataclass
@@ -35,6 +38,9 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     # The route that answers from the second request on (a server that recovers).
     then: Route | None = None
+    # Seconds the handler goes on after the answer is sent (the client has it before the
+    # hit is recorded, as a busy server's thread may be scheduled late).
+    linger: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,10 @@ class LocalSite:
         self.hits: list[Hit] = []
         self.max_concurrent = 0
         self._active = 0
-        self._lock = threading.Lock()
+        self._serving: list[str] = []  # the paths of the requests being answered
+        # Notified as each request ends: the client may read the whole answer before its
+        # handler records the hit, so a test asking for hits waits for the handlers first.
+        self._lock = threading.Condition()
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -71,14 +80,17 @@ class LocalSite:
                 with site._lock:
                     site._active += 1
                     site.max_concurrent = max(site.max_concurrent, site._active)
+                    site._serving.append(self.path)
                 status = 0
                 try:
                     status = site._answer(self)
                 finally:
                     with site._lock:
                         site._active -= 1
+                        site._serving.remove(self.path)
                         headers = {k.lower(): v for k, v in self.headers.items()}
                         site.hits.append(Hit(self.path, headers, status, started, time.monotonic()))
+                        site._lock.notify_all()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -100,7 +112,10 @@ class LocalSite:
         return self.base + path
 
     def hits_to(self, path: str) -> list[Hit]:
+        """The requests for ``path`` so far, once those still being answered have ended
+        (HANDLER_WAIT at most)."""
         with self._lock:
+            self._lock.wait_for(lambda: path not in self._serving, timeout=HANDLER_WAIT)
             return [h for h in self.hits if h.path == path]
 
     def __enter__(self) -> LocalSite:
@@ -150,6 +165,8 @@ class LocalSite:
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
+        handler.wfile.flush()
+        time.sleep(min(route.linger, MAX_DELAY))
         return status
 
 
