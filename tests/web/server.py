@@ -11,6 +11,7 @@ import gzip
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -63,7 +64,7 @@ class LocalSite:
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
-        self.hits: list[Hit] = []
+        self._hits: list[Hit] = []
         self.max_concurrent = 0
         self._active = 0
         self._serving: list[str] = []  # the paths of the requests being answered
@@ -89,7 +90,9 @@ class LocalSite:
                         site._active -= 1
                         site._serving.remove(self.path)
                         headers = {k.lower(): v for k, v in self.headers.items()}
-                        site.hits.append(Hit(self.path, headers, status, started, time.monotonic()))
+                        site._hits.append(
+                            Hit(self.path, headers, status, started, time.monotonic())
+                        )
                         site._lock.notify_all()
 
             def log_message(self, format: str, *args: object) -> None:
@@ -111,12 +114,21 @@ class LocalSite:
     def url(self, path: str) -> str:
         return self.base + path
 
+    @property
+    def hits(self) -> list[Hit]:
+        """Every request so far, once those still being answered have ended (HANDLER_WAIT
+        at most: a hanging route's handler is not waited for longer)."""
+        return self._hits_when(lambda: not self._serving)
+
     def hits_to(self, path: str) -> list[Hit]:
-        """The requests for ``path`` so far, once those still being answered have ended
-        (HANDLER_WAIT at most)."""
+        """The requests for ``path`` so far, once those of it still being answered have
+        ended (HANDLER_WAIT at most)."""
+        return [h for h in self._hits_when(lambda: path not in self._serving) if h.path == path]
+
+    def _hits_when(self, answered: Callable[[], bool]) -> list[Hit]:
         with self._lock:
-            self._lock.wait_for(lambda: path not in self._serving, timeout=HANDLER_WAIT)
-            return [h for h in self.hits if h.path == path]
+            self._lock.wait_for(answered, timeout=HANDLER_WAIT)
+            return list(self._hits)
 
     def __enter__(self) -> LocalSite:
         self._thread.start()

@@ -203,7 +203,7 @@ def test_hits_are_read_once_their_handlers_have_ended(
     with Fetcher(web_settings) as fetcher:
         fetcher.get(site.url("/a"))
     (hit,) = site.hits_to("/a")
-    assert hit.status == 200
+    assert hit.status == 200 and site.hits[-1] == hit
 
 
 def test_local_addresses_are_refused_unless_allowed(
