@@ -331,7 +331,7 @@ class Searcher:
             groups = rank_passages(ranked, rows, settings.per_article, settings.relevance_cutoff)
             groups, shown = self._one_per_story(groups)
             page = groups[offset : offset + k]
-            copies, copy_counts = self._copies(page, shown)
+            copies, copy_counts = self._copies([g.article_id for g in page], shown)
             articles = self.index.articles_by_id(g.article_id for g in groups[:1] + page)
             # The copies are only named: their citations, not their texts.
             named = self.index.article_refs(c for g in page for c in copies.get(g.article_id, ()))
@@ -391,11 +391,12 @@ class Searcher:
         return kept, {article_id: story for story, article_id in shown.items()}
 
     def _copies(
-        self, page: list[_Group], story_of: dict[str, str]
+        self, article_ids: list[str], story_of: dict[str, str]
     ) -> tuple[dict[str, list[str]], dict[str, int]]:
-        """The first COPIES_LISTED copies of each article on the page that has copies, and
-        how many it has (only the page's: a question ranks four times as many)."""
-        stories = {story_of[g.article_id]: g.article_id for g in page if g.article_id in story_of}
+        """The first COPIES_LISTED copies of each of ``article_ids`` that has copies (its
+        story in ``story_of``), and how many it has. Asked for the page's articles only: a
+        question ranks four times as many."""
+        stories = {story_of[i]: i for i in article_ids if i in story_of}
         if not stories:
             return {}, {}
         # One more than listed: the article itself may be among the first.
@@ -459,17 +460,17 @@ class Searcher:
         with self._store_lock:
             index = self.index
             rows = index.chunks(index.chunk_ids(chosen.id))
-            heads = index.story_heads(index.stories([chosen.id]).values(), COPIES_LISTED + 1)
-            others = [m for ids, _ in heads.values() for m in ids if m != chosen.id]
-            others = others[:COPIES_LISTED]
-            copy_count = sum(total - 1 for _, total in heads.values())
+            copies, copy_counts = self._copies([chosen.id], index.stories([chosen.id]))
+            others = copies.get(chosen.id, [])
             article = index.articles_by_id([chosen.id])[chosen.id]
             named = index.article_refs(others)
         lead = sorted(rows.values(), key=lambda r: r.ordinal)[:MAX_CHUNKS_PER_PASSAGE]
         group = _Group(chosen.id, lead, 1.0, True)
         passage = self._lead_passage(about.question, group, article)
         passage = replace(
-            passage, copies=tuple(named[m] for m in others if m in named), copy_count=copy_count
+            passage,
+            copies=tuple(named[m] for m in others if m in named),
+            copy_count=copy_counts.get(chosen.id, 0),
         )
         return replace(
             found, answered=True, passages=(passage,), nearest=(), kind=ARTICLE_LEAD, caveat=None
